@@ -1,0 +1,9 @@
+"""WSGI entry point: `corral mysite.wsgi:application` (or gunicorn)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+application = get_wsgi_application()
