@@ -3,7 +3,7 @@ module corral
 go 1.26
 
 require (
-	github.com/pelletier/go-toml/v2 v2.4.3 // indirect
-	github.com/spf13/pflag v1.0.10 // indirect
+	github.com/pelletier/go-toml/v2 v2.4.3
+	github.com/spf13/pflag v1.0.10
 	golang.org/x/sys v0.49.0 // indirect
 )

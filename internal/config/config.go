@@ -1,0 +1,158 @@
+// Package config holds corral's settings and loads them from the command
+// line, CORRAL_* environment variables, a TOML config file (corral.toml or
+// the [tool.corral] table of pyproject.toml) and defaults, in that order of
+// precedence.
+//
+// Every setting is defined once, in a table: its flag, environment
+// variable, config-file key, default, validation and --help text all come
+// from that entry.
+package config
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Config holds every setting of a corral server. Load fills it: after a
+// successful Load every field holds its effective value, defaults applied
+// and validated. Durations are time.Duration; sizes are bytes.
+type Config struct {
+	// App is the WSGI application: "module:name", "module:factory()" or a
+	// path to a .py file. Never empty after Load.
+	App string
+
+	// ConfigFile is the absolute path of the config file that was read, or
+	// "" if none was (no file found, or a pyproject.toml without
+	// [tool.corral]).
+	ConfigFile string
+	// Chdir is the directory the workers change to before importing the
+	// app, as given (relative paths are relative to the working directory
+	// passed to Load); "" = stay.
+	Chdir string
+	// PythonPath lists directories to put in front of sys.path, in order.
+	PythonPath []string
+	// Python is the interpreter given with --python, "" if none; use
+	// ResolvePython to find the one to run.
+	Python string
+	// Env holds "KEY=VALUE" entries added to the workers' environment, in
+	// order; each has a non-empty KEY.
+	Env []string
+
+	// Workers is the number of worker processes, at least 1.
+	Workers int
+	// Threads is the number of threads per worker (requests one worker
+	// runs at once), at least 1.
+	Threads int
+	// WorkerClass is "sync" or "gthread", accepted for gunicorn
+	// compatibility; it changes nothing (Threads decides).
+	WorkerClass string
+
+	// Bind lists the addresses to listen on, at least one; each parses
+	// with ParseBind.
+	Bind []string
+	// Backlog is the listen backlog in connections; 0 = the system default.
+	Backlog int
+	// MaxConnections is the most client connections open at once; 0 = no
+	// limit.
+	MaxConnections int
+
+	// Timeout is the hard limit on a worker's time for one request, after
+	// which the worker is replaced; 0 = no limit.
+	Timeout time.Duration
+	// GracefulTimeout is how long running requests may go on at shutdown
+	// or reload before their workers are killed; 0 = kill at once.
+	GracefulTimeout time.Duration
+	// KeepAlive is how long an idle client connection is kept open between
+	// requests; 0 disables keep-alive.
+	KeepAlive time.Duration
+	// MaxQueue is the number of requests that may wait for a free worker;
+	// more are refused with 503. 0 = none wait.
+	MaxQueue int
+	// QueueTimeout is the longest a request waits for a free worker before
+	// it is refused with 503; 0 = no limit.
+	QueueTimeout time.Duration
+	// HeaderTimeout is the time a client has to send the request line and
+	// headers; 0 = no limit.
+	HeaderTimeout time.Duration
+	// BodyTimeout is the longest idle time between reads of a request
+	// body; 0 = no limit.
+	BodyTimeout time.Duration
+	// SendTimeout is the longest idle time between writes of a response;
+	// 0 = no limit.
+	SendTimeout time.Duration
+
+	// LimitRequestLine is the longest request line in bytes, 1 to 8190.
+	// Load turns a configured 0 into 8190.
+	LimitRequestLine int
+	// LimitRequestFields is the most header fields in a request, at least
+	// 1. Load turns a configured 0 into as many as fit in a worker frame.
+	LimitRequestFields int
+	// LimitRequestFieldSize is the longest header field (name and value)
+	// in bytes, at least 1. Load turns a configured 0 into as long as fits
+	// in a worker frame. Together the three limits keep a request head
+	// within the worker protocol's 1 MiB frame.
+	LimitRequestFieldSize int
+	// MaxBodySize is the largest request body in bytes; 0 = no limit.
+	MaxBodySize int64
+
+	// AccessLogFile is where the access log goes: a file path, "-" for
+	// standard output, "" for no access log.
+	AccessLogFile string
+	// AccessLogFormat is "combined" or "json".
+	AccessLogFormat string
+	// ErrorLogFile is where corral's own log goes: a file path, or "-" for
+	// standard error.
+	ErrorLogFile string
+	// LogLevel is "debug", "info", "warning", "error" or "critical"
+	// (gunicorn's names, lower case); see SlogLevel.
+	LogLevel string
+
+	// Warnings lists problems that did not stop Load, such as unknown
+	// CORRAL_* environment variables. The caller should log them.
+	Warnings []string
+
+	cwd        string // the working directory given to Load
+	virtualEnv string // VIRTUAL_ENV from the environ given to Load
+}
+
+var (
+	// ErrHelp is returned by Load when -h or --help was given; print Usage().
+	ErrHelp = errors.New("help requested")
+	// ErrVersion is returned by Load when --version was given.
+	ErrVersion = errors.New("version requested")
+	// ErrNoApp is wrapped in Load's error when no APP was given anywhere.
+	ErrNoApp = errors.New("no APP given")
+)
+
+// Error is a bad setting: where it came from and what is wrong with it.
+type Error struct {
+	// Source names where the value came from, as the user wrote it:
+	// "--workers", "CORRAL_WORKERS", `corral.toml: key "workers"`.
+	Source string
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Source + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// LevelCritical is the slog level for gunicorn's "critical".
+const LevelCritical = slog.LevelError + 4
+
+// SlogLevel maps LogLevel to a slog level: debug, info, warning and error
+// to the slog levels of those names, critical to LevelCritical. An unknown
+// level maps to slog.LevelInfo.
+func (c *Config) SlogLevel() slog.Level {
+	switch strings.ToLower(c.LogLevel) {
+	case "debug":
+		return slog.LevelDebug
+	case "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	case "critical":
+		return LevelCritical
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,333 @@
+package config
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// kind is the type of an option's value. It decides how text (flags,
+// environment variables) and TOML values are parsed, and which Config field
+// type the option writes to.
+type kind int
+
+const (
+	kindString   kind = iota // string
+	kindInt                  // int
+	kindBool                 // bool; a flag without a value means true
+	kindDuration             // time.Duration; a bare number is seconds
+	kindSize                 // int64 bytes; suffixes K, M, G (binary)
+	kindList                 // []string; flags repeat, env vars use commas
+)
+
+// want describes the kind for "want X, got Y" messages.
+func (k kind) want() string {
+	switch k {
+	case kindInt:
+		return "an integer"
+	case kindBool:
+		return "true or false"
+	case kindDuration:
+		return "a duration (seconds, or like 500ms, 2m)"
+	case kindSize:
+		return "a size (bytes, or like 64K, 100M, 1G)"
+	case kindList:
+		return "a list of strings"
+	default:
+		return "a string"
+	}
+}
+
+// group orders options in --help and in the reference documentation.
+type group int
+
+const (
+	groupApp group = iota
+	groupWorkers
+	groupListen
+	groupLimits
+	groupLog
+	groupCount
+)
+
+func (g group) String() string {
+	switch g {
+	case groupApp:
+		return "Application"
+	case groupWorkers:
+		return "Workers"
+	case groupListen:
+		return "Listening"
+	case groupLimits:
+		return "Timeouts & limits"
+	case groupLog:
+		return "Logging"
+	}
+	return "group(" + strconv.Itoa(int(g)) + ")"
+}
+
+// option defines one setting. Its flag (--name), environment variable
+// (CORRAL_NAME), config-file key (name, with - or _), default, validation
+// and help text all come from this one definition.
+type option struct {
+	name  string // long flag name; also the config-file key and the env var name
+	short string // one-letter flag, or ""
+	kind  kind
+	group group
+	arg   string // placeholder for the value in --help, e.g. "N"
+	def   string // default, in flag syntax; "" = the zero value
+	// defFunc computes a default that depends on the machine; defText is
+	// then what --help and the docs show instead of the value.
+	defFunc func() string
+	defText string
+	help    string
+
+	// field returns a pointer to the Config field the option sets: *string,
+	// *int, *bool, *time.Duration, *int64 (sizes) or *[]string (lists).
+	field func(*Config) any
+
+	positional bool     // set by the APP argument rather than a flag
+	noFile     bool     // may not be set in a config file
+	split      bool     // list: flag values may also be comma-separated
+	table      bool     // list of KEY=VALUE: a TOML table is accepted too
+	choices    []string // string: the accepted values (matched ignoring case)
+
+	// check validates the final value (after all sources are merged); nil
+	// accepts anything that parsed. Numbers are also checked to be >= 0.
+	check func(v any) error
+}
+
+// envName is the environment variable that sets the option.
+func (o *option) envName() string {
+	return "CORRAL_" + strings.ToUpper(strings.NewReplacer("-", "_").Replace(o.name))
+}
+
+// flagName is how --help spells the option: "-w, --workers", or "APP".
+func (o *option) flagName() string {
+	switch {
+	case o.positional:
+		return strings.ToUpper(o.name)
+	case o.short != "":
+		return "-" + o.short + ", --" + o.name
+	default:
+		return "--" + o.name
+	}
+}
+
+// defaultText is the default as --help shows it, "" if there is none.
+func (o *option) defaultText() string {
+	if o.defText != "" {
+		return o.defText
+	}
+	return o.def
+}
+
+// normName folds the spellings of an option name: "max_body_size",
+// "max-body-size" and "limit-request-field_size" compare equal to the name.
+func normName(s string) string {
+	return strings.ReplaceAll(s, "_", "-")
+}
+
+// lookup returns the option whose normalised name is name, or nil.
+func lookup(table []option, name string) *option {
+	n := normName(name)
+	for i := range table {
+		if normName(table[i].name) == n {
+			return &table[i]
+		}
+	}
+	return nil
+}
+
+// Limits of the request head. The worker protocol caps a frame at 1 MiB
+// (docs/PROTOCOL.md); the REQUEST frame carries the whole environ, in which
+// the request target appears up to three times (REQUEST_URI, RAW_URI,
+// PATH_INFO plus QUERY_STRING) and each header field gains its CGI name
+// ("HTTP_" and two NUL separators). headReserve is left for the constant
+// CGI keys and the frame's own fields.
+const (
+	frameLimit       = 1 << 20
+	headReserve      = 16 << 10
+	fieldOverhead    = 8
+	maxRequestLine   = 8190  // as gunicorn
+	maxRequestFields = 32768 // as gunicorn
+	// defaultFieldSize is used when both limit-request-fields and
+	// limit-request-field_size are 0.
+	defaultFieldSize = 8190
+)
+
+// headBytes is the worst-case size of a request head in a REQUEST frame.
+func headBytes(line, fields, fieldSize int) int64 {
+	return headReserve + 3*int64(line) + int64(fields)*(int64(fieldSize)+fieldOverhead)
+}
+
+// options is the table of every setting, in --help order within each group.
+// It is never modified. To add a setting: add a field to Config and one
+// entry here; flags, env vars, file keys, --help and the docs follow.
+var options = []option{
+	// Application
+	{
+		name: "app", kind: kindString, group: groupApp, positional: true,
+		help:  "The WSGI application: MODULE:NAME (myproject.wsgi:application), MODULE:FACTORY() (app:create_app()) or a path to a .py file. Required.",
+		field: func(c *Config) any { return &c.App },
+	},
+	{
+		name: "config", short: "c", kind: kindString, group: groupApp, arg: "FILE", noFile: true,
+		defText: "corral.toml or pyproject.toml",
+		help:    "Read settings from this TOML file (relative to the current directory; it must exist). Without it, corral.toml in the current directory is read if present, else the [tool.corral] table of pyproject.toml.",
+		field:   func(c *Config) any { return &c.ConfigFile },
+	},
+	{
+		name: "chdir", kind: kindString, group: groupApp, arg: "DIR",
+		help:  "Change to this directory before loading the app (relative to the current directory).",
+		field: func(c *Config) any { return &c.Chdir },
+	},
+	{
+		name: "pythonpath", kind: kindList, group: groupApp, arg: "DIR[,DIR...]", split: true,
+		help:  "Directories to put in front of sys.path, in order. Repeatable; commas separate entries too.",
+		field: func(c *Config) any { return &c.PythonPath },
+	},
+	{
+		name: "python", kind: kindString, group: groupApp, arg: "PATH",
+		defText: "virtualenv's, else python3",
+		help:    "Python interpreter for the workers: a path, or a command looked up on PATH. By default the active virtual environment's, else .venv/bin/python in the app directory (after --chdir), else python3 from PATH.",
+		field:   func(c *Config) any { return &c.Python },
+	},
+	{
+		name: "env", short: "e", kind: kindList, group: groupApp, arg: "KEY=VALUE", table: true,
+		help:  "Set an environment variable for the workers. Repeatable. In a config file, an array of \"KEY=VALUE\" strings or a table.",
+		check: each(checkEnvEntry),
+		field: func(c *Config) any { return &c.Env },
+	},
+
+	// Workers
+	{
+		name: "workers", short: "w", kind: kindInt, group: groupWorkers, arg: "N",
+		defFunc: func() string { return strconv.Itoa(runtime.NumCPU()) },
+		defText: "number of CPUs",
+		help:    "Number of Python worker processes running the app (at least 1).",
+		check:   intRange(1, 0),
+		field:   func(c *Config) any { return &c.Workers },
+	},
+	{
+		name: "threads", kind: kindInt, group: groupWorkers, arg: "N", def: "1",
+		help:  "Threads per worker: how many requests one worker runs at once (at least 1).",
+		check: intRange(1, 0),
+		field: func(c *Config) any { return &c.Threads },
+	},
+	{
+		name: "worker-class", short: "k", kind: kindString, group: groupWorkers, arg: "CLASS", def: "sync",
+		help:  "Accepted for gunicorn compatibility: sync or gthread, and --threads decides the concurrency. corral runs WSGI apps in its own workers; gevent, eventlet and ASGI worker classes are refused.",
+		check: checkWorkerClass,
+		field: func(c *Config) any { return &c.WorkerClass },
+	},
+
+	// Listening
+	{
+		name: "bind", short: "b", kind: kindList, group: groupListen, arg: "ADDRESS", def: "127.0.0.1:8000",
+		help:  "Address to listen on. Repeatable. HOST:PORT, [IPV6]:PORT, :PORT (all interfaces), unix:PATH, fd://N (an inherited descriptor) or systemd:NAME (a socket-activated descriptor by name).",
+		check: checkBinds,
+		field: func(c *Config) any { return &c.Bind },
+	},
+	{
+		name: "backlog", kind: kindInt, group: groupListen, arg: "N", def: "2048",
+		help:  "Listen backlog: connections the kernel holds before corral accepts them (the system's somaxconn caps it). 0 = the system default.",
+		field: func(c *Config) any { return &c.Backlog },
+	},
+	{
+		name: "max-connections", kind: kindInt, group: groupListen, arg: "N", def: "10000",
+		help:  "Most client connections open at once; more wait in the backlog. 0 = no limit.",
+		field: func(c *Config) any { return &c.MaxConnections },
+	},
+
+	// Timeouts & limits
+	{
+		name: "timeout", short: "t", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "30s",
+		help:  "Hard limit on the time a worker spends on one request; past it the request fails and the worker is replaced. 0 = no limit.",
+		field: func(c *Config) any { return &c.Timeout },
+	},
+	{
+		name: "graceful-timeout", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "30s",
+		help:  "On shutdown or reload, how long running requests may go on before their workers are killed. 0 = kill at once.",
+		field: func(c *Config) any { return &c.GracefulTimeout },
+	},
+	{
+		name: "keep-alive", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "60s",
+		help:  "How long an idle client connection stays open waiting for its next request. 0 disables keep-alive.",
+		field: func(c *Config) any { return &c.KeepAlive },
+	},
+	{
+		name: "max-queue", kind: kindInt, group: groupLimits, arg: "N", def: "1024",
+		help:  "Requests that may wait for a free worker; more are refused with 503. 0 = none wait.",
+		field: func(c *Config) any { return &c.MaxQueue },
+	},
+	{
+		name: "queue-timeout", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "10s",
+		help:  "Longest a request waits for a free worker before it is refused with 503. 0 = no limit.",
+		field: func(c *Config) any { return &c.QueueTimeout },
+	},
+	{
+		name: "header-timeout", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "10s",
+		help:  "Time a client has to send the request line and headers. 0 = no limit.",
+		field: func(c *Config) any { return &c.HeaderTimeout },
+	},
+	{
+		name: "body-timeout", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "60s",
+		help:  "Longest idle time between two reads of a request body. 0 = no limit.",
+		field: func(c *Config) any { return &c.BodyTimeout },
+	},
+	{
+		name: "send-timeout", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "60s",
+		help:  "Longest idle time between two writes of a response. 0 = no limit.",
+		field: func(c *Config) any { return &c.SendTimeout },
+	},
+	{
+		name: "limit-request-line", kind: kindInt, group: groupLimits, arg: "BYTES", def: "4094",
+		help:  fmt.Sprintf("Longest request line (method, target and version) in bytes, at most %d. 0 = %d.", maxRequestLine, maxRequestLine),
+		check: intRange(0, maxRequestLine),
+		field: func(c *Config) any { return &c.LimitRequestLine },
+	},
+	{
+		name: "limit-request-fields", kind: kindInt, group: groupLimits, arg: "N", def: "100",
+		help:  fmt.Sprintf("Most header fields in a request, at most %d. 0 = as many as fit in a worker frame.", maxRequestFields),
+		check: intRange(0, maxRequestFields),
+		field: func(c *Config) any { return &c.LimitRequestFields },
+	},
+	{
+		name: "limit-request-field_size", kind: kindInt, group: groupLimits, arg: "BYTES", def: "8190",
+		help:  "Longest header field (name and value) in bytes. 0 = as long as fits in a worker frame.",
+		check: intRange(0, frameLimit),
+		field: func(c *Config) any { return &c.LimitRequestFieldSize },
+	},
+	{
+		name: "max-body-size", kind: kindSize, group: groupLimits, arg: "SIZE", def: "100M",
+		help:  "Largest request body; a larger one is refused with 413. 0 = no limit.",
+		field: func(c *Config) any { return &c.MaxBodySize },
+	},
+
+	// Logging
+	{
+		name: "access-logfile", kind: kindString, group: groupLog, arg: "FILE",
+		defText: "off",
+		help:    "Write the access log to this file; - for standard output. Empty = no access log.",
+		field:   func(c *Config) any { return &c.AccessLogFile },
+	},
+	{
+		name: "access-log-format", kind: kindString, group: groupLog, arg: "FORMAT", def: "combined",
+		choices: []string{"combined", "json"},
+		help:    "combined (the Apache/nginx format) or json (one object per line).",
+		field:   func(c *Config) any { return &c.AccessLogFormat },
+	},
+	{
+		name: "error-logfile", kind: kindString, group: groupLog, arg: "FILE", def: "-",
+		help:  "Write corral's own log to this file; - for standard error.",
+		field: func(c *Config) any { return &c.ErrorLogFile },
+	},
+	{
+		name: "log-level", kind: kindString, group: groupLog, arg: "LEVEL", def: "info",
+		choices: []string{"debug", "info", "warning", "error", "critical"},
+		help:    "Least severe messages to log: debug, info, warning, error or critical.",
+		field:   func(c *Config) any { return &c.LogLevel },
+	},
+}

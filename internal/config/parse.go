@@ -1,0 +1,399 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// parseText parses the text of a flag or environment variable for o.
+// For lists, split says whether commas separate entries.
+func parseText(o *option, s string, split bool) (any, error) {
+	switch o.kind {
+	case kindInt:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("want %s, got %q", o.kind.want(), s)
+		}
+		return n, nil
+	case kindBool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("want %s, got %q", o.kind.want(), s)
+		}
+		return b, nil
+	case kindDuration:
+		return parseDuration(s)
+	case kindSize:
+		return parseSize(s)
+	case kindList:
+		if !split {
+			return []string{s}, nil
+		}
+		return splitList(s), nil
+	default:
+		return s, nil
+	}
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping
+// empty entries.
+func splitList(s string) []string {
+	out := []string{}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// parseTOML converts a value decoded from a config file for o.
+func parseTOML(o *option, v any) (any, error) {
+	bad := func() error { return fmt.Errorf("want %s, got %s", o.kind.want(), describe(v)) }
+	switch o.kind {
+	case kindString:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	case kindInt:
+		if n, ok := v.(int64); ok {
+			if n > math.MaxInt || n < math.MinInt {
+				return nil, fmt.Errorf("%d is out of range", n)
+			}
+			return int(n), nil
+		}
+	case kindBool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+	case kindDuration:
+		switch x := v.(type) {
+		case int64:
+			return secondsDuration(float64(x), strconv.FormatInt(x, 10))
+		case float64:
+			return secondsDuration(x, strconv.FormatFloat(x, 'g', -1, 64))
+		case string:
+			return parseDuration(x)
+		}
+	case kindSize:
+		switch x := v.(type) {
+		case int64:
+			return x, nil
+		case string:
+			return parseSize(x)
+		}
+	case kindList:
+		switch x := v.(type) {
+		case string:
+			return parseText(o, x, o.split)
+		case []any:
+			out := make([]string, 0, len(x))
+			for i, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return nil, fmt.Errorf("want %s, got %s at index %d", o.kind.want(), describe(e), i)
+				}
+				out = append(out, s)
+			}
+			return out, nil
+		case map[string]any:
+			if !o.table {
+				break
+			}
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			out := make([]string, 0, len(x))
+			for _, k := range keys {
+				var s string
+				switch e := x[k].(type) {
+				case string:
+					s = e
+				case int64:
+					s = strconv.FormatInt(e, 10)
+				case float64:
+					s = strconv.FormatFloat(e, 'g', -1, 64)
+				case bool:
+					s = strconv.FormatBool(e)
+				default:
+					return nil, fmt.Errorf("key %q: want a string, got %s", k, describe(e))
+				}
+				out = append(out, k+"="+s)
+			}
+			return out, nil
+		}
+	}
+	return nil, bad()
+}
+
+// describe names a decoded TOML value for error messages: `string "four"`.
+func describe(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("string %q", x)
+	case int64:
+		return fmt.Sprintf("integer %d", x)
+	case float64:
+		return "float " + strconv.FormatFloat(x, 'g', -1, 64)
+	case bool:
+		return fmt.Sprintf("boolean %t", x)
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+// parseDuration parses a duration: a bare number of seconds ("30", "0.5")
+// or a Go duration ("500ms", "2m", "1h30m"). Negative values parse; Load
+// refuses them.
+func parseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(t, 64); err == nil && isDecimal(t) {
+		return secondsDuration(f, s)
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || t == "" {
+		return 0, fmt.Errorf("want %s, got %q", kindDuration.want(), s)
+	}
+	return d, nil
+}
+
+// isDecimal reports whether s is a plain decimal number (no exponent, hex,
+// Inf or NaN, which strconv.ParseFloat also accepts).
+func isDecimal(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	if s == "" || s == "." {
+		return false
+	}
+	dot := false
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+		case r == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func secondsDuration(sec float64, text string) (time.Duration, error) {
+	ns := sec * float64(time.Second)
+	if math.IsNaN(ns) || ns >= math.MaxInt64 || ns <= math.MinInt64 {
+		return 0, fmt.Errorf("duration %s is out of range", text)
+	}
+	return time.Duration(math.Round(ns)), nil
+}
+
+// sizeUnit returns the multiplier of a size suffix (any case); all are
+// binary.
+func sizeUnit(suffix string) (int64, bool) {
+	switch strings.ToLower(suffix) {
+	case "", "b":
+		return 1, true
+	case "k", "kib":
+		return 1 << 10, true
+	case "m", "mib":
+		return 1 << 20, true
+	case "g", "gib":
+		return 1 << 30, true
+	}
+	return 0, false
+}
+
+// parseSize parses a size in bytes: a whole number, optionally followed by
+// K, M or G (also KiB, MiB, GiB, any case), all binary multiples: "64K" is
+// 65536.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	mult, ok := sizeUnit(strings.TrimSpace(t[i:]))
+	if i == 0 || !ok {
+		return 0, fmt.Errorf("want %s, got %q", kindSize.want(), s)
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q is out of range", s)
+	}
+	return n * mult, nil
+}
+
+// Bind is a parsed listen address.
+type Bind struct {
+	// Network is "tcp", "unix", "fd" or "systemd".
+	Network string
+	// Address is HOST:PORT for tcp (HOST empty for all interfaces, IPv6
+	// in brackets), the socket path for unix, the descriptor number for fd
+	// and the FileDescriptorName for systemd.
+	Address string
+	// FD is the descriptor number for "fd", else 0.
+	FD int
+}
+
+// ParseBind checks the syntax of a listen address without opening it.
+// Accepted: HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH (also unix://PATH),
+// fd://N and systemd:NAME; a tcp:// prefix is ignored, as gunicorn does.
+func ParseBind(s string) (Bind, error) {
+	const forms = "want HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH, fd://N or systemd:NAME"
+	switch {
+	case strings.HasPrefix(s, "unix:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(s, "unix:"), "//")
+		if path == "" || strings.ContainsRune(path, 0) {
+			return Bind{}, fmt.Errorf("bind %q: want unix:PATH with a socket path", s)
+		}
+		return Bind{Network: "unix", Address: path}, nil
+	case strings.HasPrefix(s, "fd://"):
+		n, err := strconv.Atoi(s[len("fd://"):])
+		if err != nil || n < 0 || !isDigits(s[len("fd://"):]) {
+			return Bind{}, fmt.Errorf("bind %q: want fd://N with a descriptor number", s)
+		}
+		return Bind{Network: "fd", Address: strconv.Itoa(n), FD: n}, nil
+	case strings.HasPrefix(s, "systemd:"):
+		name := s[len("systemd:"):]
+		if name == "" || len(name) > 255 {
+			return Bind{}, fmt.Errorf("bind %q: want systemd:NAME with the socket unit's FileDescriptorName", s)
+		}
+		for _, r := range name {
+			if r <= ' ' || r > '~' || r == ':' {
+				return Bind{}, fmt.Errorf("bind %q: a FileDescriptorName is printable ASCII without spaces or ':'", s)
+			}
+		}
+		return Bind{Network: "systemd", Address: name}, nil
+	}
+	addr := strings.TrimPrefix(s, "tcp://")
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if !strings.Contains(addr, ":") {
+			return Bind{}, fmt.Errorf("bind %q: missing port (%s)", s, forms)
+		}
+		return Bind{}, fmt.Errorf("bind %q: %s", s, forms)
+	}
+	if p, err := strconv.Atoi(port); err != nil || !isDigits(port) || p > 65535 {
+		return Bind{}, fmt.Errorf("bind %q: port %q is not a number from 0 to 65535", s, port)
+	}
+	if host != "" && !validHost(host) {
+		return Bind{}, fmt.Errorf("bind %q: %q is not an IP address or host name", s, host)
+	}
+	if strings.Contains(host, ":") && !strings.HasPrefix(addr, "[") {
+		return Bind{}, fmt.Errorf("bind %q: put an IPv6 address in brackets: [%s]:%s", s, host, port)
+	}
+	return Bind{Network: "tcp", Address: net.JoinHostPort(host, port)}, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validHost accepts an IP address (with an optional IPv6 zone) or a DNS name.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Checks used by the option table.
+
+func intRange(lo, hi int) func(any) error {
+	return func(v any) error {
+		n := v.(int)
+		if n < lo {
+			return fmt.Errorf("must be at least %d, got %d", lo, n)
+		}
+		if hi > 0 && n > hi {
+			return fmt.Errorf("must be at most %d, got %d", hi, n)
+		}
+		return nil
+	}
+}
+
+// each applies check to every entry of a list.
+func each(check func(string) error) func(any) error {
+	return func(v any) error {
+		for _, s := range v.([]string) {
+			if err := check(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func checkEnvEntry(s string) error {
+	k, _, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	if strings.ContainsRune(s, 0) {
+		return fmt.Errorf("%q contains a NUL byte", s)
+	}
+	return nil
+}
+
+func checkBinds(v any) error {
+	binds := v.([]string)
+	if len(binds) == 0 {
+		return errors.New("no address to listen on")
+	}
+	for _, b := range binds {
+		if _, err := ParseBind(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkWorkerClass(v any) error {
+	s := v.(string)
+	switch strings.ToLower(s) {
+	case "sync", "gthread":
+		return nil
+	case "gevent", "eventlet", "tornado", "gaiohttp", "ggevent", "geventwebsocket.gunicorn.workers.geventwebsocketworker":
+		return fmt.Errorf("worker class %q: corral runs WSGI apps in its own Python workers and has no %s worker; "+
+			"use --threads N to run N requests at once in each worker (slow clients never hold a worker: corral buffers them)", s, s)
+	}
+	if l := strings.ToLower(s); strings.Contains(l, "uvicorn") || strings.Contains(l, "asgi") {
+		return fmt.Errorf("worker class %q: corral serves WSGI apps in its own workers, not ASGI apps; "+
+			"for a WSGI app drop --worker-class and use --threads for concurrency", s)
+	}
+	return fmt.Errorf("worker class %q: corral runs WSGI apps in its own workers and accepts only sync or gthread; "+
+		"use --threads for concurrency", s)
+}

@@ -1,0 +1,91 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrNoPython is wrapped in ResolvePython's error when no interpreter was
+// found.
+var ErrNoPython = errors.New("no Python interpreter found")
+
+// ResolvePython returns the Python interpreter the workers run, trying in
+// order:
+//
+//  1. --python, if given: a name without a slash is looked up with
+//     lookPath; a path is taken relative to the working directory given to
+//     Load (not --chdir) and must be an executable file. Nothing else is
+//     tried.
+//  2. $VIRTUAL_ENV/bin/python, if VIRTUAL_ENV is set in the environ given
+//     to Load and that file is executable.
+//  3. .venv/bin/python in the app directory: --chdir if given (relative to
+//     the working directory), else the working directory. The app directory
+//     is where the project, and so its .venv, lives.
+//  4. python3, looked up with lookPath.
+//
+// lookPath is normally exec.LookPath. A path found in steps 1 to 3 is
+// returned absolute. The error names everything that was tried.
+func (c *Config) ResolvePython(lookPath func(string) (string, error)) (string, error) {
+	if c.Python != "" {
+		if !strings.Contains(c.Python, "/") {
+			p, err := lookPath(c.Python)
+			if err != nil {
+				return "", fmt.Errorf("--python %s: %w", c.Python, err)
+			}
+			return p, nil
+		}
+		p := c.abs(c.Python)
+		if err := executable(p); err != nil {
+			return "", fmt.Errorf("--python %s: %w", c.Python, err)
+		}
+		return p, nil
+	}
+
+	var tried []string
+	if c.virtualEnv != "" {
+		p := c.abs(filepath.Join(c.virtualEnv, "bin", "python"))
+		if err := executable(p); err == nil {
+			return p, nil
+		} else {
+			tried = append(tried, fmt.Sprintf("$VIRTUAL_ENV/bin/python (%v)", err))
+		}
+	}
+	p := c.abs(filepath.Join(c.Chdir, ".venv", "bin", "python"))
+	if err := executable(p); err == nil {
+		return p, nil
+	} else {
+		tried = append(tried, err.Error())
+	}
+	p, err := lookPath("python3")
+	if err == nil {
+		return p, nil
+	}
+	tried = append(tried, fmt.Sprintf("python3 on PATH (%v)", err))
+	return "", fmt.Errorf("%w: tried %s; use --python", ErrNoPython, strings.Join(tried, ", "))
+}
+
+// abs resolves p against the working directory given to Load.
+func (c *Config) abs(p string) string {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(c.cwd, p)
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// executable reports why p is not an executable regular file, or nil.
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s: not an executable file", p)
+	}
+	return nil
+}
