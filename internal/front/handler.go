@@ -1,0 +1,355 @@
+// Package front is corral's HTTP face: it checks and buffers requests,
+// turns them into worker requests, writes the responses, maps failures to
+// status codes and writes the access log. It is the only package that
+// turns errors into HTTP answers.
+package front
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"corral/internal/pool"
+	"corral/internal/proto"
+)
+
+// Config configures a Handler. Limits of 0 mean no limit.
+type Config struct {
+	LimitRequestLine      int   // bytes of method + URI + protocol
+	LimitRequestFields    int   // number of header fields
+	LimitRequestFieldSize int   // bytes of one "Name: value" field
+	MaxBodySize           int64 // bytes of request body after decoding
+
+	BodyMemory  int64         // request body bytes kept in memory before a temp file (default 1 MiB)
+	InlineBody  int           // bodies up to this size travel inside the REQUEST frame (default 64 KiB)
+	BodyTimeout time.Duration // longest pause between two reads of a request body
+	SendTimeout time.Duration // longest pause between two writes of a response
+	SpoolDir    string        // temporary files
+
+	Pool      *pool.Pool
+	AccessLog *AccessLog // nil = off
+	Logger    *slog.Logger
+}
+
+// Handler serves HTTP requests by running them on the pool.
+type Handler struct {
+	cfg    Config
+	log    *slog.Logger
+	frames sync.Pool
+}
+
+// New returns a Handler.
+func New(cfg Config) *Handler {
+	if cfg.BodyMemory <= 0 {
+		cfg.BodyMemory = 1 << 20
+	}
+	if cfg.InlineBody <= 0 {
+		cfg.InlineBody = 64 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger.With("component", "front")}
+}
+
+// MaxHeaderBytes is the net/http limit that matches the configured request
+// line and field limits, with room for the CRLFs; the exact limits are
+// checked per request so the answer can be 414 or 431.
+func (c *Config) MaxHeaderBytes() int {
+	line, n, size := c.LimitRequestLine, c.LimitRequestFields, c.LimitRequestFieldSize
+	if line <= 0 || n <= 0 || size <= 0 {
+		return proto.MaxPayload / 2
+	}
+	return min(line+n*(size+2)+4096, proto.MaxPayload/2)
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	status := h.serve(rec, r)
+	if status != 0 && !rec.wroteHeader {
+		rec.status = status
+	}
+	if h.cfg.AccessLog != nil {
+		h.cfg.AccessLog.Log(r, rec.status, rec.bytes, time.Since(start))
+	}
+}
+
+// serve handles one request; a non-zero return is an error status already
+// written by fail.
+func (h *Handler) serve(w *recorder, r *http.Request) int {
+	if s, msg := h.check(r); s != 0 {
+		return h.fail(w, s, msg)
+	}
+	if h.cfg.MaxBodySize > 0 && r.ContentLength > h.cfg.MaxBodySize {
+		return h.fail(w, http.StatusRequestEntityTooLarge, "")
+	}
+	hasBody := r.ContentLength != 0 // -1: chunked, length unknown until read
+	var b *body
+	if hasBody {
+		var err error
+		if b, err = h.readBody(w, r); err != nil {
+			switch {
+			case errors.Is(err, errBodyTooLarge):
+				w.Header().Set("Connection", "close")
+				return h.fail(w, http.StatusRequestEntityTooLarge, "")
+			case errors.Is(err, errBodyTimeout):
+				w.Header().Set("Connection", "close")
+				return h.fail(w, http.StatusRequestTimeout, "")
+			default:
+				// The client went away or sent a broken body (bad chunking).
+				w.Header().Set("Connection", "close")
+				return h.fail(w, http.StatusBadRequest, "malformed request body")
+			}
+		}
+		defer b.close()
+	}
+
+	frame := h.getFrame()
+	defer h.putFrame(frame)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	*frame = proto.BeginRequest(*frame)
+	*frame = h.appendEnviron(*frame, r, b.len(), hasBody || r.Header.Get("Content-Length") != "", scheme)
+	req := &pool.Request{Method: r.Method, Path: r.URL.Path, Route: r.Method + " " + r.URL.Path}
+	var inline []byte
+	var flags uint8
+	if b != nil && b.size <= int64(h.cfg.InlineBody) && b.file == nil {
+		inline = b.mem
+	} else if b != nil {
+		flags = proto.FlagBodyPull
+		req.Body = b
+	}
+	var err error
+	if *frame, err = proto.FinishRequest(*frame, 0, flags, inline); err != nil {
+		return h.fail(w, http.StatusRequestHeaderFieldsTooLarge, "")
+	}
+	req.Frame = *frame
+
+	call, err := h.cfg.Pool.Submit(req)
+	if err != nil {
+		return h.failCall(w, r, err)
+	}
+	defer call.Release()
+	code, _, headers, err := call.Head(r.Context())
+	if err != nil {
+		return h.failCall(w, r, err)
+	}
+	h.writeHead(w, code, headers, call, r.Method == http.MethodHead)
+	if r.Method == http.MethodHead {
+		return 0
+	}
+	if data, ok := call.Inline(); ok {
+		h.extendWrite(w)
+		_, _ = w.Write(data)
+		return 0
+	}
+	rc := http.NewResponseController(w)
+	err = call.WriteBody(r.Context(), deadlineWriter{w, h}, func() error {
+		h.extendWrite(w)
+		return rc.Flush()
+	})
+	if err != nil && r.Context().Err() == nil {
+		if !errors.Is(err, pool.ErrAborted) {
+			h.log.Debug("response aborted", "method", r.Method, "path", r.URL.Path, "error", err)
+		}
+		// Headers are out: the only honest signal left is a broken connection.
+		panic(http.ErrAbortHandler)
+	}
+	return 0
+}
+
+func (b *body) len() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.size
+}
+
+// check enforces the request line and header limits and refuses requests
+// that a WSGI environ cannot represent faithfully.
+func (h *Handler) check(r *http.Request) (int, string) {
+	if l := h.cfg.LimitRequestLine; l > 0 && len(r.Method)+len(r.RequestURI)+len(r.Proto)+2 > l {
+		return http.StatusRequestURITooLong, ""
+	}
+	fields := 0
+	for k, vs := range r.Header {
+		fields += len(vs)
+		for _, v := range vs {
+			if l := h.cfg.LimitRequestFieldSize; l > 0 && len(k)+2+len(v) > l {
+				return http.StatusRequestHeaderFieldsTooLarge, ""
+			}
+		}
+		// "X_Foo" and "X-Foo" are the same environ key, HTTP_X_FOO: a client
+		// could smuggle a value past a proxy that checks one spelling
+		// (Transfer_Encoding). gunicorn and nginx refuse or drop these too.
+		if strings.IndexByte(k, '_') >= 0 {
+			return http.StatusBadRequest, "underscore in header name"
+		}
+	}
+	if l := h.cfg.LimitRequestFields; l > 0 && fields > l {
+		return http.StatusRequestHeaderFieldsTooLarge, ""
+	}
+	if strings.IndexByte(r.URL.Path, 0) >= 0 {
+		return http.StatusBadRequest, "NUL in path"
+	}
+	if len(r.TransferEncoding) > 0 && r.Header.Get("Content-Length") != "" {
+		return http.StatusBadRequest, "both Transfer-Encoding and Content-Length"
+	}
+	return 0, ""
+}
+
+// hopByHop lists response headers that belong to the connection, which
+// corral manages; an app cannot set them (PEP 3333).
+var hopByHop = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+}
+
+func (h *Handler) writeHead(w *recorder, code int, headers []string, call *pool.Call, head bool) {
+	hdr := w.Header()
+	hasLength := false
+	for i := 0; i+1 < len(headers); i += 2 {
+		k := http.CanonicalHeaderKey(headers[i])
+		if hopByHop[k] {
+			continue
+		}
+		if k == "Content-Length" {
+			hasLength = true
+		}
+		hdr[k] = append(hdr[k], headers[i+1])
+	}
+	if !hasLength && !head {
+		if data, ok := call.Inline(); ok && bodyAllowed(code) {
+			hdr["Content-Length"] = []string{strconv.Itoa(len(data))}
+		}
+	}
+	w.WriteHeader(code)
+}
+
+func bodyAllowed(code int) bool {
+	return code != http.StatusNoContent && code != http.StatusNotModified && (code < 100 || code >= 200)
+}
+
+// failCall answers a request that got no response head from the app.
+func (h *Handler) failCall(w *recorder, r *http.Request, err error) int {
+	var ae *pool.AppError
+	switch {
+	case errors.As(err, &ae):
+		return h.fail(w, http.StatusInternalServerError, "")
+	case errors.Is(err, pool.ErrWorkerDied), errors.Is(err, pool.ErrAborted):
+		return h.fail(w, http.StatusBadGateway, "")
+	case errors.Is(err, pool.ErrTimeout):
+		return h.fail(w, http.StatusGatewayTimeout, "")
+	case errors.Is(err, pool.ErrQueueFull), errors.Is(err, pool.ErrQueueTimeout),
+		errors.Is(err, pool.ErrNoWorkers), errors.Is(err, pool.ErrShuttingDown):
+		w.Header().Set("Retry-After", "1")
+		return h.fail(w, http.StatusServiceUnavailable, "")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return 499 // client closed the request; nothing is written
+	default:
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		return h.fail(w, http.StatusInternalServerError, "")
+	}
+}
+
+// fail writes a short plain-text error answer.
+func (h *Handler) fail(w *recorder, code int, detail string) int {
+	if code == 499 {
+		return code
+	}
+	msg := strconv.Itoa(code) + " " + http.StatusText(code)
+	if detail != "" {
+		msg += ": " + detail
+	}
+	msg += "\n"
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("Content-Length", strconv.Itoa(len(msg)))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg))
+	return code
+}
+
+// extendWrite pushes the write deadline SendTimeout into the future, so the
+// timeout bounds each pause of a slow client rather than the whole response.
+func (h *Handler) extendWrite(w http.ResponseWriter) {
+	if h.cfg.SendTimeout > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.cfg.SendTimeout))
+	}
+}
+
+func (h *Handler) getFrame() *[]byte {
+	if f, ok := h.frames.Get().(*[]byte); ok {
+		return f
+	}
+	f := make([]byte, 0, 4096)
+	return &f
+}
+
+func (h *Handler) putFrame(f *[]byte) {
+	if cap(*f) <= 64<<10 { // do not keep the rare huge frames alive
+		h.frames.Put(f)
+	}
+}
+
+// recorder notes the status and size of the answer for the access log.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if !r.wroteHeader {
+		r.WriteHeader(http.StatusOK)
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps net/http's sendfile path for file bodies.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	if !r.wroteHeader {
+		r.WriteHeader(http.StatusOK)
+	}
+	n, err := r.ResponseWriter.(io.ReaderFrom).ReadFrom(src)
+	r.bytes += n
+	return n, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// deadlineWriter extends the write deadline before each write.
+type deadlineWriter struct {
+	w *recorder
+	h *Handler
+}
+
+func (d deadlineWriter) Write(b []byte) (int, error) {
+	d.h.extendWrite(d.w)
+	return d.w.Write(b)
+}
+
+func (d deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
+	d.h.extendWrite(d.w)
+	return d.w.ReadFrom(src)
+}

@@ -1,0 +1,272 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Errors a Call can end with before its response head. Package front maps
+// them to status codes.
+var (
+	ErrQueueFull    = errors.New("dispatch queue full")
+	ErrQueueTimeout = errors.New("no worker free within the queue timeout")
+	ErrNoWorkers    = errors.New("no worker is running")
+	ErrShuttingDown = errors.New("shutting down")
+	ErrWorkerDied   = errors.New("worker died during the request")
+	ErrTimeout      = errors.New("request timed out")
+	ErrAborted      = errors.New("response aborted")
+)
+
+// AppError is the application's exception for a request.
+type AppError struct {
+	Err       string `json:"error"`
+	Traceback string `json:"traceback"`
+}
+
+func (e *AppError) Error() string { return "application error: " + e.Err }
+
+// Body is a request body the worker pulls with READ.
+type Body interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// Request is one request to run on a worker.
+type Request struct {
+	// Frame is a complete REQUEST frame (proto.BeginRequest … FinishRequest);
+	// its id field is overwritten on each dispatch.
+	Frame []byte
+	// Body is the pulled body when the frame has FlagBodyPull, else nil.
+	Body Body
+	// Route keys the service-time estimate (a route pattern, or method and path).
+	Route string
+	// Timeout is the hard limit on running time; 0 uses the pool's.
+	Timeout time.Duration
+	// Method and Path are for logs.
+	Method, Path string
+}
+
+type callState uint8
+
+const (
+	callNew       callState = iota
+	callQueued              // waiting in the pool's queue
+	callSent                // written to a worker, not complete
+	callDone                // the worker completed it, or it failed
+	callAbandoned           // the client went away before a worker took it
+)
+
+// Call is a request in the pool and, once it has one, its response.
+// Create with Pool.Submit; the caller must call Release when done.
+type Call struct {
+	req  *Request
+	pool *Pool
+	key  uint64
+
+	// Guarded by pool.mu.
+	state      callState
+	m          *member
+	id         uint32
+	est        time.Duration
+	since      time.Time // when it (probably) began running; zero while waiting behind others
+	enqueued   time.Time
+	prev, next *Call // queue links
+	deadline   *time.Timer
+	cancelled  bool // the client went away; discard the response
+	paused     bool
+	readOff    int64
+
+	// Response, guarded by mu.
+	mu      sync.Mutex
+	headC   chan struct{} // closed when the head or a failure is known
+	headSet bool
+	status  int
+	reason  string
+	headers []string
+	err     error // failure before the head
+	body    *spool
+}
+
+func (c *Call) String() string { return fmt.Sprintf("%s %s", c.req.Method, c.req.Path) }
+
+// Head waits for the response status and headers. It fails with one of the
+// package's errors, an *AppError, or ctx's error. Headers alternate name and
+// value.
+func (c *Call) Head(ctx context.Context) (status int, reason string, headers []string, err error) {
+	var timeout <-chan time.Time
+	if qt := c.pool.cfg.QueueTimeout; qt > 0 {
+		t := time.NewTimer(qt)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		select {
+		case <-c.headC:
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.status, c.reason, c.headers, c.err
+		case <-ctx.Done():
+			return 0, "", nil, ctx.Err()
+		case <-timeout:
+			timeout = nil
+			if c.pool.dequeue(c) {
+				return 0, "", nil, ErrQueueTimeout
+			}
+		}
+	}
+}
+
+// Inline returns the whole body if it is already complete and in memory,
+// which is the common case of a small response sent in one frame.
+func (c *Call) Inline() ([]byte, bool) {
+	s := c.body
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.done || s.err != nil || len(s.parts) > 1 {
+		return nil, false
+	}
+	if len(s.parts) == 0 {
+		return nil, true
+	}
+	if p := s.parts[0]; p.data != nil {
+		return p.data, true
+	}
+	return nil, false
+}
+
+// Writer is where a response body goes.
+type Writer interface {
+	io.Writer
+	io.ReaderFrom
+}
+
+// WriteBody copies the response body to w as the worker produces it,
+// calling flush whenever it has written everything available so far (so a
+// streamed response reaches the client as it is produced). It returns nil
+// at a clean end, ErrAborted (or the worker's failure) if the body is
+// incomplete, or a write error.
+func (c *Call) WriteBody(ctx context.Context, w Writer, flush func() error) error {
+	for {
+		p, resume, err := c.body.next(ctx.Done())
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, errCancelled) {
+				return ctx.Err()
+			}
+			return err
+		}
+		if resume {
+			c.pool.resume(c)
+		}
+		if p.data != nil {
+			_, err = w.Write(p.data)
+		} else {
+			err = copyFile(w, p)
+		}
+		if err != nil {
+			return err
+		}
+		if flush != nil && c.body.idle() {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// copyFile sends a file section; net/http turns ReadFrom into
+// sendfile(2). It goes in segments so that a per-write deadline the writer
+// sets bounds each pause of the client, not the whole file.
+func copyFile(w Writer, p part) error {
+	if p.own {
+		defer p.file.Close()
+	}
+	n := p.n
+	if n < 0 {
+		st, err := p.file.Stat()
+		if err != nil {
+			return err
+		}
+		n = st.Size() - p.off
+	}
+	const segment = 4 << 20
+	for off, end := p.off, p.off+n; off < end; {
+		k := min(end-off, segment)
+		m, err := w.ReadFrom(io.NewSectionReader(p.file, off, k))
+		off += m
+		if err != nil {
+			return err
+		}
+		if m < k { // the file shrank under us
+			return io.ErrUnexpectedEOF
+		}
+	}
+	return nil
+}
+
+// idle reports that no part is waiting.
+func (s *spool) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.parts) == 0
+}
+
+// Release ends the caller's interest in the call: a queued call leaves the
+// queue, a running one is cancelled at the worker, buffers are freed.
+func (c *Call) Release() {
+	c.pool.release(c)
+	c.body.release()
+}
+
+// setHead records the response head; called once by the worker's reader.
+func (c *Call) setHead(status string, headers []string) error {
+	code, reason, err := parseStatus(status)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.headSet {
+		return nil
+	}
+	c.headSet = true
+	if err != nil {
+		c.err = &AppError{Err: err.Error()}
+	} else {
+		c.status, c.reason, c.headers = code, reason, headers
+	}
+	close(c.headC)
+	return err
+}
+
+// fail ends the call with err: before the head, Head returns it; after,
+// the body ends incomplete.
+func (c *Call) fail(err error) {
+	c.mu.Lock()
+	if !c.headSet {
+		c.headSet = true
+		c.err = err
+		close(c.headC)
+	}
+	c.mu.Unlock()
+	c.body.finish(err)
+}
+
+func parseStatus(s string) (int, string, error) {
+	if len(s) < 3 {
+		return 0, "", fmt.Errorf("invalid status %q", s)
+	}
+	code, err := strconv.Atoi(s[:3])
+	if err != nil || code < 200 || code > 999 {
+		return 0, "", fmt.Errorf("invalid status %q", s)
+	}
+	reason := ""
+	if len(s) > 4 {
+		reason = s[4:]
+	}
+	return code, reason, nil
+}

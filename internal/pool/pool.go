@@ -1,0 +1,500 @@
+// Package pool runs the Python workers and dispatches requests to them:
+// a bounded queue, dispatch with adaptive pipelining, stealing back
+// requests stuck behind a slow one, hard timeouts, and the supervisor
+// that replaces workers that die.
+package pool
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"corral/internal/proto"
+	"corral/internal/worker"
+)
+
+// Config configures a Pool. Zero values mean the documented defaults.
+type Config struct {
+	Workers int // number of worker processes (>= 1)
+	Threads int // threads per worker (>= 1)
+
+	MaxQueue     int           // requests waiting for a worker; more get ErrQueueFull
+	QueueTimeout time.Duration // longest wait for a worker; 0 = no limit
+	Timeout      time.Duration // hard limit on a request's running time; 0 = none
+	BootTimeout  time.Duration // longest wait for a worker's HELLO (default 60s)
+	KillGrace    time.Duration // between SIGTERM and SIGKILL of a worker (default 2s)
+
+	// Depth is the most requests in flight on one single-threaded worker
+	// (default 8); a worker with T threads gets T-1 more. Budget is the
+	// longest expected wait a request may be pipelined into (default 2ms).
+	Depth  int
+	Budget time.Duration
+
+	SpoolDir    string // temporary files for large responses
+	SpoolMemory int64  // memory one response may use before spilling (default 1 MiB)
+	SpoolBudget int64  // memory all responses may use (default 256 MiB)
+	SpoolPause  int64  // spooled bytes at which the worker is paused (default 1 GiB)
+
+	Spawner *worker.Spawner
+	Worker  worker.Config // template; Boot.WorkerID is set per worker
+	Logger  *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Workers < 1 {
+		c.Workers = 1
+	}
+	if c.Threads < 1 {
+		c.Threads = 1
+	}
+	if c.MaxQueue <= 0 {
+		c.MaxQueue = 1024
+	}
+	if c.BootTimeout <= 0 {
+		c.BootTimeout = 60 * time.Second
+	}
+	if c.KillGrace <= 0 {
+		c.KillGrace = 2 * time.Second
+	}
+	if c.Depth <= 0 {
+		c.Depth = 8
+	}
+	if c.Budget <= 0 {
+		c.Budget = 2 * time.Millisecond
+	}
+	if c.SpoolMemory <= 0 {
+		c.SpoolMemory = 1 << 20
+	}
+	if c.SpoolBudget <= 0 {
+		c.SpoolBudget = 256 << 20
+	}
+	if c.SpoolPause <= 0 {
+		c.SpoolPause = 1 << 30
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Pool is a supervised set of workers and the queue in front of them.
+type Pool struct {
+	cfg    Config
+	log    *slog.Logger
+	limits *spoolLimits
+	slots  int // requests a worker runs at once
+	depth  int // requests a worker may hold
+
+	mu       sync.Mutex
+	members  []*member // one per slot; nil while a slot has no ready worker
+	queue    queue
+	est      *estimates
+	inflight int  // calls sent and not done
+	stopping bool // no new calls
+	idle     chan struct{}
+
+	wg       sync.WaitGroup
+	stopCtx  context.Context
+	stopFunc context.CancelFunc
+}
+
+// New returns a Pool; Start spawns its workers.
+func New(cfg Config) *Pool {
+	cfg.setDefaults()
+	p := &Pool{
+		cfg: cfg,
+		log: cfg.Logger.With("component", "pool"),
+		limits: &spoolLimits{
+			dir: cfg.SpoolDir, perCall: cfg.SpoolMemory, budget: cfg.SpoolBudget, pauseOver: cfg.SpoolPause,
+		},
+		slots:   cfg.Threads,
+		depth:   cfg.Depth + cfg.Threads - 1,
+		members: make([]*member, cfg.Workers),
+		est:     newEstimates(time.Millisecond),
+	}
+	p.stopCtx, p.stopFunc = context.WithCancel(context.Background())
+	return p
+}
+
+// Submit admits a request. It fails at once with ErrQueueFull,
+// ErrNoWorkers or ErrShuttingDown; otherwise the call is running or queued
+// and the caller waits with Head and must Release it.
+func (p *Pool) Submit(r *Request) (*Call, error) {
+	c := &Call{req: r, pool: p, headC: make(chan struct{}), body: newSpool(p.limits)}
+	p.mu.Lock()
+	if p.stopping {
+		p.mu.Unlock()
+		return nil, ErrShuttingDown
+	}
+	c.key = p.est.key(r.Route)
+	c.est = p.est.get(c.key)
+	now := time.Now()
+	if m := p.pick(c, now); m != nil {
+		seq := p.assign(c, m, now)
+		p.mu.Unlock()
+		p.send(c, m, seq)
+		return c, nil
+	}
+	if p.readyCount() == 0 {
+		p.mu.Unlock()
+		return nil, ErrNoWorkers
+	}
+	if p.queue.n >= p.cfg.MaxQueue {
+		p.mu.Unlock()
+		return nil, ErrQueueFull
+	}
+	c.state = callQueued
+	c.enqueued = now
+	p.queue.pushBack(c)
+	p.mu.Unlock()
+	return c, nil
+}
+
+// pick chooses the worker for c, or nil if it should wait in the queue:
+// a worker with a free thread (the least loaded), else the worker where c
+// is expected to start soonest, if that is within the budget.
+func (p *Pool) pick(c *Call, now time.Time) *member {
+	var best *member
+	var bestWait time.Duration
+	for _, m := range p.members {
+		if m == nil || m.state != stateReady {
+			continue
+		}
+		if len(m.inflight) < p.slots {
+			if best == nil || bestWait > 0 || len(m.inflight) < len(best.inflight) {
+				best, bestWait = m, 0
+			}
+			continue
+		}
+		if bestWait == 0 && best != nil || len(m.inflight) >= p.depth {
+			continue
+		}
+		wait, ok := p.expectedWait(m, now)
+		if ok && wait <= p.cfg.Budget && (best == nil || wait < bestWait) {
+			best, bestWait = m, wait
+		}
+	}
+	return best
+}
+
+// expectedWait estimates how long a request added to m now would wait
+// before it starts. ok is false when every running request is overdue: it
+// is slower than usual, so nothing more should wait behind it.
+func (p *Pool) expectedWait(m *member, now time.Time) (time.Duration, bool) {
+	var left time.Duration
+	overdue := 0
+	for i, c := range m.inflight {
+		if i < p.slots {
+			elapsed := now.Sub(c.since)
+			if elapsed > p.overdueAfter(c.est) {
+				overdue++
+			}
+			if r := c.est - elapsed; r > 0 {
+				left += r
+			}
+			continue
+		}
+		left += c.est
+	}
+	if overdue == p.slots {
+		return 0, false
+	}
+	return left / time.Duration(p.slots), true
+}
+
+// overdueAfter is how long a request may run before requests pipelined
+// behind it are taken back.
+func (p *Pool) overdueAfter(est time.Duration) time.Duration {
+	return max(4*est, 2*p.cfg.Budget)
+}
+
+// assign records that c goes to m and returns its position in m's write
+// order. Called with p.mu held.
+func (p *Pool) assign(c *Call, m *member, now time.Time) uint64 {
+	m.nextID++
+	if m.nextID == 0 {
+		m.nextID = 1
+	}
+	c.state, c.m, c.id = callSent, m, m.nextID
+	m.inflight = append(m.inflight, c)
+	m.byIDPut(c)
+	p.inflight++
+	if len(m.inflight) <= p.slots {
+		p.running(c, now)
+	} else {
+		p.armSteal(m)
+	}
+	seq := m.wseq
+	m.wseq++
+	return seq
+}
+
+// running marks c as (probably) started and arms its hard timeout.
+func (p *Pool) running(c *Call, now time.Time) {
+	c.since = now
+	if t := p.timeoutOf(c); t > 0 {
+		c.deadline = time.AfterFunc(t, func() { p.timedOut(c) })
+	}
+}
+
+func (p *Pool) timeoutOf(c *Call) time.Duration {
+	if c.req.Timeout > 0 {
+		return c.req.Timeout
+	}
+	return p.cfg.Timeout
+}
+
+// send writes c's frame to m, in the order assign handed out.
+func (p *Pool) send(c *Call, m *member, seq uint64) {
+	binary.BigEndian.PutUint32(c.req.Frame[4:8], c.id)
+	m.wmu.Lock()
+	for m.wdone != seq {
+		m.wcond.Wait()
+	}
+	err := m.w.Write(c.req.Frame)
+	m.wdone++
+	m.wcond.Broadcast()
+	m.wmu.Unlock()
+	if err != nil {
+		// The reader sees the broken channel too and handles the worker's
+		// death, which re-dispatches or fails c.
+		p.log.Debug("write to worker failed", "worker", m.id, "error", err)
+	}
+}
+
+// sendFrame writes a small control frame for c to its worker, outside the
+// write order of requests (any order is fine for these).
+func (p *Pool) sendFrame(m *member, b []byte) {
+	m.wmu.Lock()
+	_ = m.w.Write(b)
+	m.wmu.Unlock()
+}
+
+// dequeue removes a queued call; false if a worker already took it.
+func (p *Pool) dequeue(c *Call) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.state != callQueued {
+		return false
+	}
+	p.queue.remove(c)
+	c.state = callAbandoned
+	return true
+}
+
+// release is Call.Release's pool side.
+func (p *Pool) release(c *Call) {
+	p.mu.Lock()
+	switch c.state {
+	case callQueued:
+		p.queue.remove(c)
+		c.state = callAbandoned
+	case callSent:
+		if !c.cancelled {
+			c.cancelled = true
+			m := c.m
+			p.mu.Unlock()
+			p.sendFrame(m, proto.AppendFrame(nil, proto.Cancel, 0, c.id))
+			return
+		}
+	case callNew:
+		c.state = callAbandoned
+	}
+	p.mu.Unlock()
+}
+
+// resume lets a paused worker continue a response the client drained.
+func (p *Pool) resume(c *Call) {
+	p.mu.Lock()
+	if c.state != callSent || !c.paused {
+		p.mu.Unlock()
+		return
+	}
+	c.paused = false
+	m := c.m
+	p.mu.Unlock()
+	p.sendFrame(m, proto.AppendFrame(nil, proto.Resume, 0, c.id))
+}
+
+// complete removes a finished call from its worker, learns its service
+// time and hands queued calls to workers that can take them. Called with
+// p.mu held; returns the sends to perform after unlocking.
+func (p *Pool) complete(c *Call, now time.Time) []pending {
+	m := c.m
+	idx := -1
+	for i, x := range m.inflight {
+		if x == c {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return nil
+	}
+	wasRunning := idx < p.slots
+	copy(m.inflight[idx:], m.inflight[idx+1:])
+	m.inflight[len(m.inflight)-1] = nil
+	m.inflight = m.inflight[:len(m.inflight)-1]
+	m.byIDDel(c.id)
+	c.state = callDone
+	if c.deadline != nil {
+		c.deadline.Stop()
+	}
+	p.inflight--
+	m.served++
+	if wasRunning && !c.since.IsZero() {
+		p.est.observe(c.key, now.Sub(c.since))
+		if len(m.inflight) >= p.slots {
+			p.running(m.inflight[p.slots-1], now)
+		}
+	}
+	if p.inflight == 0 && p.idle != nil {
+		close(p.idle)
+		p.idle = nil
+	}
+	return p.assignQueued(now)
+}
+
+// pending is a send decided under p.mu and performed after.
+type pending struct {
+	c   *Call
+	m   *member
+	seq uint64
+}
+
+// assignQueued moves calls from the queue to workers while they can take
+// them. Called with p.mu held.
+func (p *Pool) assignQueued(now time.Time) []pending {
+	var out []pending
+	for p.queue.head != nil {
+		c := p.queue.head
+		m := p.pick(c, now)
+		if m == nil {
+			break
+		}
+		p.queue.remove(c)
+		out = append(out, pending{c, m, p.assign(c, m, now)})
+	}
+	return out
+}
+
+func (p *Pool) flush(ps []pending) {
+	for _, s := range ps {
+		p.send(s.c, s.m, s.seq)
+	}
+}
+
+func (p *Pool) readyCount() int {
+	n := 0
+	for _, m := range p.members {
+		if m != nil && m.state == stateReady {
+			n++
+		}
+	}
+	return n
+}
+
+// requeue puts calls a worker gave back (or did not start before it died)
+// at the front of the queue, in their original order, and dispatches.
+// Called with p.mu held.
+func (p *Pool) requeue(cs []*Call, now time.Time) []pending {
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		if c.deadline != nil {
+			c.deadline.Stop()
+			c.deadline = nil
+		}
+		c.m, c.id, c.since = nil, 0, time.Time{}
+		if c.cancelled {
+			c.state = callDone
+			c.fail(ErrAborted)
+			continue
+		}
+		c.state = callQueued
+		p.queue.pushFront(c)
+	}
+	return p.assignQueued(now)
+}
+
+// Drain waits until no call is in flight or ctx ends; new calls are
+// refused from the moment it is called.
+func (p *Pool) Drain(ctx context.Context) error {
+	p.mu.Lock()
+	p.stopping = true
+	for c := p.queue.head; c != nil; c = p.queue.head {
+		p.queue.remove(c)
+		c.state = callDone
+		c.fail(ErrShuttingDown)
+	}
+	if p.inflight == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.idle == nil {
+		p.idle = make(chan struct{})
+	}
+	idle := p.idle
+	p.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain: %d requests still running: %w", p.InFlight(), ctx.Err())
+	}
+}
+
+// InFlight returns the number of calls sent to workers and not complete.
+func (p *Pool) InFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inflight
+}
+
+// errStopped ends the supervisors.
+var errStopped = errors.New("pool stopped")
+
+// queue is an intrusive FIFO of calls.
+type queue struct {
+	head, tail *Call
+	n          int
+}
+
+func (q *queue) pushBack(c *Call) {
+	c.prev, c.next = q.tail, nil
+	if q.tail != nil {
+		q.tail.next = c
+	} else {
+		q.head = c
+	}
+	q.tail = c
+	q.n++
+}
+
+func (q *queue) pushFront(c *Call) {
+	c.prev, c.next = nil, q.head
+	if q.head != nil {
+		q.head.prev = c
+	} else {
+		q.tail = c
+	}
+	q.head = c
+	q.n++
+}
+
+func (q *queue) remove(c *Call) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		q.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		q.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+	q.n--
+}

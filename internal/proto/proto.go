@@ -1,0 +1,318 @@
+// Package proto is the frame codec of the master ↔ worker protocol.
+// The specification is docs/PROTOCOL.md; this package is its Go half.
+package proto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Version is the protocol version sent in BOOT and expected in HELLO.
+const Version = 1
+
+// HeaderSize is the size of a frame header in bytes.
+const HeaderSize = 12
+
+// MaxPayload is the largest payload a frame may carry.
+const MaxPayload = 1 << 20
+
+// Type identifies a frame.
+type Type uint8
+
+// Master → worker frames.
+const (
+	Boot    Type = 0x01
+	Request Type = 0x02
+	Data    Type = 0x03
+	Cancel  Type = 0x04
+	Pause   Type = 0x05
+	Resume  Type = 0x06
+	Ping    Type = 0x07
+	Steal   Type = 0x30 // control channel only
+)
+
+// Worker → master frames.
+const (
+	Hello    Type = 0x10
+	BootFail Type = 0x11
+	Start    Type = 0x12
+	Body     Type = 0x13
+	File     Type = 0x14
+	End      Type = 0x15
+	Error    Type = 0x16
+	Read     Type = 0x17
+	Returned Type = 0x18
+	Pong     Type = 0x19
+	Log      Type = 0x1A
+)
+
+// Flags.
+const (
+	FlagBodyPull uint8 = 1 // REQUEST: body is pulled with READ
+	FlagEnd      uint8 = 1 // START: the response is complete
+	FlagAborted  uint8 = 1 // END: the response did not complete
+)
+
+var typeNames = map[Type]string{
+	Boot: "BOOT", Request: "REQUEST", Data: "DATA", Cancel: "CANCEL", Pause: "PAUSE",
+	Resume: "RESUME", Ping: "PING", Steal: "STEAL", Hello: "HELLO", BootFail: "BOOTFAIL",
+	Start: "START", Body: "BODY", File: "FILE", End: "END", Error: "ERROR", Read: "READ",
+	Returned: "RETURNED", Pong: "PONG", Log: "LOG",
+}
+
+func (t Type) String() string {
+	if s, ok := typeNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("Type(0x%02x)", uint8(t))
+}
+
+// fromWorker reports whether t may be sent by a worker.
+func (t Type) fromWorker() bool { return t >= Hello && t <= Log }
+
+// Errors returned by the decoder. A channel that produced one of them is
+// broken and must be closed.
+var (
+	ErrTooLarge    = errors.New("frame payload exceeds limit")
+	ErrUnknownType = errors.New("unknown frame type")
+	ErrMalformed   = errors.New("malformed frame")
+)
+
+// Header is a decoded frame header.
+type Header struct {
+	Type   Type
+	Flags  uint8
+	ID     uint32
+	Length uint32
+}
+
+// PutHeader encodes h into b, which must be at least HeaderSize long.
+func PutHeader(b []byte, h Header) {
+	b[0] = byte(h.Type)
+	b[1] = h.Flags
+	b[2], b[3] = 0, 0
+	binary.BigEndian.PutUint32(b[4:], h.ID)
+	binary.BigEndian.PutUint32(b[8:], h.Length)
+}
+
+// ParseHeaderAny decodes a header without checking it.
+func ParseHeaderAny(b []byte) (Header, error) {
+	if len(b) < HeaderSize {
+		return Header{}, fmt.Errorf("%w: short header", ErrMalformed)
+	}
+	return Header{
+		Type:   Type(b[0]),
+		Flags:  b[1],
+		ID:     binary.BigEndian.Uint32(b[4:]),
+		Length: binary.BigEndian.Uint32(b[8:]),
+	}, nil
+}
+
+// ParseHeader decodes a header and checks it against the rules every frame
+// from a worker must follow.
+func ParseHeader(b []byte) (Header, error) {
+	h, err := ParseHeaderAny(b)
+	if err != nil {
+		return h, err
+	}
+	if !h.Type.fromWorker() {
+		return h, fmt.Errorf("%w: %v", ErrUnknownType, h.Type)
+	}
+	if h.Length > MaxPayload {
+		return h, fmt.Errorf("%w: %s of %d bytes", ErrTooLarge, h.Type, h.Length)
+	}
+	if b[2] != 0 || b[3] != 0 {
+		return h, fmt.Errorf("%w: reserved bytes set", ErrMalformed)
+	}
+	perRequest := h.Type != Hello && h.Type != BootFail && h.Type != Returned && h.Type != Pong && h.Type != Log
+	if perRequest && h.ID == 0 {
+		return h, fmt.Errorf("%w: %s without request id", ErrMalformed, h.Type)
+	}
+	if h.Flags&^allowedFlags(h.Type) != 0 {
+		return h, fmt.Errorf("%w: %s with flags 0x%02x", ErrMalformed, h.Type, h.Flags)
+	}
+	switch h.Type {
+	case Start, Read:
+		if h.Length < 4 {
+			return h, fmt.Errorf("%w: short %s", ErrMalformed, h.Type)
+		}
+	case File:
+		if h.Length != 16 {
+			return h, fmt.Errorf("%w: FILE payload of %d bytes", ErrMalformed, h.Length)
+		}
+	case End:
+		if h.Length != 0 {
+			return h, fmt.Errorf("%w: END with payload", ErrMalformed)
+		}
+	case Returned:
+		if h.Length%4 != 0 {
+			return h, fmt.Errorf("%w: RETURNED of %d bytes", ErrMalformed, h.Length)
+		}
+	}
+	return h, nil
+}
+
+func allowedFlags(t Type) uint8 {
+	switch t {
+	case Start:
+		return FlagEnd
+	case End:
+		return FlagAborted
+	}
+	return 0
+}
+
+// Frame is one decoded frame from a worker. Payload is owned by the caller.
+type Frame struct {
+	Header
+	Payload []byte
+}
+
+// Reader decodes frames from a worker's data channel.
+type Reader struct {
+	r   io.Reader
+	hdr [HeaderSize]byte
+}
+
+// NewReader returns a Reader on r; r should be buffered.
+func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
+
+// Next reads one frame. The payload is freshly allocated so the frame can
+// be handed to another goroutine. io.EOF is returned only at a clean frame
+// boundary.
+func (d *Reader) Next() (Frame, error) {
+	if _, err := io.ReadFull(d.r, d.hdr[:]); err != nil {
+		return Frame{}, err
+	}
+	h, err := ParseHeader(d.hdr[:])
+	if err != nil {
+		return Frame{}, err
+	}
+	f := Frame{Header: h}
+	if h.Length > 0 {
+		f.Payload = make([]byte, h.Length)
+		if _, err := io.ReadFull(d.r, f.Payload); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Frame{}, err
+		}
+	}
+	return f, nil
+}
+
+// AppendFrame appends a frame with the given payload parts to dst.
+func AppendFrame(dst []byte, t Type, flags uint8, id uint32, payload ...[]byte) []byte {
+	n := 0
+	for _, p := range payload {
+		n += len(p)
+	}
+	var h [HeaderSize]byte
+	PutHeader(h[:], Header{Type: t, Flags: flags, ID: id, Length: uint32(n)})
+	dst = append(dst, h[:]...)
+	for _, p := range payload {
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+// SplitStart splits a START payload into its head and inline body.
+func SplitStart(p []byte) (head, body []byte, err error) {
+	n := binary.BigEndian.Uint32(p)
+	if uint64(n) > uint64(len(p)-4) {
+		return nil, nil, fmt.Errorf("%w: START head of %d bytes in %d", ErrMalformed, n, len(p))
+	}
+	return p[4 : 4+n], p[4+n:], nil
+}
+
+// ParseHead splits a START head into the status line and header pairs.
+// Headers alternate name, value.
+func ParseHead(head []byte) (status string, headers []string, err error) {
+	fields := splitNUL(head)
+	if len(fields)%2 != 1 {
+		return "", nil, fmt.Errorf("%w: START head with %d fields", ErrMalformed, len(fields))
+	}
+	return fields[0], fields[1:], nil
+}
+
+func splitNUL(b []byte) []string {
+	n := 1
+	for _, c := range b {
+		if c == 0 {
+			n++
+		}
+	}
+	out := make([]string, 0, n)
+	start := 0
+	for i, c := range b {
+		if c == 0 {
+			out = append(out, string(b[start:i]))
+			start = i + 1
+		}
+	}
+	return append(out, string(b[start:]))
+}
+
+// ParseFile decodes a FILE payload. A count of -1 means to the end of file.
+func ParseFile(p []byte) (offset int64, count int64, err error) {
+	offset = int64(binary.BigEndian.Uint64(p))
+	count = int64(binary.BigEndian.Uint64(p[8:]))
+	if offset < 0 || count < -1 {
+		return 0, 0, fmt.Errorf("%w: FILE offset %d count %d", ErrMalformed, offset, count)
+	}
+	return offset, count, nil
+}
+
+// ParseRead decodes a READ payload.
+func ParseRead(p []byte) (int, error) {
+	n := binary.BigEndian.Uint32(p)
+	if n == 0 || n > MaxPayload {
+		return 0, fmt.Errorf("%w: READ of %d bytes", ErrMalformed, n)
+	}
+	return int(n), nil
+}
+
+// ParseReturned decodes the ids of a RETURNED payload.
+func ParseReturned(p []byte) []uint32 {
+	ids := make([]uint32, len(p)/4)
+	for i := range ids {
+		ids[i] = binary.BigEndian.Uint32(p[4*i:])
+	}
+	return ids
+}
+
+// requestPrefix is the header plus the u32 environ length of a REQUEST.
+const requestPrefix = HeaderSize + 4
+
+// BeginRequest starts a REQUEST frame in dst (which it resets). Add environ
+// pairs with AddEnv, then complete it with FinishRequest.
+func BeginRequest(dst []byte) []byte {
+	return append(dst[:0], make([]byte, requestPrefix)...)
+}
+
+// AddEnv appends one environ pair. Neither k nor v may contain NUL; the
+// caller checks values that come from clients.
+func AddEnv(dst []byte, k, v string) []byte {
+	if len(dst) > requestPrefix {
+		dst = append(dst, 0)
+	}
+	dst = append(dst, k...)
+	dst = append(dst, 0)
+	return append(dst, v...)
+}
+
+// FinishRequest writes the header of a REQUEST frame built with
+// BeginRequest/AddEnv and appends the inline body. It returns an error if
+// the frame would exceed MaxPayload.
+func FinishRequest(dst []byte, id uint32, flags uint8, body []byte) ([]byte, error) {
+	envLen := len(dst) - requestPrefix
+	n := 4 + envLen + len(body)
+	if n > MaxPayload {
+		return dst, fmt.Errorf("%w: REQUEST of %d bytes", ErrTooLarge, n)
+	}
+	PutHeader(dst, Header{Type: Request, Flags: flags, ID: id, Length: uint32(n)})
+	binary.BigEndian.PutUint32(dst[HeaderSize:], uint32(envLen))
+	return append(dst, body...), nil
+}
