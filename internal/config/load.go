@@ -39,7 +39,7 @@ type setting struct {
 // CORRAL_* environment variables, the config file, defaults. A list set by
 // a higher source replaces the lower one's entirely.
 //
-// Load returns ErrHelp or ErrVersion when -h/--help or --version is given,
+// Load returns ErrHelp or ErrVersion when -h/--help or -v/--version is given,
 // before reading any file; the caller prints Usage() or the version. Any
 // other error lists every problem found (errors.Join), each naming the
 // option and where its value came from; bad settings are *Error values.
@@ -193,7 +193,7 @@ func parseFlags(table []option, args []string) ([]setting, error) {
 		return pflag.NormalizedName(normName(name))
 	})
 	help := fs.BoolP("help", "h", false, "")
-	version := fs.Bool("version", false, "")
+	version := fs.BoolP("version", "v", false, "")
 	values := make([]*flagValue, len(table))
 	for i := range table {
 		o := &table[i]

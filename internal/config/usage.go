@@ -65,7 +65,7 @@ func usage(table []option) string {
 		}
 		if g == groupApp {
 			writeOption(&b, "-h, --help", "Print this help and exit.", "")
-			writeOption(&b, "    --version", "Print the version and exit.", "")
+			writeOption(&b, "-v, --version", "Print the version and exit.", "")
 		}
 	}
 	return b.String()
