@@ -574,9 +574,17 @@ env = { DJANGO_SETTINGS_MODULE = "demo.settings" }
 }
 
 func TestNoApp(t *testing.T) {
-	_, err := Load(nil, nil, t.TempDir())
+	dir := t.TempDir()
+	_, err := Load(nil, nil, dir)
 	if !errors.Is(err, ErrNoApp) {
 		t.Errorf("Load without APP: error %v, want ErrNoApp", err)
+	}
+	// A config file that does not parse may hold the app: only its own
+	// error is reported.
+	writeFile(t, dir, "corral.toml", "app = ")
+	_, err = Load(nil, nil, dir)
+	if err == nil || errors.Is(err, ErrNoApp) || !strings.HasPrefix(err.Error(), "corral.toml: line 1") {
+		t.Errorf("Load with a broken corral.toml: error %v, want only the file's", err)
 	}
 }
 

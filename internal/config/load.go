@@ -95,7 +95,10 @@ func load(table []option, args, environ []string, cwd string) (*Config, error) {
 	}
 	c.ConfigFile = file
 
-	errs = append(errs, validate(table, c, sources)...)
+	// A file that could not be read or decoded may well hold the app: do
+	// not also complain that it is missing.
+	requireApp := file != "" || len(fileErrs) == 0
+	errs = append(errs, validate(table, c, sources, requireApp)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -397,7 +400,7 @@ func parseFile(table []option, doc map[string]any, display string) ([]setting, [
 
 // validate checks the merged configuration. It normalises choices to
 // lower case and resolves the request-head limits.
-func validate(table []option, c *Config, sources map[string]setting) []error {
+func validate(table []option, c *Config, sources map[string]setting, requireApp bool) []error {
 	var errs []error
 	bad := make(map[string]bool)
 	fail := func(o *option, err error) {
@@ -439,7 +442,7 @@ func validate(table []option, c *Config, sources map[string]setting) []error {
 			}
 		}
 	}
-	if strings.TrimSpace(c.App) == "" {
+	if requireApp && strings.TrimSpace(c.App) == "" {
 		errs = append(errs, fmt.Errorf("%w: pass it as the argument, set CORRAL_APP, or set app in corral.toml or in [tool.corral] of pyproject.toml", ErrNoApp))
 	}
 	if !bad["limit-request-line"] && !bad["limit-request-fields"] && !bad["limit-request-field_size"] {

@@ -151,7 +151,7 @@ func describe(v any) string {
 	case map[string]any:
 		return "a table"
 	default:
-		return fmt.Sprintf("%T", v)
+		return "a date or time" // the only other TOML values
 	}
 }
 

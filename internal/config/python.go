@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,7 +40,7 @@ func (c *Config) ResolvePython(lookPath func(string) (string, error)) (string, e
 		}
 		p := c.abs(c.Python)
 		if err := executable(p); err != nil {
-			return "", fmt.Errorf("--python %s: %w", c.Python, err)
+			return "", fmt.Errorf("--python %s: %s: %w", c.Python, p, err)
 		}
 		return p, nil
 	}
@@ -50,14 +51,14 @@ func (c *Config) ResolvePython(lookPath func(string) (string, error)) (string, e
 		if err := executable(p); err == nil {
 			return p, nil
 		} else {
-			tried = append(tried, fmt.Sprintf("$VIRTUAL_ENV/bin/python (%v)", err))
+			tried = append(tried, fmt.Sprintf("$VIRTUAL_ENV/bin/python %s (%v)", p, err))
 		}
 	}
 	p := c.abs(filepath.Join(c.Chdir, ".venv", "bin", "python"))
 	if err := executable(p); err == nil {
 		return p, nil
 	} else {
-		tried = append(tried, err.Error())
+		tried = append(tried, fmt.Sprintf("%s (%v)", p, err))
 	}
 	p, err := lookPath("python3")
 	if err == nil {
@@ -78,14 +79,22 @@ func (c *Config) abs(p string) string {
 	return p
 }
 
+// errNotExecutable says a file exists but cannot be run.
+var errNotExecutable = errors.New("not an executable file")
+
 // executable reports why p is not an executable regular file, or nil.
+// The error does not repeat p.
 func executable(p string) error {
 	fi, err := os.Stat(p)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
+		}
 		return err
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("%s: not an executable file", p)
+		return errNotExecutable
 	}
 	return nil
 }
