@@ -1,0 +1,53 @@
+"""Frame layout and constants of the worker protocol (docs/PROTOCOL.md)."""
+
+import struct
+
+VERSION = 1
+
+# type, flags, reserved, id, payload length
+HEADER = struct.Struct("!BBHII")
+HEADER_SIZE = HEADER.size
+MAX_PAYLOAD = 1 << 20
+U32 = struct.Struct("!I")
+# A START header followed by the u32 length of its head, packed in one go.
+START_HEADER = struct.Struct("!BBHIII")
+FILE_PAYLOAD = struct.Struct("!Qq")
+
+# master -> worker
+BOOT = 0x01
+REQUEST = 0x02
+DATA = 0x03
+CANCEL = 0x04
+PAUSE = 0x05
+RESUME = 0x06
+PING = 0x07
+STEAL = 0x30
+
+# worker -> master
+HELLO = 0x10
+BOOTFAIL = 0x11
+START = 0x12
+BODY = 0x13
+FILE = 0x14
+END = 0x15
+ERROR = 0x16
+READ = 0x17
+RETURNED = 0x18
+PONG = 0x19
+LOG = 0x1A
+
+# flags
+BODY_PULL = 0x01  # REQUEST: the body is fetched with READ frames
+START_END = 0x01  # START: the inline body is the whole body
+ABORTED = 0x01  # END: the response did not complete
+
+MAX_PING = 64
+
+
+class ChannelClosed(Exception):
+    """The master closed the data socket: nothing can be sent any more."""
+
+
+def frame(kind, rid=0, payload=b"", flags=0):
+    """One encoded frame."""
+    return HEADER.pack(kind, flags, 0, rid, len(payload)) + payload

@@ -1,0 +1,240 @@
+"""The worker runtime: boot, HELLO, and the serving loops (docs/PROTOCOL.md)."""
+
+import faulthandler
+import io
+import os
+import signal
+import sys
+import threading
+
+import corral
+
+from . import _proto as proto
+from ._app import load_app
+from ._channel import Channel, protocol_error
+from ._input import PulledInput
+from ._proto import BODY_PULL, HEADER, HEADER_SIZE, U32, ChannelClosed, frame
+from ._request import error_payload, to_json
+from ._response import FileWrapper
+
+
+class Worker:
+    """The app and the per-worker environ, served over a Channel."""
+
+    def __init__(self, app, chan, config, threads):
+        self.app = app
+        self.chan = chan
+        self.threads = threads
+        base = {"SCRIPT_NAME": "", "wsgi.url_scheme": "http"}
+        base.update(config.get("environ") or {})
+        base.update(
+            {
+                "wsgi.version": (1, 0),
+                "wsgi.multithread": threads > 1,
+                "wsgi.multiprocess": bool(config.get("multiprocess", False)),
+                "wsgi.run_once": False,
+                "wsgi.errors": sys.stderr,
+                "wsgi.file_wrapper": FileWrapper,
+                "wsgi.input_terminated": True,
+            }
+        )
+        self.base = base
+
+    def handle(self, req):
+        payload = req.payload
+        req.payload = None
+        n = U32.unpack_from(payload)[0]
+        # The hot path: one decode, one split, one dict update.
+        parts = payload[4 : 4 + n].decode("latin-1").split("\0")
+        if len(parts) & 1:
+            protocol_error("odd number of environ strings in REQUEST %d" % req.id)
+        environ = self.base.copy()
+        pairs = iter(parts)
+        environ.update(zip(pairs, pairs))
+        body = payload[4 + n :]
+        if req.flags & BODY_PULL:
+            # Inline bytes, if the master sent any, start the body.
+            environ["wsgi.input"] = PulledInput(req.pull, body)
+        else:
+            environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            result = self.app(environ, req.start_response)
+        except Exception:
+            req.fail()
+            return
+        req.respond(result)
+
+    def serve(self, control_sock):
+        chan = self.chan
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.set_wakeup_fd(chan.wake_w, warn_on_full_buffer=False)
+        threading.Thread(
+            target=self._control_loop,
+            args=(control_sock,),
+            name="corral-control",
+            daemon=True,
+        ).start()
+        try:
+            if self.threads == 1:
+                take = chan.take
+                handle = self.handle
+                while True:
+                    req = take()
+                    if req is None:
+                        break
+                    handle(req)
+            else:
+                self._serve_threaded()
+            chan.return_unstarted()
+        except ChannelClosed:
+            pass
+        return 0
+
+    def _on_sigterm(self, signum, frame):
+        # Only a flag: the wakeup fd makes the main thread's poll return,
+        # and the loops stop before starting another request.
+        self.chan.stopping = True
+
+    def _serve_threaded(self):
+        threads = [
+            threading.Thread(
+                target=self._app_thread, name="corral-app-%d" % (i + 1), daemon=True
+            )
+            for i in range(self.threads)
+        ]
+        for thread in threads:
+            thread.start()
+        self.chan.pump()
+        for thread in threads:
+            thread.join()
+
+    def _app_thread(self):
+        take = self.chan.take_threaded
+        try:
+            while True:
+                req = take()
+                if req is None:
+                    return
+                self.handle(req)
+        except ChannelClosed:
+            return
+        except BaseException:
+            # SystemExit and friends from the app: in a thread they would end
+            # only the thread and leave its request hanging.
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(1)
+
+    def _control_loop(self, sock):
+        buf = b""
+        try:
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    return  # the master closed it; the data socket tells the rest
+                buf += data
+                while len(buf) >= HEADER_SIZE:
+                    kind, flags, reserved, rid, length = HEADER.unpack_from(buf)
+                    if kind != proto.STEAL or flags or reserved or rid or length:
+                        protocol_error(
+                            "unexpected frame type 0x%02x on the control channel"
+                            % kind
+                        )
+                    buf = buf[HEADER_SIZE:]
+                    self.chan.steal()
+        except (OSError, ChannelClosed):
+            return
+
+
+def _line_buffered():
+    """The master logs the worker's output line by line: flush every line."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(line_buffering=True)
+            except Exception:
+                pass
+
+
+def _register_dump_signal():
+    """A signal that dumps every thread's stack to stderr, for the master to
+    send to a worker that hangs."""
+    signum = getattr(signal, "SIGRTMIN", None)
+    signum = int(signum) + 2 if signum is not None else int(signal.SIGUSR2)
+    try:
+        faulthandler.register(signum, file=sys.stderr, all_threads=True)
+    except (AttributeError, OSError, RuntimeError, ValueError):
+        return None
+    return signum
+
+
+def _prepare(config):
+    """Everything before serving that may fail because of the app or its
+    configuration; the result of loading the app."""
+    if config.get("protocol") != proto.VERSION:
+        raise ValueError(
+            "unsupported protocol version %r (this worker speaks %d)"
+            % (config.get("protocol"), proto.VERSION)
+        )
+    mode = config.get("mode", "serve")
+    if mode not in ("serve", "check", "routes"):
+        raise ValueError("unknown mode %r" % (mode,))
+    threads = config.get("threads", 1)
+    if type(threads) is not int or threads < 1:
+        raise ValueError("threads must be an integer >= 1, not %r" % (threads,))
+    if config.get("chdir"):
+        os.chdir(config["chdir"])
+    cwd = os.getcwd()
+    # Like gunicorn: the working directory is importable, after pythonpath.
+    paths = []
+    for path in list(config.get("pythonpath") or ()) + [cwd]:
+        path = os.path.abspath(path)
+        if path not in paths:
+            paths.append(path)
+    sys.path[:0] = paths
+    corral._worker_id = config.get("worker_id")
+    return load_app(config.get("app"))
+
+
+def main(data_sock, control_sock, config):
+    """Called by the bootstrap with the BOOT config; returns the exit status."""
+    data_sock.setblocking(True)
+    control_sock.setblocking(True)
+    _line_buffered()
+    # The master owns shutdown; a terminal's Ctrl-C reaches the whole group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    dump_signal = _register_dump_signal()
+    threads = config.get("threads", 1)
+    chan = Channel(data_sock, threaded=isinstance(threads, int) and threads > 1)
+    try:
+        try:
+            app = _prepare(config)
+        except BaseException:
+            chan.send(frame(proto.BOOTFAIL, 0, error_payload(*sys.exc_info())))
+            return 1
+        chan.send(
+            frame(
+                proto.HELLO,
+                0,
+                to_json(
+                    {
+                        "protocol": proto.VERSION,
+                        "pid": os.getpid(),
+                        "python": "%d.%d.%d" % sys.version_info[:3],
+                        "implementation": sys.implementation.name,
+                        "threads": threads,
+                        "app": config.get("app"),
+                        "dump_signal": dump_signal,
+                        "routes": None,
+                    }
+                ),
+            )
+        )
+        if config.get("mode", "serve") != "serve":
+            return 0
+        return Worker(app, chan, config, threads).serve(control_sock)
+    except ChannelClosed:
+        return 0
