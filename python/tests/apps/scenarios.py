@@ -54,7 +54,7 @@ class Tracked:
 
 
 def app(environ, start_response):
-    query = {k: v[-1] for k, v in parse_qs(environ["QUERY_STRING"]).items()}
+    query = {k: v[-1] for k, v in parse_qs(environ["QUERY_STRING"], keep_blank_values=True).items()}
     handler = ROUTES[environ["PATH_INFO"].strip("/") or "hello"]
     return handler(environ, start_response, query)
 
@@ -107,7 +107,11 @@ def big(environ, start_response, query):
 def many(environ, start_response, query):
     start_response("200 OK", TEXT)
     count = int(query.get("count", 20))
-    return (b"%04d;" % i for i in range(count))
+    delay = float(query.get("delay", 0))
+    for i in range(count):
+        if delay:
+            time.sleep(delay)
+        yield b"%04d;" % i
 
 
 def write(environ, start_response, query):
@@ -244,6 +248,12 @@ def started(environ, start_response, query):
     return [query["tag"].encode()]
 
 
+def print_line(environ, start_response, query):
+    print("printed " + query["tag"])  # no flush: stdout must be line-buffered
+    start_response("200 OK", TEXT)
+    return [b"printed"]
+
+
 def read(environ, start_response, query):
     """Exercise one wsgi.input method; the result comes back as JSON with
     bytes as latin-1 strings."""
@@ -280,7 +290,7 @@ def read(environ, start_response, query):
     elif op == "readlines":
         result = stream.readlines()
     elif op == "readlines_hint":
-        result = [stream.readlines(n), stream.readlines()]
+        result = stream.readlines(n) + [b"--"] + stream.readlines()
     elif op == "iter":
         result = list(stream)
     elif op == "mixed":
@@ -346,6 +356,7 @@ ROUTES = {
     "slow": slow,
     "started": started,
     "read": read,
+    "print": print_line,
     "info": info,
     "leak": leak,
 }

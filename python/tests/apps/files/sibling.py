@@ -1,0 +1,1 @@
+WORD = b"with sibling"

@@ -1,0 +1,3 @@
+"""``app`` exists but is not a WSGI callable."""
+
+app = 42
