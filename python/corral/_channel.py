@@ -77,7 +77,10 @@ class Channel:
         self.sock = sock
         self.threaded = threaded
         self.lock = threading.Lock()  # the input lock
-        self.cond = threading.Condition(self.lock)
+        # Threaded mode: app threads wait on `work` for requests; a request
+        # waits on `changed` for its DATA, RESUME or CANCEL.
+        self.work = threading.Condition(self.lock)
+        self.changed = threading.Condition(self.lock)
         self.wlock = threading.Lock()  # one frame at a time on the wire
         self.buf = bytearray(RECV_SIZE)
         self.view = memoryview(self.buf)
@@ -155,7 +158,8 @@ class Channel:
         if not n:
             self.eof = True
             if self.threaded:
-                self.cond.notify_all()
+                self.work.notify_all()
+                self.changed.notify_all()
             return True
         self.end += n
         self._parse()
@@ -163,10 +167,13 @@ class Channel:
 
     def _parse(self):
         buf = self.buf
+        view = self.view
         pos = self.start
         end = self.end
         unpack = HEADER.unpack_from
         length = 0
+        added = 0
+        routed = False
         while end - pos >= HEADER_SIZE:
             kind, flags, reserved, rid, length = unpack(buf, pos)
             if length > MAX_PAYLOAD:
@@ -185,10 +192,14 @@ class Channel:
                 ):
                     protocol_error("malformed REQUEST %d" % rid)
                 self.pending.append(
-                    (rid, flags, bytes(buf[pos + HEADER_SIZE : stop]))
+                    (rid, flags, view[pos + HEADER_SIZE : stop].tobytes())
                 )
+                added += 1
             else:
-                self._route(kind, flags, rid, bytes(buf[pos + HEADER_SIZE : stop]))
+                self._route(
+                    kind, flags, rid, view[pos + HEADER_SIZE : stop].tobytes()
+                )
+                routed = True
             pos = stop
         self.start = pos
         have = end - pos
@@ -207,7 +218,10 @@ class Channel:
                 self.start = 0
                 self.end = have
         if self.threaded:
-            self.cond.notify_all()
+            if added:
+                self.work.notify(added)
+            if routed:
+                self.changed.notify_all()
 
     def _route(self, kind, flags, rid, payload):
         if kind == proto.DATA:
@@ -244,10 +258,9 @@ class Channel:
                 self.send(frame(END, rid, flags=ABORTED))
                 return
 
-    def _start(self, entry):
-        rid, flags, payload = entry
-        req = Request(self, rid, flags, payload)
-        self.running[rid] = req
+    def _start(self):
+        rid, flags, payload = self.pending.popleft()
+        req = self.running[rid] = Request(self, rid, flags, payload)
         return req
 
     def _sleep(self, timeout_ms):
@@ -278,7 +291,7 @@ class Channel:
                 if self.stopping or self.eof:
                     return None
                 if pending:
-                    return self._start(pending.popleft())
+                    return self._start()
                 if self._recv():
                     continue
             self._sleep(IDLE_POLL_MS)
@@ -293,9 +306,9 @@ class Channel:
     def wait(self, ready):
         """Block until ``ready()`` (evaluated under the lock) or EOF."""
         if self.threaded:
-            with self.cond:
+            with self.changed:
                 while not (ready() or self.eof):
-                    self.cond.wait()
+                    self.changed.wait()
             return
         while True:
             with self.lock:
@@ -310,12 +323,12 @@ class Channel:
     def take_threaded(self):
         """App threads: start the oldest pending request, waiting for one;
         None when the worker stops."""
-        with self.cond:
+        with self.work:
             while not (self.pending or self.stopping or self.eof):
-                self.cond.wait()
+                self.work.wait()
             if self.stopping or self.eof:
                 return None
-            return self._start(self.pending.popleft())
+            return self._start()
 
     def pump(self):
         """Main thread in threaded mode: read and route frames until EOF, or
@@ -326,7 +339,7 @@ class Channel:
                 if self.eof:
                     return
                 if self.stopping:
-                    self.cond.notify_all()
+                    self.work.notify_all()
                     if not self.running:
                         return
             if not got:

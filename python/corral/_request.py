@@ -138,13 +138,14 @@ class Request:
                 if size <= MAX_PAYLOAD:
                     # The common case: one frame, one send.
                     self.sent = True
-                    self.chan.finish(
-                        self,
+                    chan = self.chan
+                    chan.running.pop(self.id, None)  # as in Channel.finish
+                    chan.send(
                         START_HEADER.pack(
                             START, START_END, 0, self.id, size, len(head)
                         )
                         + head
-                        + body,
+                        + body
                     )
                     return
                 result = (body,)
