@@ -201,8 +201,11 @@ def _prepare(config):
 
 def main(data_sock, control_sock, config):
     """Called by the bootstrap with the BOOT config; returns the exit status."""
-    data_sock.setblocking(True)
-    control_sock.setblocking(True)
+    for sock in (data_sock, control_sock):
+        sock.setblocking(True)
+        # A process the app starts must not hold the channel open after the
+        # worker is gone (the master would never see EOF).
+        sock.set_inheritable(False)
     _line_buffered()
     # The master owns shutdown; a terminal's Ctrl-C reaches the whole group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

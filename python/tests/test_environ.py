@@ -78,6 +78,10 @@ class EnvironIsolationTest(WorkerTestCase):
         self.assertTrue(info["errors_is_stderr"])
         self.assertEqual(info["server_software"], "test-server/9")
 
+    def test_channel_is_not_inherited_by_app_subprocesses(self):
+        master = self.serve()
+        self.assertEqual(master.get(1, "/inheritable").json(), [False, False])
+
     def test_stdout_is_line_buffered(self):
         # The master logs output line by line, and a print() must not sit in
         # a buffer until the worker exits.

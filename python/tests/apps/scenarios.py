@@ -322,6 +322,13 @@ def info(environ, start_response, query):
     }).encode()]
 
 
+def inheritable(environ, start_response, query):
+    import os
+
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps([os.get_inheritable(fd) for fd in (3, 4)]).encode()]
+
+
 def leak(environ, start_response, query):
     environ["X_LEAK"] = "leaked"
     start_response("200 OK", TEXT)
@@ -359,4 +366,5 @@ ROUTES = {
     "print": print_line,
     "info": info,
     "leak": leak,
+    "inheritable": inheritable,
 }
