@@ -94,6 +94,7 @@ type Pool struct {
 	est      *estimates
 	inflight int  // calls sent and not done
 	stopping bool // no new calls
+	halted   bool // workers are being stopped: nothing will run again
 	idle     chan struct{}
 
 	wg       sync.WaitGroup
@@ -282,6 +283,7 @@ func (p *Pool) dequeue(c *Call) bool {
 	}
 	p.queue.remove(c)
 	c.state = callAbandoned
+	p.drained()
 	return true
 }
 
@@ -292,6 +294,7 @@ func (p *Pool) release(c *Call) {
 	case callQueued:
 		p.queue.remove(c)
 		c.state = callAbandoned
+		p.drained()
 	case callSent:
 		if !c.cancelled {
 			c.cancelled = true
@@ -351,11 +354,9 @@ func (p *Pool) complete(c *Call, now time.Time) []pending {
 			p.running(m.inflight[p.slots-1], now)
 		}
 	}
-	if p.inflight == 0 && p.idle != nil {
-		close(p.idle)
-		p.idle = nil
-	}
-	return p.assignQueued(now)
+	ps := p.assignQueued(now)
+	p.drained()
+	return ps
 }
 
 // pending is a send decided under p.mu and performed after.
@@ -413,23 +414,23 @@ func (p *Pool) requeue(cs []*Call, now time.Time) []pending {
 			c.fail(ErrAborted)
 			continue
 		}
+		if p.halted {
+			c.state = callDone
+			c.fail(ErrShuttingDown)
+			continue
+		}
 		c.state = callQueued
 		p.queue.pushFront(c)
 	}
 	return p.assignQueued(now)
 }
 
-// Drain waits until no call is in flight or ctx ends; new calls are
-// refused from the moment it is called.
+// Drain refuses new calls from the moment it is called and waits until
+// every admitted call, queued or running, has completed, or ctx ends.
 func (p *Pool) Drain(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopping = true
-	for c := p.queue.head; c != nil; c = p.queue.head {
-		p.queue.remove(c)
-		c.state = callDone
-		c.fail(ErrShuttingDown)
-	}
-	if p.inflight == 0 {
+	if p.inflight == 0 && p.queue.n == 0 {
 		p.mu.Unlock()
 		return nil
 	}
@@ -444,6 +445,24 @@ func (p *Pool) Drain(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("drain: %d requests still running: %w", p.InFlight(), ctx.Err())
 	}
+}
+
+// drained signals Drain when nothing is queued or running. Called with p.mu held.
+func (p *Pool) drained() {
+	if p.inflight == 0 && p.queue.n == 0 && p.idle != nil {
+		close(p.idle)
+		p.idle = nil
+	}
+}
+
+// failQueued ends every queued call with err. Called with p.mu held.
+func (p *Pool) failQueued(err error) {
+	for c := p.queue.head; c != nil; c = p.queue.head {
+		p.queue.remove(c)
+		c.state = callDone
+		c.fail(err)
+	}
+	p.drained()
 }
 
 // InFlight returns the number of calls sent to workers and not complete.

@@ -443,11 +443,8 @@ func (p *Pool) died(m *member, readErr error) {
 	}
 	m.inflight = nil
 	ps := p.requeue(back, now)
-	if p.inflight == 0 && p.idle != nil {
-		close(p.idle)
-		p.idle = nil
-	}
-	stopping := p.stopping
+	p.drained()
+	stopping := p.halted
 	p.mu.Unlock()
 	for _, c := range lost {
 		c.fail(ErrWorkerDied)
@@ -504,7 +501,8 @@ func (p *Pool) workerLog(m *member, c *Call, payload []byte) {
 // stop. Stop returns when every worker process is gone.
 func (p *Pool) Stop(grace time.Duration) {
 	p.mu.Lock()
-	p.stopping = true
+	p.stopping, p.halted = true, true
+	p.failQueued(ErrShuttingDown)
 	var ms []*member
 	for _, m := range p.members {
 		if m != nil {

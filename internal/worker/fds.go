@@ -31,6 +31,9 @@ type fdReader struct {
 
 func (r *fdReader) Read(p []byte) (int, error) {
 	n, oobn, flags, _, err := r.c.ReadMsgUnix(p, r.oob)
+	if n < 0 { // recvmsg's -1 on error; io.Reader must never return a negative count
+		n = 0
+	}
 	if oobn > 0 {
 		if perr := r.collect(r.oob[:oobn]); perr != nil && err == nil {
 			err = perr

@@ -127,7 +127,7 @@ func Spawn(ctx context.Context, sp *Spawner, cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("spawn worker %d: %w", w.ID, err)
 	}
 	w.cmd, w.Pid = cmd, cmd.Process.Pid
-	log := cfg.Logger.With("worker", w.ID, "pid", w.Pid)
+	log := cfg.Logger.With("component", "app", "worker", w.ID)
 	go w.forward(outR, log, "stdout")
 	go w.forward(errR, log, "stderr")
 	go func() {
@@ -344,16 +344,12 @@ func (w *Worker) RSS() (int64, error) {
 func (w *Worker) forward(r io.ReadCloser, log *slog.Logger, stream string) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 16<<10)
-	level := slog.LevelInfo
-	if stream == "stderr" {
-		level = slog.LevelWarn
-	}
 	for {
 		line, isPrefix, err := br.ReadLine()
 		if len(line) > 0 || (err == nil && !isPrefix) {
 			s := string(line)
 			w.output.add(s)
-			log.Log(context.Background(), level, s, "stream", stream)
+			log.Info(s, "stream", stream)
 		}
 		if err != nil {
 			return

@@ -1,0 +1,178 @@
+// Command corral serves a Python WSGI application: a Go HTTP front end and
+// a supervised pool of Python worker processes.
+//
+//	corral [OPTIONS] APP
+//	corral check [OPTIONS] APP
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"corral/internal/config"
+	"corral/internal/logs"
+	"corral/internal/worker"
+	"corral/python"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1 // the app failed to load, or serving failed
+	exitConfig = 2 // bad command line or configuration
+)
+
+func run(args []string) int {
+	sub := ""
+	if len(args) > 0 && args[0] == "check" {
+		sub, args = args[0], args[1:]
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "corral:", err)
+		return exitFail
+	}
+	cfg, err := config.Load(args, os.Environ(), cwd)
+	switch {
+	case errors.Is(err, config.ErrHelp):
+		fmt.Print(config.Usage())
+		return exitOK
+	case errors.Is(err, config.ErrVersion):
+		fmt.Printf("corral %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "corral: %v\nRun 'corral --help' for usage.\n", err)
+		return exitConfig
+	}
+
+	logOut, closeLog, err := openLog(cfg.ErrorLogFile, os.Stderr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "corral: --error-logfile: %v\n", err)
+		return exitConfig
+	}
+	defer closeLog()
+	log := logs.New(logOut, cfg.SlogLevel(), "text")
+	for _, w := range cfg.Warnings {
+		log.Warn(w, "component", "config")
+	}
+
+	wcfg, err := workerConfig(cfg, log)
+	if err != nil {
+		log.Error(err.Error(), "component", "config")
+		return exitConfig
+	}
+	if sub == "check" {
+		return check(wcfg, cfg.App)
+	}
+	return serve(cfg, wcfg, log)
+}
+
+// workerConfig is the template every worker is started from.
+func workerConfig(cfg *config.Config, log *slog.Logger) (worker.Config, error) {
+	py, err := cfg.ResolvePython(exec.LookPath)
+	if err != nil {
+		return worker.Config{}, err
+	}
+	rt, err := python.Runtime()
+	if err != nil {
+		return worker.Config{}, fmt.Errorf("worker runtime: %w", err)
+	}
+	env := workerEnv(os.Environ(), cfg.Env)
+	return worker.Config{
+		Python:    py,
+		Bootstrap: python.Bootstrap,
+		Runtime:   rt,
+		Env:       env,
+		Boot: worker.Boot{
+			App:        cfg.App,
+			Chdir:      cfg.Chdir,
+			PythonPath: cfg.PythonPath,
+			Environ: map[string]string{
+				"SERVER_SOFTWARE": "corral/" + version,
+				"SCRIPT_NAME":     scriptName(env),
+			},
+		},
+		Logger: log,
+	}, nil
+}
+
+// workerEnv is the master's environment without what belongs to the
+// master alone (systemd's socket and notify variables), plus the --env
+// entries and unbuffered output so app prints reach the log at once.
+func workerEnv(base, extra []string) []string {
+	out := make([]string, 0, len(base)+len(extra)+1)
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC":
+			continue
+		}
+		out = append(out, kv)
+	}
+	out = append(out, extra...)
+	return append(out, "PYTHONUNBUFFERED=1")
+}
+
+// scriptName is SCRIPT_NAME from the workers' environment, as gunicorn
+// reads it: the URL prefix the app is mounted under.
+func scriptName(env []string) string {
+	name := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "SCRIPT_NAME="); ok {
+			name = v
+		}
+	}
+	return strings.TrimRight(name, "/")
+}
+
+// openLog opens a log destination: "-" (or "") is def, else a file opened
+// for appending.
+func openLog(path string, def io.Writer) (io.Writer, func(), error) {
+	if path == "" || path == "-" {
+		return def, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// check loads the app in one worker and reports the result.
+func check(wcfg worker.Config, app string) int {
+	sp := worker.NewSpawner()
+	defer sp.Close()
+	wcfg.Boot.Mode = "check"
+	wcfg.Boot.WorkerID = 1
+	wcfg.Boot.Threads = 1
+	w, err := worker.Spawn(context.Background(), sp, wcfg)
+	if err != nil {
+		var be *worker.BootError
+		if errors.As(err, &be) {
+			fmt.Fprintf(os.Stderr, "corral: %s failed to load:\n%s", app, be.Traceback)
+			if !strings.HasSuffix(be.Traceback, "\n") {
+				fmt.Fprintln(os.Stderr)
+			}
+		} else {
+			fmt.Fprintf(os.Stderr, "corral: %v\n", err)
+		}
+		return exitFail
+	}
+	defer w.Close()
+	fmt.Printf("%s: OK (%s %s, %s)\n", app, w.Hello.Implementation, w.Hello.Python, wcfg.Python)
+	return exitOK
+}

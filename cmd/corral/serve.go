@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/netutil"
+
+	"corral/internal/config"
+	"corral/internal/front"
+	"corral/internal/listen"
+	"corral/internal/pool"
+	"corral/internal/worker"
+)
+
+// serve runs the server until SIGTERM or SIGINT. Shutdown is one sequence:
+// stop accepting, let running requests finish within the graceful timeout,
+// stop the workers (EOF, then TERM, then KILL), flush logs, exit 0. A
+// second signal skips straight to killing the workers.
+func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
+	mlog := log.With("component", "master")
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	spawner := worker.NewSpawner()
+	defer spawner.Close()
+	p := pool.New(pool.Config{
+		Workers:      cfg.Workers,
+		Threads:      cfg.Threads,
+		MaxQueue:     cfg.MaxQueue,
+		QueueTimeout: cfg.QueueTimeout,
+		Timeout:      cfg.Timeout,
+		Spawner:      spawner,
+		Worker:       wcfg,
+		Logger:       log,
+	})
+	mlog.Info("starting", "version", version, "app", cfg.App, "workers", cfg.Workers, "threads", cfg.Threads, "python", wcfg.Python)
+
+	bootCtx, cancelBoot := context.WithCancel(context.Background())
+	booted := make(chan error, 1)
+	go func() { booted <- p.Start(bootCtx) }()
+	var err error
+	select {
+	case err = <-booted:
+	case sig := <-sigs:
+		mlog.Info("signal during start-up; stopping", "signal", sig.String())
+		cancelBoot()
+		<-booted
+		p.Stop(0)
+		return exitFail
+	}
+	cancelBoot()
+	if err != nil {
+		var be *worker.BootError
+		if errors.As(err, &be) {
+			mlog.Error("the app failed to load", "app", cfg.App, "error", be.Err, "traceback", be.Traceback)
+		} else {
+			mlog.Error("no worker could start", "error", err)
+		}
+		return exitFail
+	}
+
+	var access *front.AccessLog
+	if cfg.AccessLogFile != "" {
+		out, closeAccess, err := openLog(cfg.AccessLogFile, os.Stdout)
+		if err != nil {
+			mlog.Error("cannot open the access log", "path", cfg.AccessLogFile, "error", err)
+			p.Stop(0)
+			return exitConfig
+		}
+		defer closeAccess()
+		access = front.NewAccessLog(out, cfg.AccessLogFormat)
+		defer access.Close()
+	}
+	fcfg := front.Config{
+		LimitRequestLine:      cfg.LimitRequestLine,
+		LimitRequestFields:    cfg.LimitRequestFields,
+		LimitRequestFieldSize: cfg.LimitRequestFieldSize,
+		MaxBodySize:           cfg.MaxBodySize,
+		BodyTimeout:           cfg.BodyTimeout,
+		SendTimeout:           cfg.SendTimeout,
+		Pool:                  p,
+		AccessLog:             access,
+		Logger:                log,
+	}
+	srv := &http.Server{
+		Handler:           front.New(fcfg),
+		ReadHeaderTimeout: cfg.HeaderTimeout,
+		IdleTimeout:       cfg.KeepAlive,
+		MaxHeaderBytes:    fcfg.MaxHeaderBytes(),
+		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+	}
+	if cfg.KeepAlive == 0 {
+		srv.SetKeepAlivesEnabled(false)
+	}
+
+	listeners, err := openListeners(cfg)
+	if err != nil {
+		mlog.Error(err.Error())
+		p.Stop(0)
+		return exitFail
+	}
+	var serving sync.WaitGroup
+	for _, l := range listeners {
+		mlog.Info("listening", "address", describe(l))
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				mlog.Error("serving stopped", "address", describe(l), "error", err)
+			}
+		}()
+	}
+
+	sig := <-sigs
+	mlog.Info("shutting down gracefully", "signal", sig.String(), "graceful_timeout", cfg.GracefulTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
+	defer cancel()
+	forced := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			mlog.Warn("second signal; stopping now", "signal", sig.String())
+			close(forced)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := p.Drain(ctx); err != nil {
+			mlog.Warn("graceful timeout reached", "error", err)
+		}
+	}()
+	wg.Wait()
+	grace := 5 * time.Second
+	select {
+	case <-forced:
+		grace = 0
+	default:
+	}
+	p.Stop(grace)
+	srv.Close()
+	serving.Wait()
+	select {
+	case <-forced:
+		return exitFail
+	default:
+	}
+	mlog.Info("stopped")
+	return exitOK
+}
+
+func openListeners(cfg *config.Config) ([]net.Listener, error) {
+	var out []net.Listener
+	for _, b := range cfg.Bind {
+		pb, err := config.ParseBind(b)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		l, err := listen.Open(context.Background(), pb.Network, pb.Address, listen.Options{Backlog: cfg.Backlog})
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		if cfg.MaxConnections > 0 {
+			l = netutil.LimitListener(l, cfg.MaxConnections)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+func describe(l net.Listener) string {
+	a := l.Addr()
+	if a.Network() == "unix" {
+		return "unix:" + a.String()
+	}
+	if strings.HasPrefix(a.String(), "[::]") || strings.HasPrefix(a.String(), "0.0.0.0") {
+		return a.String()
+	}
+	return fmt.Sprintf("http://%s", a.String())
+}
