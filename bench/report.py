@@ -130,6 +130,8 @@ def header(meta, title):
     if meta.get("scenario") == "slowloris":
         out.append(f"- attack: `{meta.get('slowhttptest', '?')}`")
     out.append(f"- machine: {meta.get('machine', '?')}")
+    if "load" in meta:
+        out.append(f"- machine load: {meta['load']}")
     out.append(f"- corral: {meta.get('corral', '?')}")
     out.append(f"- {meta.get('python', '?')}; {meta.get('go', '?')}")
     out.append(f"- peers: {meta.get('peers', '?').strip()}")
