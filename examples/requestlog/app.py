@@ -39,10 +39,11 @@ def get_db():
         conn = sqlite3.connect(DB_PATH, isolation_level=None)
         # WAL lets readers run alongside the single writer and is what
         # Litestream replicates from.
-        conn.execute("pragma journal_mode=WAL")
         # Several worker processes write to the same file: wait for the lock
-        # instead of failing with "database is locked".
+        # instead of failing with "database is locked". Set first, so the
+        # pragmas below wait too.
         conn.execute("pragma busy_timeout=10000")
+        conn.execute("pragma journal_mode=WAL")
         # In WAL mode, NORMAL only syncs at checkpoints: still durable against
         # application crashes, and far cheaper than FULL per commit.
         conn.execute("pragma synchronous=normal")
@@ -52,10 +53,13 @@ def get_db():
 
 
 def init_db():
-    conn = sqlite3.connect(DB_PATH)
+    # timeout= is the busy timeout: every worker process runs this at import,
+    # possibly at the same moment, and changing the journal mode needs an
+    # exclusive lock that the others must wait for rather than fail on.
+    conn = sqlite3.connect(DB_PATH, timeout=10)
     try:
-        # Switch the file to WAL once here, before any worker opens it, so
-        # concurrent first connections do not race to change the journal mode.
+        # Switch the file to WAL here, once per process start, so request
+        # connections never race to change the journal mode.
         conn.execute("pragma journal_mode=WAL")
         conn.execute(
             """

@@ -763,7 +763,7 @@ func TestAddOption(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	u := Usage()
-	for _, want := range []string{"Usage: corral [OPTIONS] APP", "check APP", "routes APP", "status", "bans",
+	for _, want := range []string{"Usage: corral [OPTIONS] APP", "check APP",
 		"Application:", "Workers:", "Listening:", "Timeouts & limits:", "Logging:", "--help", "--version",
 		"--limit-request-field_size", "--limit-request-field-size"} {
 		if !strings.Contains(u, want) {

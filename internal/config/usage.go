@@ -7,18 +7,12 @@ import (
 
 const usageHead = `Usage: corral [OPTIONS] APP
        corral check [OPTIONS] APP
-       corral routes [OPTIONS] APP
-       corral status
-       corral bans
 
 Serve a Python WSGI application with a pool of supervised worker processes.
 
 Commands:
   (none)       serve APP
   check APP    import APP in a worker, report any problem and exit
-  routes APP   print the routes APP declares and exit
-  status       show the state of the running server
-  bans         list the clients currently banned
 
 APP is MODULE:NAME (myproject.wsgi:application), MODULE:FACTORY()
 (app:create_app()) or a path to a .py file.

@@ -7,7 +7,6 @@ package pool
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -471,9 +470,6 @@ func (p *Pool) InFlight() int {
 	defer p.mu.Unlock()
 	return p.inflight
 }
-
-// errStopped ends the supervisors.
-var errStopped = errors.New("pool stopped")
 
 // queue is an intrusive FIFO of calls.
 type queue struct {
