@@ -2,6 +2,7 @@
 
 import json
 import sys
+import traceback
 
 from . import ClientDisconnected
 from . import _proto as proto
@@ -330,8 +331,6 @@ def _describe(etype, value):
 
 
 def _format_traceback(etype, value, tb):
-    import traceback
-
     # The runtime's own frames above the app's say nothing useful.
     while tb is not None and tb.tb_next is not None and (
         tb.tb_frame.f_code.co_filename.startswith("<corral>/")

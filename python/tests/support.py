@@ -244,6 +244,11 @@ class Master:
 
     def request(self, rid, path="/", query="", method="GET", body=b"",
                 pull=False, headers=(), extra=()):
+        self.data.sendall(self.request_frame(
+            rid, path, query, method, body, pull, headers, extra))
+
+    def request_frame(self, rid, path="/", query="", method="GET", body=b"",
+                      pull=False, headers=(), extra=()):
         pairs = [
             ("REQUEST_METHOD", method), ("PATH_INFO", path),
             ("QUERY_STRING", query), ("SERVER_NAME", "localhost"),
@@ -261,9 +266,8 @@ class Master:
         pairs.extend(extra)
         if pull:
             self.bodies[rid] = body
-            self.send(REQUEST, rid, environ_payload(pairs), BODY_PULL)
-        else:
-            self.send(REQUEST, rid, environ_payload(pairs, body))
+            return encode(REQUEST, rid, environ_payload(pairs), BODY_PULL)
+        return encode(REQUEST, rid, environ_payload(pairs, body))
 
     def _read_more(self, timeout):
         self.data.settimeout(timeout)

@@ -3,11 +3,12 @@
 import signal
 import socket
 import struct
+import threading
 import time
 
 from .support import (
     BODY, CANCEL, DATA, END, PAUSE, PING, PONG, READ, RESUME, RETURNED, START,
-    WorkerTestCase)
+    WorkerTestCase, encode)
 
 
 def returned_ids(frame):
@@ -36,10 +37,15 @@ class CancelTest(WorkerTestCase):
     def test_cancel_of_a_request_not_started(self):
         master = self.serve(threads=self.threads)
         master.request(1, "/slow", query="seconds=0.4&tag=A")
-        for rid in range(2, 2 + self.threads):
+        for rid in range(2, 1 + self.threads):
             master.request(rid, "/slow", query="seconds=0.4&tag=busy%d" % rid)
-        master.request(9, "/started", query="tag=B")
-        master.send(CANCEL, 9)
+        master.wait_output("started A")
+        for rid in range(2, 1 + self.threads):
+            master.wait_output("started busy%d" % rid)
+        # Both in one write, so the worker cannot start 9 before it has read
+        # the CANCEL (it starts what it holds without reading first).
+        master.data.sendall(
+            master.request_frame(9, "/started", query="tag=B") + encode(CANCEL, 9))
         cancelled = master.collect(9)
         self.assertEqual(cancelled.kinds, [END])
         self.assertTrue(cancelled.aborted)
@@ -151,6 +157,37 @@ class StealTest(WorkerTestCase):
         self.assertEqual(returned_ids(master.recv(lambda f: f.kind == RETURNED)), [2])
         self.assertEqual(master.collect(1).kinds[-1], END)
         self.assertNotIn("started behind", master.output)
+
+    def test_steal_while_waiting_for_body_data(self):
+        # The main thread sleeps in poll for DATA; the control thread may
+        # consume that DATA while draining, and must wake it up.
+        for threads in (1, 2):
+            for attempt in range(5):
+                with self.subTest(threads=threads, attempt=attempt):
+                    master = self.serve(threads=threads)
+                    # Request 1 sleeps after reading, so 7 and 8 cannot
+                    # start before STEAL is handled.
+                    master.request(1, "/read", query="op=read&sleep=0.3",
+                                   method="POST", body=b"pulled", pull=True)
+                    busy = list(range(2, 1 + threads))
+                    for rid in busy:
+                        master.request(rid, "/slow", query="seconds=0.3&tag=X%d" % rid)
+                    master.request(7, "/started", query="tag=B")
+                    master.request(8, "/started", query="tag=C")
+                    read = master.recv(lambda f: f.kind == READ, answer_reads=False)
+                    for rid in busy:
+                        master.wait_output("started X%d" % rid)
+                    if attempt % 2:
+                        master.answer_read(read)
+                        master.steal()
+                    else:
+                        master.steal()
+                        time.sleep(0.05)
+                        master.answer_read(read)
+                    ids = returned_ids(master.recv(lambda f: f.kind == RETURNED))
+                    self.assertEqual(ids, [7, 8])
+                    self.assertEqual(master.collect(1).json(), ["pulled"])
+                    master.close()
 
     def test_threaded_steal(self):
         master = self.serve(threads=2)
@@ -285,8 +322,16 @@ class ThreadedTest(WorkerTestCase):
             self.assertEqual(master.collect(rid).json()["size"], len(body))
 
     def test_pipelined_burst(self):
-        master = self.serve(threads=4)
-        for rid in range(1, 201):
-            master.request(rid, "/hello")
-        for rid in range(1, 201):
-            self.assertEqual(master.collect(rid).body, b"Hello, world!")
+        # Far more than one receive buffer of requests at once, read while
+        # they are still being sent.
+        for threads in (1, 4):
+            with self.subTest(threads=threads):
+                master = self.serve(threads=threads)
+                count = 3000
+                sender = threading.Thread(target=lambda: [
+                    master.request(rid, "/hello", query="pad=" + "p" * (rid % 700))
+                    for rid in range(1, count + 1)])
+                sender.start()
+                for rid in range(1, count + 1):
+                    self.assertEqual(master.collect(rid).body, b"Hello, world!")
+                sender.join()

@@ -303,6 +303,7 @@ def read(environ, start_response, query):
                             "sha256": hashlib.sha256(data).hexdigest()}).encode()]
     else:
         raise ValueError(op)
+    time.sleep(float(query.get("sleep", 0)))
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps([r.decode("latin-1") for r in result]).encode()]
 
