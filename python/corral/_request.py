@@ -87,6 +87,10 @@ class Request:
     def write(self, data):
         if self.head is None:
             raise AssertionError("write() called before start_response()")
+        if self.chan.running.get(self.id) is not self:
+            # The master would take a frame for a finished request as a
+            # protocol violation and kill the worker.
+            raise AssertionError("write() called after the response was complete")
         self.chan.check()
         if self.cancelled:
             raise ClientDisconnected("the request was cancelled")
@@ -99,6 +103,8 @@ class Request:
     def pull(self, size):
         """Body source for PulledInput: one READ, then wait for its DATA."""
         chan = self.chan
+        if chan.running.get(self.id) is not self:
+            raise ValueError("wsgi.input read after the response was complete")
         if self.cancelled or chan.eof:
             raise ClientDisconnected("the request was cancelled")
         self.read_pending = True

@@ -187,6 +187,21 @@ class ResponseTest(WorkerTestCase):
         self.assertEqual(r.kinds, [ERROR])
         self.assertIn("TypeError", r.error["error"])
 
+    def test_write_after_completion_is_an_app_error(self):
+        # Not a stray BODY for a finished request, which the master would
+        # take as a protocol violation.
+        self.assertEqual(self.get("/stash").body, b"stashed")
+        r = self.get("/use_stash", query="what=write")
+        self.assertEqual(r.kinds, [ERROR])
+        self.assertIn("after the response was complete", r.error["error"])
+
+    def test_reading_a_finished_requests_pulled_body_is_an_app_error(self):
+        r = self.get("/stash", method="POST", body=b"abc", pull=True)
+        self.assertEqual(r.body, b"stashed")
+        r = self.get("/use_stash", query="what=input")
+        self.assertEqual(r.kinds, [ERROR])
+        self.assertIn("after the response was complete", r.error["error"])
+
     # -- Content-Length
 
     def test_content_length_cuts_a_list(self):

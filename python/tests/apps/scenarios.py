@@ -330,6 +330,25 @@ def inheritable(environ, start_response, query):
     return [json.dumps([os.get_inheritable(fd) for fd in (3, 4)]).encode()]
 
 
+_stash = {}
+
+
+def stash(environ, start_response, query):
+    """Keeps write() and wsgi.input of a finished request for misuse later."""
+    _stash["write"] = start_response("200 OK", TEXT)
+    _stash["input"] = environ["wsgi.input"]
+    return [b"stashed"]
+
+
+def use_stash(environ, start_response, query):
+    if query["what"] == "write":
+        _stash["write"](b"too late")
+    else:
+        _stash["input"].read()
+    start_response("200 OK", TEXT)
+    return [b"unreachable"]
+
+
 def leak(environ, start_response, query):
     environ["X_LEAK"] = "leaked"
     start_response("200 OK", TEXT)
@@ -367,5 +386,7 @@ ROUTES = {
     "print": print_line,
     "info": info,
     "leak": leak,
+    "stash": stash,
+    "use_stash": use_stash,
     "inheritable": inheritable,
 }
