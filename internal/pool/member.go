@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"net"
 	"sync"
 	"time"
 
@@ -48,25 +49,27 @@ type member struct {
 	state      State
 	inflight   []*Call // in write order; the first `slots` are (probably) running
 	nextID     uint32
-	wseq       uint64 // next write-order ticket
 	served     int64
 	stealArmed bool
 	stealing   bool // a STEAL is outstanding
 
-	// Write order: a request frame is written when wdone reaches its ticket,
-	// so the worker sees requests in the order the pool recorded them.
-	wmu   sync.Mutex
-	wcond *sync.Cond
-	wdone uint64
+	// Output queue: frames wait here and whoever finds no write in progress
+	// writes everything queued in one writev (flat combining). Request
+	// frames are queued under the pool's mutex, so the worker sees requests
+	// in the order the pool recorded them.
+	omu       sync.Mutex
+	out       [][]byte
+	spare     [][]byte
+	writing   bool
+	broken    bool
+	writeDone chan struct{} // closed by the active writer when it stops, if someone waits
 
 	idmu sync.Mutex
 	byID map[uint32]*Call
 }
 
 func newMember(id int, w *worker.Worker) *member {
-	m := &member{id: id, w: w, started: time.Now(), state: StateReady, byID: make(map[uint32]*Call)}
-	m.wcond = sync.NewCond(&m.wmu)
-	return m
+	return &member{id: id, w: w, started: time.Now(), state: StateReady, byID: make(map[uint32]*Call)}
 }
 
 // transition moves m to state s if that is forward; it reports whether it
@@ -96,4 +99,84 @@ func (m *member) lookup(id uint32) *Call {
 	c := m.byID[id]
 	m.idmu.Unlock()
 	return c
+}
+
+// push queues a frame. It reports whether the caller became the writer and
+// must call drain (inline, or in a goroutine if it must not block).
+func (m *member) push(b []byte) bool {
+	m.omu.Lock()
+	defer m.omu.Unlock()
+	if m.broken {
+		return false
+	}
+	m.out = append(m.out, b)
+	if m.writing {
+		return false
+	}
+	m.writing = true
+	return true
+}
+
+// drain writes queued frames until the queue is empty. Only the goroutine
+// that push made the writer calls it.
+func (m *member) drain() {
+	for {
+		m.omu.Lock()
+		bufs := m.out
+		if len(bufs) == 0 || m.broken {
+			m.out = nil
+			m.writing = false
+			if m.writeDone != nil {
+				close(m.writeDone)
+				m.writeDone = nil
+			}
+			m.omu.Unlock()
+			return
+		}
+		m.out, m.spare = m.spare[:0], nil
+		m.omu.Unlock()
+		nb := net.Buffers(bufs)
+		_, err := m.w.WriteBuffers(&nb)
+		for i := range bufs {
+			bufs[i] = nil
+		}
+		m.omu.Lock()
+		m.spare = bufs[:0]
+		if err != nil {
+			// The reader sees the broken channel too and handles the death.
+			m.broken = true
+		}
+		m.omu.Unlock()
+	}
+}
+
+// send queues a frame and makes sure it gets written: by this goroutine if
+// block is true and nobody is writing, else by another goroutine.
+func (m *member) send(b []byte, block bool) {
+	if m.push(b) {
+		if block {
+			m.drain()
+		} else {
+			go m.drain()
+		}
+	}
+}
+
+// closeOut drops queued frames and waits until no write is in progress, so
+// their buffers may be reused. The channel must already be closed.
+func (m *member) closeOut() {
+	m.omu.Lock()
+	m.broken = true
+	m.out = nil
+	var wait chan struct{}
+	if m.writing {
+		if m.writeDone == nil {
+			m.writeDone = make(chan struct{})
+		}
+		wait = m.writeDone
+	}
+	m.omu.Unlock()
+	if wait != nil {
+		<-wait
+	}
 }

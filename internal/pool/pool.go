@@ -133,9 +133,11 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 	c.est = p.est.get(c.key)
 	now := time.Now()
 	if m := p.pick(c, now); m != nil {
-		seq := p.assign(c, m, now)
+		write := p.assign(c, m, now)
 		p.mu.Unlock()
-		p.send(c, m, seq)
+		if write {
+			m.drain() // the handler's goroutine may block on the worker's socket
+		}
 		return c, nil
 	}
 	if p.readyCount() == 0 {
@@ -211,9 +213,9 @@ func (p *Pool) overdueAfter(est time.Duration) time.Duration {
 	return max(4*est, 2*p.cfg.Budget)
 }
 
-// assign records that c goes to m and returns its position in m's write
-// order. Called with p.mu held.
-func (p *Pool) assign(c *Call, m *member, now time.Time) uint64 {
+// assign records that c goes to m and queues its frame. It reports whether
+// the caller must drain m's output queue. Called with p.mu held.
+func (p *Pool) assign(c *Call, m *member, now time.Time) bool {
 	m.nextID++
 	if m.nextID == 0 {
 		m.nextID = 1
@@ -227,9 +229,8 @@ func (p *Pool) assign(c *Call, m *member, now time.Time) uint64 {
 	} else {
 		p.armSteal(m)
 	}
-	seq := m.wseq
-	m.wseq++
-	return seq
+	binary.BigEndian.PutUint32(c.req.Frame[4:8], c.id)
+	return m.push(c.req.Frame)
 }
 
 // running marks c as (probably) started and arms its hard timeout.
@@ -245,32 +246,6 @@ func (p *Pool) timeoutOf(c *Call) time.Duration {
 		return c.req.Timeout
 	}
 	return p.cfg.Timeout
-}
-
-// send writes c's frame to m, in the order assign handed out.
-func (p *Pool) send(c *Call, m *member, seq uint64) {
-	binary.BigEndian.PutUint32(c.req.Frame[4:8], c.id)
-	m.wmu.Lock()
-	for m.wdone != seq {
-		m.wcond.Wait()
-	}
-	err := m.w.Write(c.req.Frame)
-	m.wdone++
-	m.wcond.Broadcast()
-	m.wmu.Unlock()
-	if err != nil {
-		// The reader sees the broken channel too and handles the worker's
-		// death, which re-dispatches or fails c.
-		p.log.Debug("write to worker failed", "worker", m.id, "error", err)
-	}
-}
-
-// sendFrame writes a small control frame for c to its worker, outside the
-// write order of requests (any order is fine for these).
-func (p *Pool) sendFrame(m *member, b []byte) {
-	m.wmu.Lock()
-	_ = m.w.Write(b)
-	m.wmu.Unlock()
 }
 
 // dequeue removes a queued call; false if a worker already took it.
@@ -299,7 +274,7 @@ func (p *Pool) release(c *Call) {
 			c.cancelled = true
 			m := c.m
 			p.mu.Unlock()
-			p.sendFrame(m, proto.AppendFrame(nil, proto.Cancel, 0, c.id))
+			m.send(proto.AppendFrame(nil, proto.Cancel, 0, c.id), false)
 			return
 		}
 	case callNew:
@@ -318,7 +293,7 @@ func (p *Pool) resume(c *Call) {
 	c.paused = false
 	m := c.m
 	p.mu.Unlock()
-	p.sendFrame(m, proto.AppendFrame(nil, proto.Resume, 0, c.id))
+	m.send(proto.AppendFrame(nil, proto.Resume, 0, c.id), false)
 }
 
 // complete removes a finished call from its worker, learns its service
@@ -358,12 +333,9 @@ func (p *Pool) complete(c *Call, now time.Time) []pending {
 	return ps
 }
 
-// pending is a send decided under p.mu and performed after.
-type pending struct {
-	c   *Call
-	m   *member
-	seq uint64
-}
+// pending is a member whose output queue must be drained once p.mu is
+// released.
+type pending = *member
 
 // assignQueued moves calls from the queue to workers while they can take
 // them. Called with p.mu held.
@@ -376,14 +348,20 @@ func (p *Pool) assignQueued(now time.Time) []pending {
 			break
 		}
 		p.queue.remove(c)
-		out = append(out, pending{c, m, p.assign(c, m, now)})
+		if p.assign(c, m, now) {
+			out = append(out, m)
+		}
 	}
 	return out
 }
 
+// flush starts the writes assignQueued decided on. Its callers are the
+// workers' readers and supervisors, which must never block on a socket: a
+// reader stuck in a write while its worker is stuck writing to it would be
+// a deadlock.
 func (p *Pool) flush(ps []pending) {
-	for _, s := range ps {
-		p.send(s.c, s.m, s.seq)
+	for _, m := range ps {
+		go m.drain()
 	}
 }
 

@@ -277,7 +277,7 @@ func (p *Pool) bodyBytes(m *member, c *Call, b []byte) {
 		c.paused = send || c.paused
 		p.mu.Unlock()
 		if send {
-			p.sendFrame(m, proto.AppendFrame(nil, proto.Pause, 0, c.id))
+			m.send(proto.AppendFrame(nil, proto.Pause, 0, c.id), false)
 		}
 	}
 }
@@ -296,7 +296,7 @@ func (p *Pool) serveRead(m *member, c *Call, n int) error {
 	}
 	c.readOff += int64(got)
 	proto.PutHeader(buf, proto.Header{Type: proto.Data, ID: c.id, Length: uint32(got)})
-	p.sendFrame(m, buf[:proto.HeaderSize+got])
+	m.send(buf[:proto.HeaderSize+got], false)
 	return nil
 }
 
@@ -421,6 +421,7 @@ func (p *Pool) died(m *member, readErr error) {
 		p.log.Error("worker broke the protocol; killing it", "worker", m.id, "pid", m.w.Pid, "error", readErr)
 	}
 	m.w.Close()
+	m.closeOut() // no write may still use a frame that is about to be re-dispatched
 	now := time.Now()
 	p.mu.Lock()
 	m.transition(StateExited)

@@ -402,3 +402,9 @@ func (t *tail) String() string {
 	defer t.mu.Unlock()
 	return strings.Join(t.lines, "\n")
 }
+
+// WriteBuffers writes frames to the data channel with one writev where
+// possible. Callers serialize their writes.
+func (w *Worker) WriteBuffers(b *net.Buffers) (int64, error) {
+	return b.WriteTo(w.data)
+}
