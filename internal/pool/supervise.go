@@ -550,4 +550,3 @@ func (p *Pool) Status() (workers []WorkerStatus, queued int) {
 	}
 	return workers, p.queue.n
 }
-
