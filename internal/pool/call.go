@@ -76,8 +76,8 @@ type Call struct {
 	since      time.Time // when it (probably) began running; zero while waiting behind others
 	enqueued   time.Time
 	prev, next *Call // queue links
-	deadline   *time.Timer
 	cancelled  bool // the client went away; discard the response
+	timedOut   bool // failed with ErrTimeout; its worker is being replaced
 	paused     bool
 	readOff    int64
 
@@ -98,26 +98,13 @@ func (c *Call) String() string { return fmt.Sprintf("%s %s", c.req.Method, c.req
 // package's errors, an *AppError, or ctx's error. Headers alternate name and
 // value.
 func (c *Call) Head(ctx context.Context) (status int, reason string, headers []string, err error) {
-	var timeout <-chan time.Time
-	if qt := c.pool.cfg.QueueTimeout; qt > 0 {
-		t := time.NewTimer(qt)
-		defer t.Stop()
-		timeout = t.C
-	}
-	for {
-		select {
-		case <-c.headC:
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return c.status, c.reason, c.headers, c.err
-		case <-ctx.Done():
-			return 0, "", nil, ctx.Err()
-		case <-timeout:
-			timeout = nil
-			if c.pool.dequeue(c) {
-				return 0, "", nil, ErrQueueTimeout
-			}
-		}
+	select {
+	case <-c.headC:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.status, c.reason, c.headers, c.err
+	case <-ctx.Done():
+		return 0, "", nil, ctx.Err()
 	}
 }
 

@@ -50,7 +50,6 @@ type member struct {
 	inflight   []*Call // in write order; the first `slots` are (probably) running
 	nextID     uint32
 	served     int64
-	stealArmed bool
 	stealing   bool // a STEAL is outstanding
 
 	// Output queue: frames wait here and whoever finds no write in progress

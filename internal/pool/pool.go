@@ -95,6 +95,7 @@ type Pool struct {
 	stopping bool // no new calls
 	halted   bool // workers are being stopped: nothing will run again
 	idle     chan struct{}
+	busy     chan struct{} // wakes the housekeeper when work arrives
 
 	wg       sync.WaitGroup
 	stopCtx  context.Context
@@ -114,6 +115,7 @@ func New(cfg Config) *Pool {
 		depth:   cfg.Depth + cfg.Threads - 1,
 		members: make([]*member, cfg.Workers),
 		est:     newEstimates(time.Millisecond),
+		busy:    make(chan struct{}, 1),
 	}
 	p.stopCtx, p.stopFunc = context.WithCancel(context.Background())
 	return p
@@ -132,6 +134,9 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 	c.key = p.est.key(r.Route)
 	c.est = p.est.get(c.key)
 	now := time.Now()
+	if p.inflight == 0 && p.queue.n == 0 {
+		p.wake()
+	}
 	if m := p.pick(c, now); m != nil {
 		write := p.assign(c, m, now)
 		p.mu.Unlock()
@@ -225,20 +230,10 @@ func (p *Pool) assign(c *Call, m *member, now time.Time) bool {
 	m.byIDPut(c)
 	p.inflight++
 	if len(m.inflight) <= p.slots {
-		p.running(c, now)
-	} else {
-		p.armSteal(m)
+		c.since = now
 	}
 	binary.BigEndian.PutUint32(c.req.Frame[4:8], c.id)
 	return m.push(c.req.Frame)
-}
-
-// running marks c as (probably) started and arms its hard timeout.
-func (p *Pool) running(c *Call, now time.Time) {
-	c.since = now
-	if t := p.timeoutOf(c); t > 0 {
-		c.deadline = time.AfterFunc(t, func() { p.timedOut(c) })
-	}
 }
 
 func (p *Pool) timeoutOf(c *Call) time.Duration {
@@ -317,15 +312,12 @@ func (p *Pool) complete(c *Call, now time.Time) []pending {
 	m.inflight = m.inflight[:len(m.inflight)-1]
 	m.byIDDel(c.id)
 	c.state = callDone
-	if c.deadline != nil {
-		c.deadline.Stop()
-	}
 	p.inflight--
 	m.served++
 	if wasRunning && !c.since.IsZero() {
 		p.est.observe(c.key, now.Sub(c.since))
 		if len(m.inflight) >= p.slots {
-			p.running(m.inflight[p.slots-1], now)
+			m.inflight[p.slots-1].since = now
 		}
 	}
 	ps := p.assignQueued(now)
@@ -381,11 +373,8 @@ func (p *Pool) readyCount() int {
 func (p *Pool) requeue(cs []*Call, now time.Time) []pending {
 	for i := len(cs) - 1; i >= 0; i-- {
 		c := cs[i]
-		if c.deadline != nil {
-			c.deadline.Stop()
-			c.deadline = nil
-		}
 		c.m, c.id, c.since = nil, 0, time.Time{}
+		c.enqueued = now // a fresh queue timeout: the wait so far was not its fault
 		if c.cancelled {
 			c.state = callDone
 			c.fail(ErrAborted)

@@ -76,6 +76,11 @@ func (p *Pool) Start(ctx context.Context) error {
 		p.wg.Add(1)
 		go p.supervise(i+1, w)
 	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.housekeep()
+	}()
 	return nil
 }
 
@@ -325,50 +330,8 @@ func (p *Pool) returned(m *member, ids []uint32) {
 		p.log.Debug("requests taken back from a slow worker", "worker", m.id, "count", len(back))
 	}
 	ps := p.requeue(back, now)
-	if len(m.inflight) > p.slots {
-		p.armSteal(m)
-	}
 	p.mu.Unlock()
 	p.flush(ps)
-}
-
-// armSteal schedules a check of whether m's running requests are overdue,
-// so that requests pipelined behind them can be taken back. Called with
-// p.mu held.
-func (p *Pool) armSteal(m *member) {
-	if m.stealArmed || m.stealing {
-		return
-	}
-	var at time.Time
-	for i, c := range m.inflight {
-		if i >= p.slots {
-			break
-		}
-		if t := c.since.Add(p.overdueAfter(c.est)); t.After(at) {
-			at = t
-		}
-	}
-	m.stealArmed = true
-	time.AfterFunc(max(time.Until(at), time.Millisecond), func() { p.checkSteal(m) })
-}
-
-func (p *Pool) checkSteal(m *member) {
-	p.mu.Lock()
-	m.stealArmed = false
-	if m.state != StateReady && m.state != StateStopping || len(m.inflight) <= p.slots {
-		p.mu.Unlock()
-		return
-	}
-	if _, ok := p.expectedWait(m, time.Now()); ok {
-		p.armSteal(m)
-		p.mu.Unlock()
-		return
-	}
-	m.stealing = true
-	p.mu.Unlock()
-	if err := m.w.Steal(); err != nil {
-		p.log.Debug("steal failed", "worker", m.id, "error", err)
-	}
 }
 
 // timedOut fails a request that ran past its deadline and replaces its
@@ -433,9 +396,6 @@ func (p *Pool) died(m *member, readErr error) {
 		m.byIDDel(c.id)
 		p.inflight--
 		if i < p.slots {
-			if c.deadline != nil {
-				c.deadline.Stop()
-			}
 			c.state = callDone
 			lost = append(lost, c)
 		} else {

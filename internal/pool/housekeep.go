@@ -1,0 +1,96 @@
+package pool
+
+import "time"
+
+// tick is how often the housekeeper looks at the pool while requests are
+// queued or running. It bounds how late a timeout fires and how long a
+// request can sit behind an overdue one before it is taken back.
+const tick = 10 * time.Millisecond
+
+// wake tells the housekeeper there is work. Called with p.mu held.
+func (p *Pool) wake() {
+	select {
+	case p.busy <- struct{}{}:
+	default:
+	}
+}
+
+// housekeep enforces queue timeouts and hard request timeouts, and steals
+// requests pipelined behind overdue ones. One goroutine per pool, ticking
+// only while there is work, replaces a timer per request.
+func (p *Pool) housekeep() {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		t.Stop()
+		select {
+		case <-p.busy:
+		case <-p.stopCtx.Done():
+			return
+		}
+		t.Reset(tick)
+		for busy := true; busy; {
+			select {
+			case now := <-t.C:
+				busy = p.sweep(now)
+			case <-p.stopCtx.Done():
+				return
+			}
+		}
+	}
+}
+
+// sweep does one round of housekeeping and reports whether anything is
+// still queued or running.
+func (p *Pool) sweep(now time.Time) bool {
+	var expired, late []*Call
+	var steal []*member
+	p.mu.Lock()
+	if qt := p.cfg.QueueTimeout; qt > 0 {
+		for c := p.queue.head; c != nil; {
+			next := c.next
+			if now.Sub(c.enqueued) > qt {
+				p.queue.remove(c)
+				c.state = callDone
+				expired = append(expired, c)
+			}
+			c = next
+		}
+		p.drained()
+	}
+	for _, m := range p.members {
+		if m == nil {
+			continue
+		}
+		for i, c := range m.inflight {
+			if i >= p.slots {
+				break
+			}
+			if t := p.timeoutOf(c); t > 0 && !c.since.IsZero() && !c.timedOut && now.Sub(c.since) > t {
+				c.timedOut = true
+				late = append(late, c)
+			}
+		}
+		if m.state == StateReady && !m.stealing && len(m.inflight) > p.slots {
+			if _, ok := p.expectedWait(m, now); !ok {
+				m.stealing = true
+				steal = append(steal, m)
+			}
+		}
+	}
+	busy := p.inflight > 0 || p.queue.n > 0
+	p.mu.Unlock()
+
+	for _, c := range expired {
+		c.fail(ErrQueueTimeout)
+	}
+	for _, c := range late {
+		p.timedOut(c)
+	}
+	for _, m := range steal {
+		if err := m.w.Steal(); err != nil {
+			p.log.Debug("steal failed", "worker", m.id, "error", err)
+		}
+	}
+	return busy
+}
