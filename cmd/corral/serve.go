@@ -3,22 +3,16 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"corral/internal/config"
 	"corral/internal/front"
-	"corral/internal/listen"
 	"corral/internal/pool"
 	"corral/internal/worker"
 )
@@ -168,42 +162,4 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	}
 	mlog.Info("stopped")
 	return exitOK
-}
-
-func openListeners(cfg *config.Config) ([]net.Listener, error) {
-	var out []net.Listener
-	for _, b := range cfg.Bind {
-		pb, err := config.ParseBind(b)
-		if err != nil {
-			closeAll(out)
-			return nil, err
-		}
-		l, err := listen.Open(context.Background(), pb.Network, pb.Address, listen.Options{Backlog: cfg.Backlog})
-		if err != nil {
-			closeAll(out)
-			return nil, err
-		}
-		if cfg.MaxConnections > 0 {
-			l = netutil.LimitListener(l, cfg.MaxConnections)
-		}
-		out = append(out, l)
-	}
-	return out, nil
-}
-
-func closeAll(ls []net.Listener) {
-	for _, l := range ls {
-		l.Close()
-	}
-}
-
-func describe(l net.Listener) string {
-	a := l.Addr()
-	if a.Network() == "unix" {
-		return "unix:" + a.String()
-	}
-	if strings.HasPrefix(a.String(), "[::]") || strings.HasPrefix(a.String(), "0.0.0.0") {
-		return a.String()
-	}
-	return fmt.Sprintf("http://%s", a.String())
 }
