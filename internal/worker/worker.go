@@ -119,6 +119,11 @@ func Spawn(ctx context.Context, sp *Spawner, cfg Config) (*Worker, error) {
 	err = sp.start(cmd)
 	outW.Close()
 	errW.Close()
+	// The child has its own copies of its ends now. Ours must go at once:
+	// while we hold them, our ends never see EOF, and the handshake would
+	// wait forever for a worker that died (or was killed) before HELLO.
+	dataC.Close()
+	ctlC.Close()
 	if err != nil {
 		outR.Close()
 		errR.Close()
