@@ -6,6 +6,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -329,3 +330,19 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// curlUnix GETs path from an HTTP server on a Unix socket.
+func curlUnix(t *testing.T, sock, path string) (string, int) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}, Timeout: 10 * time.Second}
+	resp, err := c.Get("http://admin" + path)
+	if err != nil {
+		t.Fatalf("GET %s on %s: %v", path, sock, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), resp.StatusCode
+}

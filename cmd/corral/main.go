@@ -38,8 +38,13 @@ const (
 
 func run(args []string) int {
 	sub := ""
-	if len(args) > 0 && args[0] == "check" {
-		sub, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			sub, args = args[0], args[1:]
+		case "status":
+			return runStatus(args[1:], os.Stdout, os.Stderr)
+		}
 	}
 	cwd, err := os.Getwd()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"corral/internal/admin"
 	"corral/internal/config"
 	"corral/internal/front"
 	"corral/internal/pool"
@@ -106,6 +107,24 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		return exitFail
 	}
 	var serving sync.WaitGroup
+	if cfg.AdminBind != "off" {
+		addr := cfg.AdminBind
+		if addr == "" {
+			addr = admin.DefaultSocket(admin.RuntimeDir(os.Getenv), os.Getpid())
+		}
+		al, err := admin.Listen(addr)
+		if err != nil {
+			mlog.Error(err.Error())
+			closeAll(listeners)
+			p.Stop(0)
+			return exitFail
+		}
+		src := &adminSource{pool: p, app: cfg.App, binds: cfg.Bind, started: time.Now()}
+		asrv := &http.Server{Handler: admin.Handler(src), ReadHeaderTimeout: 5 * time.Second}
+		mlog.Info("admin API listening", "address", al.Addr().String())
+		go func() { _ = asrv.Serve(al) }()
+		defer asrv.Close()
+	}
 	for _, l := range listeners {
 		mlog.Info("listening", "address", describe(l))
 		serving.Add(1)

@@ -57,6 +57,10 @@ type Config struct {
 	// MaxConnections is the most client connections open at once; 0 = no
 	// limit.
 	MaxConnections int
+	// AdminBind is the admin API's address: "unix:PATH", a path, or
+	// HOST:PORT; "" = a socket named after the pid in the runtime directory;
+	// "off" = no admin API.
+	AdminBind string
 
 	// Timeout is the hard limit on a worker's time for one request, after
 	// which the worker is replaced; 0 = no limit.

@@ -236,6 +236,12 @@ var options = []option{
 		field: func(c *Config) any { return &c.Backlog },
 	},
 	{
+		name: "admin-bind", kind: kindString, group: groupListen, arg: "ADDRESS",
+		defText: "RUNTIME_DIR/PID.sock",
+		help:    "Address of the admin API (status, health and readiness probes): unix:PATH, a path, or HOST:PORT (keep it on loopback). Never served on the public listener. By default a socket named after corral's pid in the runtime directory ($RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/corral, else /run/corral for root, else a per-user temporary directory), which is where 'corral status' looks. off = no admin API.",
+		field:   func(c *Config) any { return &c.AdminBind },
+	},
+	{
 		name: "max-connections", kind: kindInt, group: groupListen, arg: "N", def: "10000",
 		help:  "Most client connections open at once; more wait in the backlog. 0 = no limit.",
 		field: func(c *Config) any { return &c.MaxConnections },
