@@ -243,19 +243,6 @@ func (p *Pool) timeoutOf(c *Call) time.Duration {
 	return p.cfg.Timeout
 }
 
-// dequeue removes a queued call; false if a worker already took it.
-func (p *Pool) dequeue(c *Call) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c.state != callQueued {
-		return false
-	}
-	p.queue.remove(c)
-	c.state = callAbandoned
-	p.drained()
-	return true
-}
-
 // release is Call.Release's pool side.
 func (p *Pool) release(c *Call) {
 	p.mu.Lock()
