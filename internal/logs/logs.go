@@ -121,7 +121,9 @@ func (h *Handler) appendAttr(b []byte, multi []slog.Attr, a slog.Attr) ([]byte, 
 	}
 	if a.Value.Kind() == slog.KindGroup {
 		for _, g := range a.Value.Group() {
-			g.Key = key + "." + g.Key
+			if a.Key != "" { // the recursive call adds h.group itself
+				g.Key = a.Key + "." + g.Key
+			}
 			b, multi = h.appendAttr(b, multi, g)
 		}
 		return b, multi
