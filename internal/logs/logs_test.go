@@ -98,9 +98,11 @@ func TestTextFormat(t *testing.T) {
 			want:  ts + "INFO  m a=1 b=2 c=3\n",
 		},
 		{
-			name:    "groups prefix keys",
-			prepare: func(h slog.Handler) slog.Handler { return h.WithGroup("req").WithAttrs([]slog.Attr{slog.Int("a", 1)}).WithGroup("sub") },
-			level:   slog.LevelInfo, msg: "m",
+			name: "groups prefix keys",
+			prepare: func(h slog.Handler) slog.Handler {
+				return h.WithGroup("req").WithAttrs([]slog.Attr{slog.Int("a", 1)}).WithGroup("sub")
+			},
+			level: slog.LevelInfo, msg: "m",
 			attrs: []slog.Attr{slog.Int("b", 2)},
 			want:  ts + "INFO  m req.a=1 req.sub.b=2\n",
 		},
