@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"corral/internal/config"
+	"corral/internal/front"
 	"corral/internal/listen"
 )
 
@@ -28,6 +29,10 @@ func openListeners(cfg *config.Config) ([]net.Listener, error) {
 		if cfg.MaxConnections > 0 {
 			l = netutil.LimitListener(l, cfg.MaxConnections)
 		}
+		// Refuses Content-Length with Transfer-Encoding (smuggling). It reads
+		// plain HTTP/1: TLS listeners, when they come, must wrap it below TLS
+		// and only for connections that negotiated HTTP/1.1.
+		l = front.FramingListener(l)
 		out = append(out, l)
 	}
 	return out, nil
