@@ -78,6 +78,7 @@ type Call struct {
 	prev, next *Call // queue links
 	cancelled  bool // the client went away; discard the response
 	timedOut   bool // failed with ErrTimeout; its worker is being replaced
+	slowLogged bool // its stack was logged as a slow request
 	paused     bool
 	readOff    int64
 

@@ -43,7 +43,7 @@ func (p *Pool) housekeep() {
 // sweep does one round of housekeeping and reports whether anything is
 // still queued or running.
 func (p *Pool) sweep(now time.Time) bool {
-	var expired, late []*Call
+	var expired, late, slow []*Call
 	var steal []*member
 	p.mu.Lock()
 	if qt := p.cfg.QueueTimeout; qt > 0 {
@@ -66,9 +66,16 @@ func (p *Pool) sweep(now time.Time) bool {
 			if i >= p.slots {
 				break
 			}
-			if t := p.timeoutOf(c); t > 0 && !c.since.IsZero() && !c.timedOut && now.Sub(c.since) > t {
+			if c.since.IsZero() || c.timedOut {
+				continue
+			}
+			ran := now.Sub(c.since)
+			if t := p.timeoutOf(c); t > 0 && ran > t {
 				c.timedOut = true
 				late = append(late, c)
+			} else if sr := p.cfg.SlowRequest; sr > 0 && ran > sr && !c.slowLogged {
+				c.slowLogged = true
+				slow = append(slow, c)
 			}
 		}
 		if m.state == StateReady && !m.stealing && len(m.inflight) > p.slots {
@@ -87,10 +94,33 @@ func (p *Pool) sweep(now time.Time) bool {
 	for _, c := range late {
 		p.timedOut(c)
 	}
+	for _, c := range slow {
+		p.slowRequest(c, now)
+	}
 	for _, m := range steal {
 		if err := m.w.Steal(); err != nil {
 			p.log.Debug("steal failed", "worker", m.id, "error", err)
 		}
 	}
 	return busy
+}
+
+// slowRequest logs a request that runs past the slow-request threshold,
+// with its worker's Python stacks (faulthandler writes them to the
+// worker's stderr, which the log shows with the worker id). The request
+// goes on.
+func (p *Pool) slowRequest(c *Call, now time.Time) {
+	p.mu.Lock()
+	m := c.m
+	var ran time.Duration
+	if m != nil {
+		ran = now.Sub(c.since)
+	}
+	p.mu.Unlock()
+	if m == nil {
+		return
+	}
+	p.log.Warn("slow request; its worker's stacks follow", "worker", m.id, "pid", m.w.Pid,
+		"method", c.req.Method, "path", c.req.Path, "elapsed", ran.Round(time.Millisecond))
+	m.w.DumpStacks()
 }

@@ -50,7 +50,13 @@ type member struct {
 	inflight   []*Call // in write order; the first `slots` are (probably) running
 	nextID     uint32
 	served     int64
-	stealing   bool // a STEAL is outstanding
+	stealing   bool          // a STEAL is outstanding
+	recycling  bool          // a replacement has been asked for
+	maxServed  int64         // retire after this many requests; 0 = never
+	retireAt   time.Time     // retire after this time; zero = never
+	lastActive time.Time     // when it last completed a request
+	pingSent   time.Time     // an unanswered heartbeat; zero = none
+	emptied    chan struct{} // closed when a draining worker has nothing in flight
 
 	// Output queue: frames wait here and whoever finds no write in progress
 	// writes everything queued in one writev (flat combining). Request
@@ -65,10 +71,14 @@ type member struct {
 
 	idmu sync.Mutex
 	byID map[uint32]*Call
+
+	dead chan struct{} // closed once the process is gone and its requests are dealt with
 }
 
 func newMember(id int, w *worker.Worker) *member {
-	return &member{id: id, w: w, started: time.Now(), state: StateReady, byID: make(map[uint32]*Call)}
+	now := time.Now()
+	return &member{id: id, w: w, started: now, lastActive: now, state: StateReady,
+		byID: make(map[uint32]*Call), dead: make(chan struct{})}
 }
 
 // transition moves m to state s if that is forward; it reports whether it

@@ -24,8 +24,22 @@ type Config struct {
 	MaxQueue     int           // requests waiting for a worker; more get ErrQueueFull
 	QueueTimeout time.Duration // longest wait for a worker; 0 = no limit
 	Timeout      time.Duration // hard limit on a request's running time; 0 = none
+	SlowRequest  time.Duration // a request running longer has its stack logged once; 0 = off
 	BootTimeout  time.Duration // longest wait for a worker's HELLO (default 60s)
 	KillGrace    time.Duration // between SIGTERM and SIGKILL of a worker (default 2s)
+	// GracefulTimeout is how long a retiring worker (recycled, reloaded,
+	// removed) may take to finish its requests (default 30s).
+	GracefulTimeout time.Duration
+	WarmupPath      string // a GET sent to each new worker before it takes traffic; "" = none
+
+	// Recycling: a worker is replaced after MaxRequests requests (plus up to
+	// MaxRequestsJitter), after MaxLifetime (plus up to MaxLifetimeJitter),
+	// or when its resident memory exceeds MaxRSS bytes. Zero = never.
+	MaxRequests       int
+	MaxRequestsJitter int
+	MaxLifetime       time.Duration
+	MaxLifetimeJitter time.Duration
+	MaxRSS            int64
 
 	// Depth is the most requests in flight on one single-threaded worker
 	// (default 8); a worker with T threads gets T-1 more. Budget is the
@@ -59,6 +73,9 @@ func (c *Config) setDefaults() {
 	if c.KillGrace <= 0 {
 		c.KillGrace = 2 * time.Second
 	}
+	if c.GracefulTimeout <= 0 {
+		c.GracefulTimeout = 30 * time.Second
+	}
 	if c.Depth <= 0 {
 		c.Depth = 8
 	}
@@ -88,7 +105,9 @@ type Pool struct {
 	depth  int // requests a worker may hold
 
 	mu       sync.Mutex
-	members  []*member // one per slot; nil while a slot has no ready worker
+	members  []*member // live workers: ready, draining or stopping
+	slotList []*slot
+	reloadMu sync.Mutex // one reload at a time
 	queue    queue
 	est      *estimates
 	inflight int  // calls sent and not done
@@ -113,7 +132,6 @@ func New(cfg Config) *Pool {
 		},
 		slots:   cfg.Threads,
 		depth:   cfg.Depth + cfg.Threads - 1,
-		members: make([]*member, cfg.Workers),
 		est:     newEstimates(time.Millisecond),
 		busy:    make(chan struct{}, 1),
 	}
@@ -301,6 +319,14 @@ func (p *Pool) complete(c *Call, now time.Time) []pending {
 	c.state = callDone
 	p.inflight--
 	m.served++
+	m.lastActive = now
+	if m.maxServed > 0 && m.served >= m.maxServed && !m.recycling && m.state == StateReady {
+		m.recycling = true
+		if s := p.slotOf(m); s != nil {
+			p.requestReplace(s, "max-requests")
+		}
+	}
+	p.checkEmptied(m)
 	if wasRunning && !c.since.IsZero() {
 		p.est.observe(c.key, now.Sub(c.since))
 		if len(m.inflight) >= p.slots {
@@ -310,6 +336,15 @@ func (p *Pool) complete(c *Call, now time.Time) []pending {
 	ps := p.assignQueued(now)
 	p.drained()
 	return ps
+}
+
+// checkEmptied tells a retiring worker's drain that nothing is left in
+// flight. Called with p.mu held.
+func (p *Pool) checkEmptied(m *member) {
+	if len(m.inflight) == 0 && m.emptied != nil {
+		close(m.emptied)
+		m.emptied = nil
+	}
 }
 
 // pending is a member whose output queue must be drained once p.mu is

@@ -2,11 +2,9 @@ package pool
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"math/rand/v2"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +22,25 @@ const (
 	stableAfter = 30 * time.Second
 )
 
+// slot is one place in the pool, kept filled with a worker by its
+// supervisor goroutine. Its id is the worker id the app sees; a replacement
+// worker takes the same id.
+type slot struct {
+	id      int
+	cur     *member          // guarded by p.mu; nil while the slot has no worker
+	replace chan replaceReq  // recycle, reload, timeout: start a new worker, retire the old
+	remove  chan struct{}    // closed to take the slot out of the pool
+	removed bool             // guarded by p.mu
+}
+
+// replaceReq asks a slot's supervisor for a new worker. done, if not nil,
+// gets the outcome: nil once the new worker serves, or why it could not
+// start (the old worker then keeps serving).
+type replaceReq struct {
+	reason string
+	done   chan error
+}
+
 // Start spawns the workers and waits until each has either become ready or
 // failed. It fails if the app cannot be loaded (a *worker.BootError, with
 // the traceback) or if no worker could start at all; then nothing is left
@@ -31,23 +48,24 @@ const (
 // background.
 func (p *Pool) Start(ctx context.Context) error {
 	type result struct {
-		slot int
-		w    *worker.Worker
-		err  error
+		i   int
+		m   *member
+		err error
 	}
-	results := make(chan result, p.cfg.Workers)
-	for i := range p.cfg.Workers {
+	n := p.cfg.Workers
+	results := make(chan result, n)
+	for i := range n {
 		go func() {
-			w, err := p.spawn(ctx, i+1)
-			results <- result{i, w, err}
+			m, err := p.spawn(ctx, i+1)
+			results <- result{i, m, err}
 		}()
 	}
 	var firstErr error
 	var bootErr *worker.BootError
-	started := make([]*worker.Worker, p.cfg.Workers)
-	for range p.cfg.Workers {
+	started := make([]*member, n)
+	for range n {
 		r := <-results
-		started[r.slot] = r.w
+		started[r.i] = r.m
 		if r.err != nil && firstErr == nil {
 			firstErr = r.err
 		}
@@ -56,15 +74,15 @@ func (p *Pool) Start(ctx context.Context) error {
 		}
 	}
 	ready := 0
-	for _, w := range started {
-		if w != nil {
+	for _, m := range started {
+		if m != nil {
 			ready++
 		}
 	}
 	if bootErr != nil || ready == 0 {
-		for _, w := range started {
-			if w != nil {
-				w.Close()
+		for _, m := range started {
+			if m != nil {
+				m.w.Close()
 			}
 		}
 		if bootErr != nil {
@@ -72,271 +90,266 @@ func (p *Pool) Start(ctx context.Context) error {
 		}
 		return firstErr
 	}
-	for i, w := range started {
-		p.wg.Add(1)
-		go p.supervise(i+1, w)
+	p.mu.Lock()
+	slots := make([]*slot, n)
+	for i := range slots {
+		slots[i] = p.newSlot(i + 1)
 	}
-	p.wg.Add(1)
+	p.mu.Unlock()
+	// The first workers serve before Start returns; the supervisors take
+	// over from there (and start the ones that failed, with backoff).
+	var wg sync.WaitGroup
+	for i, m := range started {
+		if m == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.install(slots[i], m); err != nil {
+				started[i] = nil
+			}
+		}()
+	}
+	wg.Wait()
+	for i, s := range slots {
+		p.wg.Add(1)
+		go p.supervise(s, started[i])
+	}
+	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
 		p.housekeep()
 	}()
+	go func() {
+		defer p.wg.Done()
+		p.monitor()
+	}()
 	return nil
 }
 
-func (p *Pool) spawn(ctx context.Context, slot int) (*worker.Worker, error) {
+// newSlot adds an empty slot. Called with p.mu held.
+func (p *Pool) newSlot(id int) *slot {
+	s := &slot{id: id, replace: make(chan replaceReq, 1), remove: make(chan struct{})}
+	p.slotList = append(p.slotList, s)
+	return s
+}
+
+// spawn starts a worker for slot id and returns it as a member that is not
+// yet dispatched to.
+func (p *Pool) spawn(ctx context.Context, id int) (*member, error) {
 	cfg := p.cfg.Worker
-	cfg.Boot.WorkerID = slot
+	cfg.Boot.WorkerID = id
 	cfg.Boot.Mode = "serve"
 	cfg.Boot.Threads = p.cfg.Threads
 	cfg.Boot.Multiprocess = p.cfg.Workers > 1
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.BootTimeout)
 	defer cancel()
-	return worker.Spawn(ctx, p.cfg.Spawner, cfg)
+	w, err := worker.Spawn(ctx, p.cfg.Spawner, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := newMember(id, w)
+	m.state = StateStarting
+	if r := p.cfg.MaxRequests; r > 0 {
+		m.maxServed = int64(r + jitter(p.cfg.MaxRequestsJitter))
+	}
+	if l := p.cfg.MaxLifetime; l > 0 {
+		m.retireAt = m.started.Add(l + time.Duration(rand.Int64N(int64(p.cfg.MaxLifetimeJitter)+1)))
+	}
+	return m, nil
 }
 
-// supervise keeps slot filled with a worker until the pool stops. w is the
-// slot's first worker, or nil if it failed to start.
-func (p *Pool) supervise(slot int, w *worker.Worker) {
+// jitter is a random int in [0, n], so that workers started together do
+// not all retire together.
+func jitter(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	return rand.IntN(n + 1)
+}
+
+// install starts reading m's frames, warms it up if configured, and makes
+// it its slot's current worker. It fails if m died on the way.
+func (p *Pool) install(s *slot, m *member) error {
+	go func() {
+		err := p.read(m)
+		p.died(m, err)
+		close(m.dead)
+	}()
+	if path := p.cfg.WarmupPath; path != "" {
+		p.warmup(m, path)
+	}
+	p.mu.Lock()
+	if !m.transition(StateReady) {
+		p.mu.Unlock()
+		return errors.New("worker died before it was ready")
+	}
+	s.cur = m
+	p.members = append(p.members, m)
+	ps := p.assignQueued(time.Now())
+	p.mu.Unlock()
+	p.log.Info("worker ready", "worker", m.id, "pid", m.w.Pid)
+	p.flush(ps)
+	return nil
+}
+
+// supervise keeps slot s filled with a worker until the pool stops or the
+// slot is removed. m is the slot's first worker, or nil if it failed to
+// start.
+func (p *Pool) supervise(s *slot, m *member) {
 	defer p.wg.Done()
 	backoff := backoffMin
 	failing := false
 	for {
-		if w == nil {
+		if m == nil {
 			var err error
-			w, err = p.spawn(p.stopCtx, slot)
+			m, err = p.spawn(p.stopCtx, s.id)
 			if err != nil {
 				if p.stopCtx.Err() != nil {
 					return
 				}
 				if !failing {
-					p.log.Error("worker failed to start; retrying with backoff", "worker", slot, "error", err)
+					p.log.Error("worker failed to start; retrying with backoff", "worker", s.id, "error", err)
 					failing = true
 				}
-				if !p.sleep(backoff) {
+				if !p.sleep(backoff, s.remove) {
+					return
+				}
+				backoff = min(2*backoff, backoffMax)
+				continue
+			}
+			if failing {
+				p.log.Info("worker slot recovered", "worker", s.id)
+				failing = false
+			}
+		}
+		if m.state == StateStarting {
+			if err := p.install(s, m); err != nil {
+				<-m.dead
+				m = nil
+				if !p.sleep(backoff, s.remove) {
 					return
 				}
 				backoff = min(2*backoff, backoffMax)
 				continue
 			}
 		}
-		if failing {
-			p.log.Info("worker slot recovered", "worker", slot)
-			failing = false
-		}
-		m := newMember(slot, w)
-		p.mu.Lock()
-		p.members[slot-1] = m
-		ps := p.assignQueued(time.Now())
-		p.mu.Unlock()
-		p.log.Info("worker ready", "worker", slot, "pid", w.Pid)
-		p.flush(ps)
-
-		err := p.read(m)
-		lived := time.Since(m.started)
-		p.died(m, err)
-		w = nil
-		if p.stopCtx.Err() != nil {
-			return
-		}
-		if lived >= stableAfter {
-			backoff = backoffMin
-		} else {
-			if !p.sleep(backoff) {
-				return
+		select {
+		case <-m.dead:
+			p.mu.Lock()
+			if s.cur == m {
+				s.cur = nil
 			}
-			backoff = min(2*backoff, backoffMax)
+			p.mu.Unlock()
+			lived := time.Since(m.started)
+			m = nil
+			if lived >= stableAfter {
+				backoff = backoffMin
+			} else if !p.sleep(backoff, s.remove) {
+				return
+			} else {
+				backoff = min(2*backoff, backoffMax)
+			}
+		case r := <-s.replace:
+			nm, err := p.spawn(p.stopCtx, s.id)
+			if err != nil {
+				if r.done != nil {
+					r.done <- err
+				} else if p.stopCtx.Err() == nil {
+					p.log.Error("replacement worker failed to start; the old one keeps serving", "worker", s.id, "reason", r.reason, "error", err)
+				}
+				continue
+			}
+			if err := p.install(s, nm); err != nil {
+				<-nm.dead
+				if r.done != nil {
+					r.done <- err
+				}
+				continue
+			}
+			old := m
+			m = nm
+			p.retire(old, r.reason)
+			if r.done != nil {
+				r.done <- nil
+			}
+		case <-s.remove:
+			p.retire(m, "removed")
+			return
+		case <-p.stopCtx.Done():
+			return
 		}
 	}
 }
 
-// sleep waits d unless the pool stops first.
-func (p *Pool) sleep(d time.Duration) bool {
+// sleep waits d unless the pool stops or the slot is removed first.
+func (p *Pool) sleep(d time.Duration, removed <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
 	case <-p.stopCtx.Done():
-		return false
+	case <-removed:
 	}
+	return false
 }
 
-// read handles m's frames until its channel breaks. It returns why.
-func (p *Pool) read(m *member) error {
-	for {
-		f, fd, err := m.w.Next()
-		if err != nil {
-			return err
-		}
-		if err := p.handle(m, f, fd); err != nil {
-			if fd != nil {
-				fd.Close()
-			}
-			return err
-		}
-	}
-}
-
-// errProtocol marks a worker that broke the protocol; it is killed.
-var errProtocol = errors.New("protocol violation")
-
-func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
-	switch f.Type {
-	case proto.Returned:
-		p.returned(m, proto.ParseReturned(f.Payload))
-		return nil
-	case proto.Pong:
-		return nil
-	case proto.Log:
-		p.workerLog(m, nil, f.Payload)
-		return nil
-	case proto.Hello, proto.BootFail:
-		return fmt.Errorf("%w: %s after boot", errProtocol, f.Type)
-	}
-	c := m.lookup(f.ID)
-	if c == nil {
-		return fmt.Errorf("%w: %s for unknown request %d", errProtocol, f.Type, f.ID)
-	}
-	switch f.Type {
-	case proto.Start:
-		head, body, err := proto.SplitStart(f.Payload)
-		if err != nil {
-			return err
-		}
-		status, headers, err := proto.ParseHead(head)
-		if err != nil {
-			return err
-		}
-		if f.Flags&proto.FlagEnd != 0 {
-			_, _ = c.body.write(body)
-			c.body.finish(nil)
-			p.finish(c)
-			if err := c.setHead(status, headers); err != nil {
-				p.log.Error("invalid response status from app", "worker", m.id, "method", c.req.Method, "path", c.req.Path, "error", err)
-			}
-			return nil
-		}
-		if err := c.setHead(status, headers); err != nil {
-			p.log.Error("invalid response status from app", "worker", m.id, "method", c.req.Method, "path", c.req.Path, "error", err)
-		}
-		p.bodyBytes(m, c, body)
-	case proto.Body:
-		p.bodyBytes(m, c, f.Payload)
-	case proto.File:
-		off, n, err := proto.ParseFile(f.Payload)
-		if err != nil {
-			fd.Close()
-			return err
-		}
-		c.body.addFile(fd, off, n)
-	case proto.End:
-		var err error
-		if f.Flags&proto.FlagAborted != 0 {
-			err = ErrAborted
-		}
-		c.body.finish(err)
-		p.finish(c)
-		c.fail(ErrAborted) // no-op when the head was set
-	case proto.Error:
-		ae := &AppError{}
-		if err := json.Unmarshal(f.Payload, ae); err != nil {
-			ae.Err = "unreadable ERROR frame"
-		}
-		p.finish(c)
-		p.log.Error("application error", "worker", m.id, "method", c.req.Method, "path", c.req.Path,
-			"error", ae.Err, "traceback", ae.Traceback)
-		c.fail(ae)
-	case proto.Read:
-		n, err := proto.ParseRead(f.Payload)
-		if err != nil {
-			return err
-		}
-		return p.serveRead(m, c, n)
+// requestReplace asks s's supervisor for a new worker unless a request is
+// already pending. Safe to call with p.mu held.
+func (p *Pool) requestReplace(s *slot, reason string) {
+	select {
+	case s.replace <- replaceReq{reason: reason}:
 	default:
-		return fmt.Errorf("%w: unexpected %s", errProtocol, f.Type)
 	}
-	return nil
 }
 
-// finish completes c in the pool before its waiter is woken, so the waiter
-// never sees a finished call as still running.
-func (p *Pool) finish(c *Call) {
+// retire takes m out of dispatch and ends it gracefully: requests pipelined
+// to it that it has not started are taken back, the ones it runs may finish
+// within the graceful timeout, then it gets EOF (and TERM and KILL if it
+// does not exit). A worker already stopping is left to its fate.
+func (p *Pool) retire(m *member, reason string) {
 	p.mu.Lock()
-	ps := p.complete(c, time.Now())
-	p.mu.Unlock()
-	p.flush(ps)
-}
-
-func (p *Pool) bodyBytes(m *member, c *Call, b []byte) {
-	pause, err := c.body.write(b)
-	if err != nil {
-		p.log.Error("spooling response failed", "worker", m.id, "method", c.req.Method, "path", c.req.Path, "error", err)
-		c.body.finish(err)
-		p.release(c) // cancel at the worker; the client will see an aborted response
+	if !m.transition(StateDraining) {
+		p.mu.Unlock()
 		return
 	}
-	if pause {
-		p.mu.Lock()
-		send := c.state == callSent && !c.paused
-		c.paused = send || c.paused
-		p.mu.Unlock()
-		if send {
-			m.send(proto.AppendFrame(nil, proto.Pause, 0, c.id), false)
-		}
+	steal := len(m.inflight) > p.slots
+	if steal {
+		m.stealing = true
 	}
-}
-
-// serveRead answers a READ with the next part of the request body.
-func (p *Pool) serveRead(m *member, c *Call, n int) error {
-	b := c.req.Body
-	if b == nil {
-		return fmt.Errorf("%w: READ for a request with an inline body", errProtocol)
+	idle := len(m.inflight) == 0
+	if !idle {
+		m.emptied = make(chan struct{})
 	}
-	buf := make([]byte, proto.HeaderSize+n)
-	got, err := b.ReadAt(buf[proto.HeaderSize:], c.readOff)
-	if err != nil && !errors.Is(err, io.EOF) {
-		p.log.Error("reading buffered request body failed", "method", c.req.Method, "path", c.req.Path, "error", err)
-		got = 0 // the app sees a short body; the request is failed when it answers
-	}
-	c.readOff += int64(got)
-	proto.PutHeader(buf, proto.Header{Type: proto.Data, ID: c.id, Length: uint32(got)})
-	m.send(buf[:proto.HeaderSize+got], false)
-	return nil
-}
-
-// returned re-dispatches the requests a worker gave back after STEAL.
-func (p *Pool) returned(m *member, ids []uint32) {
-	now := time.Now()
-	p.mu.Lock()
-	m.stealing = false
-	var back []*Call
-	for _, id := range ids {
-		c := m.lookup(id)
-		if c == nil || c.m != m {
-			continue
-		}
-		m.byIDDel(id)
-		for i, x := range m.inflight {
-			if x == c {
-				m.inflight = append(m.inflight[:i], m.inflight[i+1:]...)
-				break
-			}
-		}
-		p.inflight--
-		back = append(back, c)
-	}
-	if len(back) > 0 {
-		p.log.Debug("requests taken back from a slow worker", "worker", m.id, "count", len(back))
-	}
-	ps := p.requeue(back, now)
+	emptied := m.emptied
 	p.mu.Unlock()
-	p.flush(ps)
+	p.log.Info("retiring worker", "worker", m.id, "pid", m.w.Pid, "reason", reason, "served", m.served)
+	if steal {
+		_ = m.w.Steal()
+	}
+	go func() {
+		if !idle {
+			t := time.NewTimer(p.cfg.GracefulTimeout)
+			select {
+			case <-emptied:
+			case <-m.dead:
+			case <-t.C:
+				p.log.Warn("retiring worker still busy after the graceful timeout; stopping it", "worker", m.id, "pid", m.w.Pid)
+			}
+			t.Stop()
+		}
+		p.mu.Lock()
+		m.transition(StateStopping)
+		p.mu.Unlock()
+		m.w.Stop(time.Second, p.cfg.KillGrace)
+	}()
 }
 
 // timedOut fails a request that ran past its deadline and replaces its
 // worker: the stacks are dumped for the log, requests waiting behind it
-// are taken back, and the worker is stopped.
+// are taken back, and the worker is stopped while a new one starts.
 func (p *Pool) timedOut(c *Call) {
 	p.mu.Lock()
 	if c.state != callSent || c.m == nil {
@@ -353,11 +366,15 @@ func (p *Pool) timedOut(c *Call) {
 }
 
 // kill takes m out of dispatch and ends its process: stack dump, STEAL,
-// SIGTERM, and SIGKILL after the grace. Its death is handled by its
-// supervisor as usual.
+// SIGTERM, and SIGKILL after the grace. A replacement is asked for at once.
 func (p *Pool) kill(m *member, reason string) {
 	p.mu.Lock()
 	changed := m.transition(StateStopping)
+	if changed {
+		if s := p.slotOf(m); s != nil {
+			p.requestReplace(s, reason)
+		}
+	}
 	p.mu.Unlock()
 	if !changed {
 		return
@@ -376,6 +393,16 @@ func (p *Pool) kill(m *member, reason string) {
 	}()
 }
 
+// slotOf returns the slot whose current worker is m. Called with p.mu held.
+func (p *Pool) slotOf(m *member) *slot {
+	for _, s := range p.slotList {
+		if s.cur == m {
+			return s
+		}
+	}
+	return nil
+}
+
 // died handles the end of m's process: requests it may have started fail
 // with ErrWorkerDied, the others go back to the queue.
 func (p *Pool) died(m *member, readErr error) {
@@ -387,9 +414,13 @@ func (p *Pool) died(m *member, readErr error) {
 	m.closeOut() // no write may still use a frame that is about to be re-dispatched
 	now := time.Now()
 	p.mu.Lock()
+	planned := m.state >= StateDraining || p.halted
 	m.transition(StateExited)
-	if p.members[m.id-1] == m {
-		p.members[m.id-1] = nil
+	for i, x := range p.members {
+		if x == m {
+			p.members = append(p.members[:i], p.members[i+1:]...)
+			break
+		}
 	}
 	var lost, back []*Call
 	for i, c := range m.inflight {
@@ -403,19 +434,22 @@ func (p *Pool) died(m *member, readErr error) {
 		}
 	}
 	m.inflight = nil
+	if m.emptied != nil {
+		close(m.emptied)
+		m.emptied = nil
+	}
 	ps := p.requeue(back, now)
 	p.drained()
-	stopping := p.halted
 	p.mu.Unlock()
 	for _, c := range lost {
 		c.fail(ErrWorkerDied)
 	}
 	p.flush(ps)
-	level := "worker exited"
-	if !stopping {
-		level = "worker died; replacing it"
+	msg := "worker exited"
+	if !planned {
+		msg = "worker died; replacing it"
 	}
-	p.log.Info(level, "worker", m.id, "pid", m.w.Pid, "status", exitStatus(m.w.ExitErr()),
+	p.log.Info(msg, "worker", m.id, "pid", m.w.Pid, "status", exitStatus(m.w.ExitErr()),
 		"served", m.served, "lost", len(lost), "redispatched", len(back))
 }
 
@@ -435,26 +469,85 @@ func exitStatus(err error) string {
 	return err.Error()
 }
 
-func (p *Pool) workerLog(m *member, c *Call, payload []byte) {
-	var l struct {
-		Level   string `json:"level"`
-		Message string `json:"message"`
+// Reload replaces every worker with one that imports the app afresh, one
+// slot at a time: each new worker serves before the old one is retired, so
+// capacity never drops. If a new worker cannot load the app, the reload
+// stops there and the remaining workers keep the code they run; the error
+// (a *worker.BootError with the traceback) is returned.
+func (p *Pool) Reload(ctx context.Context) error {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	p.mu.Lock()
+	slots := append([]*slot(nil), p.slotList...)
+	p.mu.Unlock()
+	for i, s := range slots {
+		done := make(chan error, 1)
+		select {
+		case s.replace <- replaceReq{reason: "reload", done: done}:
+		case <-s.remove:
+			continue
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("reload: new worker %d of %d: %w", i+1, len(slots), err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	if json.Unmarshal(payload, &l) != nil {
+	return nil
+}
+
+// AddWorker adds a slot with a new worker (SIGTTIN).
+func (p *Pool) AddWorker() {
+	p.mu.Lock()
+	if p.stopping {
+		p.mu.Unlock()
 		return
 	}
-	args := []any{"worker", m.id}
-	if c != nil {
-		args = append(args, "method", c.req.Method, "path", c.req.Path)
+	id := 1
+	for taken := true; taken; {
+		taken = false
+		for _, s := range p.slotList {
+			if s.id == id {
+				taken = true
+				id++
+				break
+			}
+		}
 	}
-	switch l.Level {
-	case "error", "critical":
-		p.log.Error(l.Message, args...)
-	case "warning":
-		p.log.Warn(l.Message, args...)
-	default:
-		p.log.Info(l.Message, args...)
+	s := p.newSlot(id)
+	p.wg.Add(1)
+	p.mu.Unlock()
+	p.log.Info("adding a worker", "worker", id, "workers", p.Workers())
+	go p.supervise(s, nil)
+}
+
+// RemoveWorker retires the newest slot's worker, never the last one (SIGTTOU).
+func (p *Pool) RemoveWorker() {
+	p.mu.Lock()
+	if len(p.slotList) <= 1 || p.stopping {
+		p.mu.Unlock()
+		p.log.Warn("not removing the last worker")
+		return
 	}
+	s := p.slotList[len(p.slotList)-1]
+	p.slotList = p.slotList[:len(p.slotList)-1]
+	s.removed = true
+	close(s.remove)
+	n := len(p.slotList)
+	p.mu.Unlock()
+	p.log.Info("removing a worker", "worker", s.id, "workers", n)
+}
+
+// Workers returns the number of worker slots.
+func (p *Pool) Workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.slotList)
 }
 
 // Stop ends every worker: each gets EOF and grace to finish what it has
@@ -464,85 +557,23 @@ func (p *Pool) Stop(grace time.Duration) {
 	p.mu.Lock()
 	p.stopping, p.halted = true, true
 	p.failQueued(ErrShuttingDown)
-	var ms []*member
-	for _, m := range p.members {
-		if m != nil {
-			m.transition(StateStopping)
-			ms = append(ms, m)
-		}
-	}
 	p.mu.Unlock()
 	p.stopFunc()
+	p.wg.Wait() // supervisors return; none starts a worker after this
+	p.mu.Lock()
+	ms := append([]*member(nil), p.members...)
+	for _, m := range ms {
+		m.transition(StateStopping)
+	}
+	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, m := range ms {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			m.w.Stop(grace, p.cfg.KillGrace)
+			<-m.dead
 		}()
 	}
 	wg.Wait()
-	p.wg.Wait()
-}
-
-// WorkerStatus is one worker's line in the pool's status.
-type WorkerStatus struct {
-	ID       int            `json:"id"`
-	Pid      int            `json:"pid"`
-	State    string         `json:"state"`
-	InFlight int            `json:"in_flight"` // running and pipelined requests
-	Served   int64          `json:"served"`
-	RSS      int64          `json:"rss_bytes"`
-	AgeSec   float64        `json:"age_seconds"`
-	Current  *RequestStatus `json:"current,omitempty"` // the oldest running request
-}
-
-// RequestStatus describes a running request.
-type RequestStatus struct {
-	Method    string  `json:"method"`
-	Path      string  `json:"path"`
-	ElapsedMS float64 `json:"elapsed_ms"`
-}
-
-// Status reports the workers and the number of queued requests.
-func (p *Pool) Status() (workers []WorkerStatus, queued int) {
-	now := time.Now()
-	var ws []*worker.Worker
-	p.mu.Lock()
-	for _, m := range p.members {
-		if m == nil {
-			continue
-		}
-		st := WorkerStatus{
-			ID: m.id, Pid: m.w.Pid, State: m.state.String(), InFlight: len(m.inflight),
-			Served: m.served, AgeSec: now.Sub(m.started).Seconds(),
-		}
-		if len(m.inflight) > 0 && !m.inflight[0].since.IsZero() {
-			c := m.inflight[0]
-			st.Current = &RequestStatus{Method: c.req.Method, Path: c.req.Path,
-				ElapsedMS: float64(now.Sub(c.since).Microseconds()) / 1000}
-		}
-		workers = append(workers, st)
-		ws = append(ws, m.w)
-	}
-	queued = p.queue.n
-	p.mu.Unlock()
-	for i, w := range ws { // /proc reads stay outside the lock
-		workers[i].RSS, _ = w.RSS()
-	}
-	return workers, queued
-}
-
-// Ready reports whether the pool takes requests: not stopping, and at least
-// one worker ready.
-func (p *Pool) Ready() (bool, string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.stopping:
-		return false, "shutting down"
-	case p.readyCount() == 0:
-		return false, "no worker is ready"
-	}
-	return true, ""
 }

@@ -1,0 +1,211 @@
+package pool
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"corral/internal/proto"
+)
+
+// read handles m's frames until its channel breaks. It returns why.
+func (p *Pool) read(m *member) error {
+	for {
+		f, fd, err := m.w.Next()
+		if err != nil {
+			return err
+		}
+		if err := p.handle(m, f, fd); err != nil {
+			if fd != nil {
+				fd.Close()
+			}
+			return err
+		}
+	}
+}
+
+// errProtocol marks a worker that broke the protocol; it is killed.
+var errProtocol = errors.New("protocol violation")
+
+func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
+	switch f.Type {
+	case proto.Returned:
+		p.returned(m, proto.ParseReturned(f.Payload))
+		return nil
+	case proto.Pong:
+		p.mu.Lock()
+		m.pingSent = time.Time{}
+		p.mu.Unlock()
+		return nil
+	case proto.Log:
+		p.workerLog(m, nil, f.Payload)
+		return nil
+	case proto.Hello, proto.BootFail:
+		return fmt.Errorf("%w: %s after boot", errProtocol, f.Type)
+	}
+	c := m.lookup(f.ID)
+	if c == nil {
+		return fmt.Errorf("%w: %s for unknown request %d", errProtocol, f.Type, f.ID)
+	}
+	switch f.Type {
+	case proto.Start:
+		head, body, err := proto.SplitStart(f.Payload)
+		if err != nil {
+			return err
+		}
+		status, headers, err := proto.ParseHead(head)
+		if err != nil {
+			return err
+		}
+		if f.Flags&proto.FlagEnd != 0 {
+			_, _ = c.body.write(body)
+			c.body.finish(nil)
+			p.finish(c)
+			if err := c.setHead(status, headers); err != nil {
+				p.log.Error("invalid response status from app", "worker", m.id, "method", c.req.Method, "path", c.req.Path, "error", err)
+			}
+			return nil
+		}
+		if err := c.setHead(status, headers); err != nil {
+			p.log.Error("invalid response status from app", "worker", m.id, "method", c.req.Method, "path", c.req.Path, "error", err)
+		}
+		p.bodyBytes(m, c, body)
+	case proto.Body:
+		p.bodyBytes(m, c, f.Payload)
+	case proto.File:
+		off, n, err := proto.ParseFile(f.Payload)
+		if err != nil {
+			fd.Close()
+			return err
+		}
+		c.body.addFile(fd, off, n)
+	case proto.End:
+		var err error
+		if f.Flags&proto.FlagAborted != 0 {
+			err = ErrAborted
+		}
+		c.body.finish(err)
+		p.finish(c)
+		c.fail(ErrAborted) // no-op when the head was set
+	case proto.Error:
+		ae := &AppError{}
+		if err := json.Unmarshal(f.Payload, ae); err != nil {
+			ae.Err = "unreadable ERROR frame"
+		}
+		p.finish(c)
+		p.log.Error("application error", "worker", m.id, "method", c.req.Method, "path", c.req.Path,
+			"error", ae.Err, "traceback", ae.Traceback)
+		c.fail(ae)
+	case proto.Read:
+		n, err := proto.ParseRead(f.Payload)
+		if err != nil {
+			return err
+		}
+		return p.serveRead(m, c, n)
+	default:
+		return fmt.Errorf("%w: unexpected %s", errProtocol, f.Type)
+	}
+	return nil
+}
+
+// finish completes c in the pool before its waiter is woken, so the waiter
+// never sees a finished call as still running.
+func (p *Pool) finish(c *Call) {
+	p.mu.Lock()
+	ps := p.complete(c, time.Now())
+	p.mu.Unlock()
+	p.flush(ps)
+}
+
+func (p *Pool) bodyBytes(m *member, c *Call, b []byte) {
+	pause, err := c.body.write(b)
+	if err != nil {
+		p.log.Error("spooling response failed", "worker", m.id, "method", c.req.Method, "path", c.req.Path, "error", err)
+		c.body.finish(err)
+		p.release(c) // cancel at the worker; the client will see an aborted response
+		return
+	}
+	if pause {
+		p.mu.Lock()
+		send := c.state == callSent && !c.paused
+		c.paused = send || c.paused
+		p.mu.Unlock()
+		if send {
+			m.send(proto.AppendFrame(nil, proto.Pause, 0, c.id), false)
+		}
+	}
+}
+
+// serveRead answers a READ with the next part of the request body.
+func (p *Pool) serveRead(m *member, c *Call, n int) error {
+	b := c.req.Body
+	if b == nil {
+		return fmt.Errorf("%w: READ for a request with an inline body", errProtocol)
+	}
+	buf := make([]byte, proto.HeaderSize+n)
+	got, err := b.ReadAt(buf[proto.HeaderSize:], c.readOff)
+	if err != nil && !errors.Is(err, io.EOF) {
+		p.log.Error("reading buffered request body failed", "method", c.req.Method, "path", c.req.Path, "error", err)
+		got = 0 // the app sees a short body; the request is failed when it answers
+	}
+	c.readOff += int64(got)
+	proto.PutHeader(buf, proto.Header{Type: proto.Data, ID: c.id, Length: uint32(got)})
+	m.send(buf[:proto.HeaderSize+got], false)
+	return nil
+}
+
+// returned re-dispatches the requests a worker gave back after STEAL.
+func (p *Pool) returned(m *member, ids []uint32) {
+	now := time.Now()
+	p.mu.Lock()
+	m.stealing = false
+	var back []*Call
+	for _, id := range ids {
+		c := m.lookup(id)
+		if c == nil || c.m != m {
+			continue
+		}
+		m.byIDDel(id)
+		for i, x := range m.inflight {
+			if x == c {
+				m.inflight = append(m.inflight[:i], m.inflight[i+1:]...)
+				break
+			}
+		}
+		p.inflight--
+		back = append(back, c)
+	}
+	if len(back) > 0 {
+		p.log.Debug("requests taken back from a slow worker", "worker", m.id, "count", len(back))
+	}
+	ps := p.requeue(back, now)
+	p.checkEmptied(m)
+	p.mu.Unlock()
+	p.flush(ps)
+}
+
+func (p *Pool) workerLog(m *member, c *Call, payload []byte) {
+	var l struct {
+		Level   string `json:"level"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(payload, &l) != nil {
+		return
+	}
+	args := []any{"worker", m.id}
+	if c != nil {
+		args = append(args, "method", c.req.Method, "path", c.req.Path)
+	}
+	switch l.Level {
+	case "error", "critical":
+		p.log.Error(l.Message, args...)
+	case "warning":
+		p.log.Warn(l.Message, args...)
+	default:
+		p.log.Info(l.Message, args...)
+	}
+}
+

@@ -1,0 +1,150 @@
+package pool
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"corral/internal/proto"
+)
+
+// Heartbeats: an idle worker gets a PING when it has done nothing for
+// heartbeatEvery, and is replaced if the PONG does not come within
+// heartbeatTimeout. A worker answers PING even when idle in its loop, so
+// silence means it is wedged (a deadlock, a thread holding the GIL).
+const (
+	monitorEvery     = time.Second
+	heartbeatEvery   = 5 * time.Second
+	heartbeatTimeout = 10 * time.Second
+)
+
+// monitor recycles workers past their lifetime or memory limit and checks
+// idle workers' heartbeats. It runs once a second, busy or not.
+func (p *Pool) monitor() {
+	t := time.NewTicker(monitorEvery)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			p.checkWorkers(now)
+		case <-p.stopCtx.Done():
+			return
+		}
+	}
+}
+
+func (p *Pool) checkWorkers(now time.Time) {
+	type recycle struct {
+		m      *member
+		reason string
+	}
+	var pings, wedged []*member
+	var rss []*member
+	var recycles []recycle
+	p.mu.Lock()
+	for _, m := range p.members {
+		if m.state != StateReady {
+			continue
+		}
+		switch {
+		case !m.pingSent.IsZero() && now.Sub(m.pingSent) > heartbeatTimeout:
+			wedged = append(wedged, m)
+		case len(m.inflight) == 0 && m.pingSent.IsZero() && now.Sub(m.lastActive) > heartbeatEvery:
+			m.pingSent = now
+			pings = append(pings, m)
+		}
+		if !m.recycling && !m.retireAt.IsZero() && now.After(m.retireAt) {
+			m.recycling = true
+			recycles = append(recycles, recycle{m, "max-lifetime"})
+		}
+		if p.cfg.MaxRSS > 0 && !m.recycling {
+			rss = append(rss, m)
+		}
+	}
+	p.mu.Unlock()
+
+	for _, m := range pings {
+		m.send(proto.AppendFrame(nil, proto.Ping, 0, 0), false)
+	}
+	for _, m := range wedged {
+		p.log.Error("worker stopped answering heartbeats; replacing it", "worker", m.id, "pid", m.w.Pid)
+		p.kill(m, "heartbeat")
+	}
+	for _, m := range rss { // /proc reads stay outside the lock
+		if n, err := m.w.RSS(); err == nil && n > p.cfg.MaxRSS {
+			p.mu.Lock()
+			if !m.recycling {
+				m.recycling = true
+				recycles = append(recycles, recycle{m, "max-rss"})
+			}
+			p.mu.Unlock()
+			p.log.Info("worker over its memory limit", "worker", m.id, "pid", m.w.Pid, "rss_mib", n>>20, "max_rss_mib", p.cfg.MaxRSS>>20)
+		}
+	}
+	if len(recycles) > 0 {
+		p.mu.Lock()
+		for _, r := range recycles {
+			if s := p.slotOf(r.m); s != nil {
+				p.requestReplace(s, r.reason)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// warmup sends one GET for path to a new worker before it takes traffic,
+// so the first real request does not pay for lazy imports and caches.
+// Whatever the answer, the worker then serves; a failure is logged.
+func (p *Pool) warmup(m *member, path string) {
+	b := proto.BeginRequest(nil)
+	for _, kv := range [][2]string{
+		{"REQUEST_METHOD", "GET"}, {"PATH_INFO", path}, {"QUERY_STRING", ""},
+		{"RAW_URI", path}, {"REQUEST_URI", path}, {"SERVER_PROTOCOL", "HTTP/1.1"},
+		{"wsgi.url_scheme", "http"}, {"SERVER_NAME", "localhost"}, {"SERVER_PORT", "80"},
+		{"REMOTE_ADDR", "127.0.0.1"}, {"REMOTE_PORT", "0"}, {"HTTP_HOST", "localhost"},
+		{"HTTP_USER_AGENT", "corral-warmup"},
+	} {
+		b = proto.AddEnv(b, kv[0], kv[1])
+	}
+	frame, err := proto.FinishRequest(b, 0, 0, nil)
+	if err != nil {
+		p.log.Error("warm-up request too large", "path", path, "error", err)
+		return
+	}
+	c := &Call{req: &Request{Frame: frame, Method: "GET", Path: path, Route: "GET " + path},
+		pool: p, headC: make(chan struct{}), body: newSpool(p.limits)}
+	now := time.Now()
+	p.mu.Lock()
+	c.key = p.est.key(c.req.Route)
+	c.est = p.est.get(c.key)
+	if p.inflight == 0 && p.queue.n == 0 {
+		p.wake()
+	}
+	write := p.assign(c, m, now)
+	p.mu.Unlock()
+	if write {
+		m.drain()
+	}
+	ctx, cancel := context.WithTimeout(p.stopCtx, p.cfg.BootTimeout)
+	defer cancel()
+	code, _, _, err := c.Head(ctx)
+	if err == nil {
+		err = c.WriteBody(ctx, discard{}, nil)
+	}
+	c.Release()
+	switch {
+	case err != nil:
+		p.log.Warn("warm-up request failed", "worker", m.id, "path", path, "error", err)
+	case code >= 500:
+		p.log.Warn("warm-up request answered with an error", "worker", m.id, "path", path, "status", code)
+	default:
+		p.log.Debug("worker warmed up", "worker", m.id, "path", path, "status", code, "took", time.Since(now).Round(time.Millisecond))
+	}
+}
+
+// discard is a Writer that drops everything.
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+func (discard) ReadFrom(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }

@@ -1,0 +1,69 @@
+package pool
+
+import (
+	"time"
+
+	"corral/internal/worker"
+)
+
+// WorkerStatus is one worker's line in the pool's status.
+type WorkerStatus struct {
+	ID       int            `json:"id"`
+	Pid      int            `json:"pid"`
+	State    string         `json:"state"`
+	InFlight int            `json:"in_flight"` // running and pipelined requests
+	Served   int64          `json:"served"`
+	RSS      int64          `json:"rss_bytes"`
+	AgeSec   float64        `json:"age_seconds"`
+	Current  *RequestStatus `json:"current,omitempty"` // the oldest running request
+}
+
+// RequestStatus describes a running request.
+type RequestStatus struct {
+	Method    string  `json:"method"`
+	Path      string  `json:"path"`
+	ElapsedMS float64 `json:"elapsed_ms"`
+}
+
+// Status reports the workers and the number of queued requests.
+func (p *Pool) Status() (workers []WorkerStatus, queued int) {
+	now := time.Now()
+	var ws []*worker.Worker
+	p.mu.Lock()
+	for _, m := range p.members {
+		if m == nil {
+			continue
+		}
+		st := WorkerStatus{
+			ID: m.id, Pid: m.w.Pid, State: m.state.String(), InFlight: len(m.inflight),
+			Served: m.served, AgeSec: now.Sub(m.started).Seconds(),
+		}
+		if len(m.inflight) > 0 && !m.inflight[0].since.IsZero() {
+			c := m.inflight[0]
+			st.Current = &RequestStatus{Method: c.req.Method, Path: c.req.Path,
+				ElapsedMS: float64(now.Sub(c.since).Microseconds()) / 1000}
+		}
+		workers = append(workers, st)
+		ws = append(ws, m.w)
+	}
+	queued = p.queue.n
+	p.mu.Unlock()
+	for i, w := range ws { // /proc reads stay outside the lock
+		workers[i].RSS, _ = w.RSS()
+	}
+	return workers, queued
+}
+
+// Ready reports whether the pool takes requests: not stopping, and at least
+// one worker ready.
+func (p *Pool) Ready() (bool, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.stopping:
+		return false, "shutting down"
+	case p.readyCount() == 0:
+		return false, "no worker is ready"
+	}
+	return true, ""
+}
