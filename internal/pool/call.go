@@ -76,9 +76,9 @@ type Call struct {
 	since      time.Time // when it (probably) began running; zero while waiting behind others
 	enqueued   time.Time
 	prev, next *Call // queue links
-	cancelled  bool // the client went away; discard the response
-	timedOut   bool // failed with ErrTimeout; its worker is being replaced
-	slowLogged bool // its stack was logged as a slow request
+	cancelled  bool  // the client went away; discard the response
+	timedOut   bool  // failed with ErrTimeout; its worker is being replaced
+	slowLogged bool  // its stack was logged as a slow request
 	paused     bool
 	readOff    int64
 

@@ -208,4 +208,3 @@ func (p *Pool) workerLog(m *member, c *Call, payload []byte) {
 		p.log.Info(l.Message, args...)
 	}
 }
-

@@ -130,10 +130,10 @@ func New(cfg Config) *Pool {
 		limits: &spoolLimits{
 			dir: cfg.SpoolDir, perCall: cfg.SpoolMemory, budget: cfg.SpoolBudget, pauseOver: cfg.SpoolPause,
 		},
-		slots:   cfg.Threads,
-		depth:   cfg.Depth + cfg.Threads - 1,
-		est:     newEstimates(time.Millisecond),
-		busy:    make(chan struct{}, 1),
+		slots: cfg.Threads,
+		depth: cfg.Depth + cfg.Threads - 1,
+		est:   newEstimates(time.Millisecond),
+		busy:  make(chan struct{}, 1),
 	}
 	p.stopCtx, p.stopFunc = context.WithCancel(context.Background())
 	return p

@@ -27,10 +27,10 @@ const (
 // worker takes the same id.
 type slot struct {
 	id      int
-	cur     *member          // guarded by p.mu; nil while the slot has no worker
-	replace chan replaceReq  // recycle, reload, timeout: start a new worker, retire the old
-	remove  chan struct{}    // closed to take the slot out of the pool
-	removed bool             // guarded by p.mu
+	cur     *member         // guarded by p.mu; nil while the slot has no worker
+	replace chan replaceReq // recycle, reload, timeout: start a new worker, retire the old
+	remove  chan struct{}   // closed to take the slot out of the pool
+	removed bool            // guarded by p.mu
 }
 
 // replaceReq asks a slot's supervisor for a new worker. done, if not nil,
