@@ -224,7 +224,10 @@ func (p *Pool) supervise(s *slot, m *member) {
 				failing = false
 			}
 		}
-		if m.state == StateStarting {
+		p.mu.Lock()
+		starting := m.state == StateStarting // its reader may be moving it on: read under the lock
+		p.mu.Unlock()
+		if starting {
 			if err := p.install(s, m); err != nil {
 				<-m.dead
 				m = nil
