@@ -113,6 +113,14 @@ type Config struct {
 	// (gunicorn's names, lower case); see SlogLevel.
 	LogLevel string
 
+	// Static lists "PREFIX=DIR" entries: URL prefixes served from
+	// directories by corral itself, before any worker. A relative DIR is
+	// relative to Chdir (the app directory), else to the working directory.
+	Static []string
+	// StaticMaxAge is the Cache-Control max-age of static files; 0 sends
+	// no-cache (clients revalidate every time).
+	StaticMaxAge time.Duration
+
 	// Warnings lists problems that did not stop Load, such as unknown
 	// CORRAL_* environment variables. The caller should log them.
 	Warnings []string

@@ -78,6 +78,8 @@ func TestDefaults(t *testing.T) {
 		LimitRequestFields:    100,
 		LimitRequestFieldSize: 8190,
 		MaxBodySize:           100 << 20,
+		Static:                []string{},
+		StaticMaxAge:          time.Hour,
 		cwd:                   dir,
 	}
 	if !reflect.DeepEqual(got, want) {

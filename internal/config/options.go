@@ -48,6 +48,7 @@ const (
 	groupListen
 	groupLimits
 	groupLog
+	groupStatic
 	groupCount
 )
 
@@ -63,6 +64,8 @@ func (g group) String() string {
 		return "Timeouts & limits"
 	case groupLog:
 		return "Logging"
+	case groupStatic:
+		return "Static files"
 	}
 	return "group(" + strconv.Itoa(int(g)) + ")"
 }
@@ -335,5 +338,21 @@ var options = []option{
 		choices: []string{"debug", "info", "warning", "error", "critical"},
 		help:    "Least severe messages to log: debug, info, warning, error or critical.",
 		field:   func(c *Config) any { return &c.LogLevel },
+	},
+
+	// Static files
+	{
+		name: "static", kind: kindList, group: groupStatic, arg: "PREFIX=DIR", table: true,
+		help: "Serve the files in DIR under the URL prefix PREFIX (like /static=static), from corral itself: no worker is involved. " +
+			"A relative DIR is relative to --chdir, else to the current directory. Repeatable. GET and HEAD only; " +
+			"directories answer with their index.html or 404, dotfiles and paths leaving DIR with 404. " +
+			"In a config file, an array of \"PREFIX=DIR\" strings or a table.",
+		check: each(checkStaticEntry),
+		field: func(c *Config) any { return &c.Static },
+	},
+	{
+		name: "static-max-age", kind: kindDuration, group: groupStatic, arg: "DURATION", def: "1h",
+		help:  "How long clients and caches may reuse a static file without asking again (Cache-Control: public, max-age). 0 = always revalidate (no-cache), which the ETag makes cheap.",
+		field: func(c *Config) any { return &c.StaticMaxAge },
 	},
 }

@@ -368,6 +368,19 @@ func checkEnvEntry(s string) error {
 	return nil
 }
 
+// checkStaticEntry checks the form of one --static entry; whether DIR
+// exists is checked when the server starts.
+func checkStaticEntry(s string) error {
+	prefix, dir, ok := strings.Cut(s, "=")
+	if !ok || dir == "" {
+		return fmt.Errorf("want PREFIX=DIR (like /static=static), got %q", s)
+	}
+	if !strings.HasPrefix(prefix, "/") || strings.Trim(prefix, "/") == "" {
+		return fmt.Errorf("%q: PREFIX must be a URL path below /, like /static", s)
+	}
+	return nil
+}
+
 func checkBinds(v any) error {
 	binds := v.([]string)
 	if len(binds) == 0 {
