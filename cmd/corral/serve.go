@@ -24,6 +24,11 @@ import (
 // second signal skips straight to killing the workers.
 func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	mlog := log.With("component", "master")
+	mounts, merr := staticMounts(cfg)
+	if merr != nil {
+		mlog.Error(merr.Error())
+		return exitConfig
+	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -90,7 +95,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		Logger:                log,
 	}
 	srv := &http.Server{
-		Handler:           front.New(fcfg),
+		Handler:           withStatic(front.New(fcfg), mounts, cfg, access, log),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       cfg.KeepAlive,
 		MaxHeaderBytes:    fcfg.MaxHeaderBytes(),
