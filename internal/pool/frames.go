@@ -129,12 +129,19 @@ func (p *Pool) bodyBytes(m *member, c *Call, b []byte) {
 		return
 	}
 	if pause {
+		// Decide and queue PAUSE under p.mu, as resume queues RESUME, so the
+		// worker gets them in the order c.paused changes. And only while the
+		// spool is still over the limit: the client may have drained it since
+		// write, and its resume then found nothing to undo.
 		p.mu.Lock()
-		send := c.state == callSent && !c.paused
-		c.paused = send || c.paused
+		write := false
+		if c.state == callSent && !c.paused && c.body.over() {
+			c.paused = true
+			write = m.push(proto.AppendFrame(nil, proto.Pause, 0, c.id))
+		}
 		p.mu.Unlock()
-		if send {
-			m.send(proto.AppendFrame(nil, proto.Pause, 0, c.id), false)
+		if write {
+			go m.drain()
 		}
 	}
 }

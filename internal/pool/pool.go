@@ -292,8 +292,11 @@ func (p *Pool) resume(c *Call) {
 	}
 	c.paused = false
 	m := c.m
+	write := m.push(proto.AppendFrame(nil, proto.Resume, 0, c.id)) // under p.mu: see bodyBytes
 	p.mu.Unlock()
-	m.send(proto.AppendFrame(nil, proto.Resume, 0, c.id), false)
+	if write {
+		go m.drain()
+	}
 }
 
 // complete removes a finished call from its worker, learns its service

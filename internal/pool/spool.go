@@ -96,6 +96,14 @@ func (s *spool) write(b []byte) (pause bool, err error) {
 	return l.pauseOver > 0 && s.pending > l.pauseOver, nil
 }
 
+// over reports whether the bytes waiting for the client exceed the pause
+// threshold.
+func (s *spool) over() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limits.pauseOver > 0 && s.pending > s.limits.pauseOver
+}
+
 // addFile queues a section of a file the worker passed; the spool owns f.
 func (s *spool) addFile(f *os.File, off, n int64) {
 	s.mu.Lock()
