@@ -500,10 +500,22 @@ func startFrame(id uint32, flags uint8, hd, body []byte) []byte {
 	return proto.AppendFrame(nil, proto.Start, flags, id, n[:], hd, body)
 }
 
+// complete records that r is done and sends the frame that completes it.
+// r stops being the running request first, so that a request the master
+// sends on seeing that frame is never counted as waiting behind r.
+func (f *fake) complete(r *request, how string, frame []byte) {
+	f.mu.Lock()
+	f.record("done", "id", itoa(r.id), "tok", r.tok, "how", how)
+	if f.running == r {
+		f.running = nil
+	}
+	f.mu.Unlock()
+	f.write(frame)
+}
+
 // respond completes r with a one-frame response.
 func (f *fake) respond(r *request, status string, body string) {
-	f.record("done", "id", itoa(r.id), "tok", r.tok, "how", "ok")
-	f.write(startFrame(r.id, proto.FlagEnd, head(status, "Content-Type", "text/plain"), []byte(body)))
+	f.complete(r, "ok", startFrame(r.id, proto.FlagEnd, head(status, "Content-Type", "text/plain"), []byte(body)))
 }
 
 func (f *fake) end(r *request, aborted bool) {
@@ -511,8 +523,7 @@ func (f *fake) end(r *request, aborted bool) {
 	if aborted {
 		how, flags = "aborted", proto.FlagAborted
 	}
-	f.record("done", "id", itoa(r.id), "tok", r.tok, "how", how)
-	f.write(proto.AppendFrame(nil, proto.End, flags, r.id))
+	f.complete(r, how, proto.AppendFrame(nil, proto.End, flags, r.id))
 }
 
 // okBody is the body of the simple routes: the token and the worker's pid.
@@ -605,12 +616,10 @@ func (f *fake) serve(r *request) {
 		f.record("hang", "tok", r.tok)
 		sleepForever()
 	case "/error":
-		f.record("done", "id", itoa(r.id), "tok", r.tok, "how", "error")
 		js, _ := json.Marshal(map[string]string{"error": "ZeroDivisionError: division by zero", "traceback": AppTraceback})
-		f.write(proto.AppendFrame(nil, proto.Error, 0, r.id, js))
+		f.complete(r, "error", proto.AppendFrame(nil, proto.Error, 0, r.id, js))
 	case "/bogus":
-		f.record("done", "id", itoa(r.id), "tok", r.tok, "how", "bogus")
-		f.write(proto.AppendFrame(nil, proto.End, 0, r.id+1000))
+		f.complete(r, "bogus", proto.AppendFrame(nil, proto.End, 0, r.id+1000))
 	case "/log":
 		js, _ := json.Marshal(map[string]string{"level": "warning", "message": "fake worker says hello"})
 		f.write(proto.AppendFrame(nil, proto.Log, 0, r.id, js))

@@ -877,3 +877,46 @@ func TestStartBootFailure(t *testing.T) {
 		}
 	}
 }
+
+// Stop at once after Start: nothing Start set going may outlive Stop.
+func TestStopRightAfterStart(t *testing.T) {
+	h := start(t, Config{Workers: 2})
+	h.stop(time.Second)
+	pids := fakeworker.Pids(h.dir)
+	if len(pids) != 2 {
+		t.Errorf("%d workers started, want 2", len(pids))
+	}
+	for _, pid := range pids {
+		if syscall.Kill(pid, 0) != syscall.ESRCH {
+			t.Errorf("worker %d still exists after Stop", pid)
+		}
+	}
+}
+
+// Many PAUSE/RESUME rounds while the reader drains concurrently: a PAUSE
+// decided after the reader has drained the spool must not be sent, and a
+// RESUME must never overtake its PAUSE, or the response stalls for good.
+func TestPauseResumeRace(t *testing.T) {
+	const size, pause = 1 << 20, 2 << 10
+	h := start(t, Config{Workers: 1, SpoolPause: pause})
+	for i := range 3 {
+		tok := "r" + strconv.Itoa(i)
+		c := h.submit(req("/big", fmt.Sprintf("size=%d&chunk=%d", size, 512), tok))
+		if status, err := head(c); err != nil || status != 200 {
+			t.Fatalf("Head = %d, %v", status, err)
+		}
+		var w bufWriter
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		err := c.WriteBody(ctx, &w, nil)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v after %d bytes", tok, err, w.Len())
+		}
+		if !bytes.Equal(w.Bytes(), bigBody(size)) {
+			t.Fatalf("%s: body of %d bytes differs from the %d sent", tok, w.Len(), size)
+		}
+	}
+	if len(all(h.events(), "pause")) == 0 {
+		t.Error("the worker was never paused")
+	}
+}
