@@ -177,7 +177,7 @@ func TestConformanceCorpus(t *testing.T) {
 	for _, name := range sortedKeys(corpus) {
 		t.Run(name, func(t *testing.T) {
 			if strings.HasPrefix(filepath.Base(name), "pp_") {
-				t.Skip("PROXY protocol header: tested with the PROXY protocol feature")
+				t.Skip("PROXY protocol header: TestConformanceProxyProtocol replays it with --proxy-protocol")
 			}
 			before := appCalls()
 			c := exchange(t, s.addr, corpus[name], quiet)

@@ -51,6 +51,11 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "build corral: %v\n%s", err, out)
 		return 1
 	}
+	// corral refuses to run an app as root without --allow-root; tests run
+	// as root in CI. The privilege tests set --user themselves.
+	if os.Geteuid() == 0 {
+		os.Setenv("CORRAL_ALLOW_ROOT", "true")
+	}
 	pythonBin = os.Getenv("CORRAL_TEST_PYTHON")
 	if pythonBin == "" {
 		pythonBin = filepath.Join(repoRoot, ".venv", "bin", "python")

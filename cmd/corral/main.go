@@ -80,6 +80,14 @@ func run(args []string) int {
 		log.Error(err.Error(), "component", "config")
 		return exitConfig
 	}
+	acct, err := runAs(cfg)
+	if err != nil {
+		log.Error(err.Error(), "component", "config")
+		return exitConfig
+	}
+	if acct != nil {
+		wcfg.Credential = acct.Credential()
+	}
 	if sub == "check" {
 		return check(wcfg, cfg.App)
 	}

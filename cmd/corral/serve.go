@@ -29,6 +29,47 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		mlog.Error(merr.Error())
 		return exitConfig
 	}
+
+	// Sockets and log files first: a privileged port, or a path only root
+	// may write, needs root, which corral gives up (--user) before any
+	// worker starts.
+	certs, err := loadCerts(cfg, log)
+	if err != nil {
+		mlog.Error(err.Error())
+		return exitConfig
+	}
+	if certs != nil {
+		certCtx, stopCerts := context.WithCancel(context.Background())
+		defer stopCerts()
+		go watchCerts(certCtx, certs)
+	}
+	listeners, err := openListeners(cfg, wcfg.Credential, certs, log)
+	if err != nil {
+		mlog.Error(err.Error())
+		return exitFail
+	}
+	defer closeAll(listeners)
+	al, adminSock, adminDirNew, err := openAdmin(cfg)
+	if err != nil {
+		mlog.Error(err.Error())
+		return exitFail
+	}
+	var access *front.AccessLog
+	if cfg.AccessLogFile != "" {
+		out, closeAccess, err := openLog(cfg.AccessLogFile, os.Stdout)
+		if err != nil {
+			mlog.Error("cannot open the access log", "path", cfg.AccessLogFile, "error", err)
+			return exitConfig
+		}
+		defer closeAccess()
+		access = front.NewAccessLog(out, cfg.AccessLogFormat)
+		defer access.Close()
+	}
+	if wcfg.Credential, err = dropPrivileges(wcfg.Credential, adminSock, adminDirNew, log); err != nil {
+		mlog.Error(err.Error())
+		return exitFail
+	}
+
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -50,7 +91,6 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	bootCtx, cancelBoot := context.WithCancel(context.Background())
 	booted := make(chan error, 1)
 	go func() { booted <- p.Start(bootCtx) }()
-	var err error
 	select {
 	case err = <-booted:
 	case sig := <-sigs:
@@ -71,18 +111,6 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		return exitFail
 	}
 
-	var access *front.AccessLog
-	if cfg.AccessLogFile != "" {
-		out, closeAccess, err := openLog(cfg.AccessLogFile, os.Stdout)
-		if err != nil {
-			mlog.Error("cannot open the access log", "path", cfg.AccessLogFile, "error", err)
-			p.Stop(0)
-			return exitConfig
-		}
-		defer closeAccess()
-		access = front.NewAccessLog(out, cfg.AccessLogFormat)
-		defer access.Close()
-	}
 	fcfg := front.Config{
 		LimitRequestLine:      cfg.LimitRequestLine,
 		LimitRequestFields:    cfg.LimitRequestFields,
@@ -104,26 +132,11 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	if cfg.KeepAlive == 0 {
 		srv.SetKeepAlivesEnabled(false)
 	}
+	conns := &newConns{}
+	configureServer(srv, cfg, certs, conns)
 
-	listeners, err := openListeners(cfg)
-	if err != nil {
-		mlog.Error(err.Error())
-		p.Stop(0)
-		return exitFail
-	}
 	var serving sync.WaitGroup
-	if cfg.AdminBind != "off" {
-		addr := cfg.AdminBind
-		if addr == "" {
-			addr = admin.DefaultSocket(admin.RuntimeDir(os.Getenv), os.Getpid())
-		}
-		al, err := admin.Listen(addr)
-		if err != nil {
-			mlog.Error(err.Error())
-			closeAll(listeners)
-			p.Stop(0)
-			return exitFail
-		}
+	if al != nil {
 		src := &adminSource{pool: p, app: cfg.App, binds: cfg.Bind, started: time.Now()}
 		asrv := &http.Server{Handler: admin.Handler(src), ReadHeaderTimeout: 5 * time.Second}
 		mlog.Info("admin API listening", "address", al.Addr().String())
@@ -143,6 +156,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 
 	sig := <-sigs
 	mlog.Info("shutting down gracefully", "signal", sig.String(), "graceful_timeout", cfg.GracefulTimeout)
+	quiesce(srv, listeners, conns)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()
 	forced := make(chan struct{})

@@ -61,6 +61,48 @@ type Config struct {
 	// HOST:PORT; "" = a socket named after the pid in the runtime directory;
 	// "off" = no admin API.
 	AdminBind string
+	// ReusePort sets SO_REUSEPORT on the TCP listeners corral opens, so
+	// that several processes can listen on one port and the kernel spreads
+	// new connections among them.
+	ReusePort bool
+	// Umask holds the permission bits, in octal as given ("0", "007",
+	// "0o22"), taken away from 0777 for the Unix sockets corral creates;
+	// see ParseUmask. Valid after Load.
+	Umask string
+	// ProxyProtocol makes every listener read a PROXY protocol (v1 or v2)
+	// header from trusted peers (ForwardedAllowIPs and Unix-socket peers)
+	// and refuse connections that send one from any other peer.
+	ProxyProtocol bool
+	// ForwardedAllowIPs lists the peers trusted to tell who the client
+	// is: IP addresses, CIDR prefixes, or "*" for every peer, as
+	// trust.Parse takes them; valid after Load.
+	ForwardedAllowIPs []string
+
+	// CertFile is the PEM certificate chain that turns on TLS for every
+	// listener; "" = plain HTTP.
+	CertFile string
+	// KeyFile is the PEM private key of CertFile; "" = the key is in
+	// CertFile.
+	KeyFile string
+	// CACerts is a PEM bundle of the authorities client certificates are
+	// checked against; "" = none.
+	CACerts string
+	// CertReqs is "none", "optional" or "required": whether clients must
+	// present a certificate signed by CACerts.
+	CertReqs string
+	// H2C serves HTTP/2 without TLS (prior knowledge) on plain listeners,
+	// beside HTTP/1.
+	H2C bool
+
+	// User and Group are the account (name or numeric id) corral switches
+	// to after opening its sockets when started as root, and the workers
+	// always run as; "" = the one corral was started as (Group "" = the
+	// user's primary group).
+	User  string
+	Group string
+	// AllowRoot lets the app run as root; without it corral refuses to run
+	// as root unless User names another account.
+	AllowRoot bool
 
 	// Timeout is the hard limit on a worker's time for one request, after
 	// which the worker is replaced; 0 = no limit.
@@ -126,6 +168,7 @@ type Config struct {
 	Warnings []string
 
 	cwd        string // the working directory given to Load
+	bindSet    bool   // bind came from a flag, the environment or the file
 	virtualEnv string // VIRTUAL_ENV from the environ given to Load
 }
 
@@ -148,6 +191,11 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Source + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
+
+// BindSet reports whether the addresses to listen on were configured
+// (flag, environment or file) rather than defaulted: without a configured
+// bind, sockets passed by systemd replace the default address.
+func (c *Config) BindSet() bool { return c.bindSet }
 
 // LevelCritical is the slog level for gunicorn's "critical".
 const LevelCritical = slog.LevelError + 4

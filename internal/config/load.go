@@ -94,6 +94,7 @@ func load(table []option, args, environ []string, cwd string) (*Config, error) {
 		}
 	}
 	c.ConfigFile = file
+	c.bindSet = sources["bind"].layer != layerDefault
 
 	// A file that could not be read or decoded may well hold the app: do
 	// not also complain that it is missing.
@@ -449,6 +450,33 @@ func validate(table []option, c *Config, sources map[string]setting, requireApp 
 		if err := resolveLimits(table, c, sources); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	return append(errs, checkTLS(c, sources)...)
+}
+
+// checkTLS checks the TLS options against each other: each names what it
+// needs, from the source that set it.
+func checkTLS(c *Config, sources map[string]setting) []error {
+	var errs []error
+	need := func(name, why string) {
+		errs = append(errs, &Error{Source: sources[name].src, Err: errors.New(why)})
+	}
+	if c.CertFile == "" {
+		for _, name := range []string{"keyfile", "ca-certs"} {
+			if sources[name].layer != layerDefault && value(c, sources[name].opt) != "" {
+				need(name, "needs --certfile: it configures TLS, which --certfile turns on")
+			}
+		}
+		if c.CertReqs != "" && c.CertReqs != "none" {
+			need("cert-reqs", "needs --certfile and --ca-certs: client certificates are asked for over TLS")
+		}
+		return errs
+	}
+	if c.CertReqs != "" && c.CertReqs != "none" && c.CACerts == "" {
+		need("cert-reqs", "needs --ca-certs: the authorities client certificates are checked against")
+	}
+	if c.H2C {
+		need("h2c", "has no effect with --certfile: every listener uses TLS, which negotiates HTTP/2 by itself")
 	}
 	return errs
 }

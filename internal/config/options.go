@@ -46,6 +46,8 @@ const (
 	groupApp group = iota
 	groupWorkers
 	groupListen
+	groupTLS
+	groupPrivileges
 	groupLimits
 	groupLog
 	groupStatic
@@ -60,6 +62,10 @@ func (g group) String() string {
 		return "Workers"
 	case groupListen:
 		return "Listening"
+	case groupTLS:
+		return "TLS & HTTP/2"
+	case groupPrivileges:
+		return "Privileges"
 	case groupLimits:
 		return "Timeouts & limits"
 	case groupLog:
@@ -248,6 +254,77 @@ var options = []option{
 		name: "max-connections", kind: kindInt, group: groupListen, arg: "N", def: "10000",
 		help:  "Most client connections open at once; more wait in the backlog. 0 = no limit.",
 		field: func(c *Config) any { return &c.MaxConnections },
+	},
+	{
+		name: "reuse-port", kind: kindBool, group: groupListen,
+		help:  "Set SO_REUSEPORT on the TCP sockets corral opens, so several corral instances can listen on the same port and the kernel spreads new connections among them. A stopping instance hands over its queued connections; set the sysctl net.ipv4.tcp_migrate_req=1 to also move connections caught mid-handshake.",
+		field: func(c *Config) any { return &c.ReusePort },
+	},
+	{
+		name: "umask", short: "m", kind: kindString, group: groupListen, arg: "MASK", def: "0",
+		help:  "Permission bits (octal: 007, 0o22) taken away from the Unix sockets corral creates, as gunicorn's --umask: 0 lets every local user connect (as on a loopback port), 007 only the socket's owner and group. Sockets are owned by --user and --group when those are given.",
+		check: checkUmask,
+		field: func(c *Config) any { return &c.Umask },
+	},
+	{
+		name: "proxy-protocol", kind: kindBool, group: groupListen,
+		help:  "Read a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and send-proxy-v2 write) at the start of each connection from a trusted peer (--forwarded-allow-ips, and any peer on a Unix socket); the client address it names becomes REMOTE_ADDR. The header is optional from trusted peers; a connection from any other peer that sends one is closed.",
+		field: func(c *Config) any { return &c.ProxyProtocol },
+	},
+	{
+		name: "forwarded-allow-ips", kind: kindList, group: groupListen, arg: "ADDRS", def: "127.0.0.1,::1", split: true,
+		help:  "Proxies trusted to tell the client's address: comma-separated IP addresses and CIDR prefixes (10.0.0.0/8), or * for every peer. Peers on a Unix socket are always trusted. Repeatable.",
+		check: checkTrusted,
+		field: func(c *Config) any { return &c.ForwardedAllowIPs },
+	},
+
+	// TLS & HTTP/2
+	{
+		name: "certfile", kind: kindString, group: groupTLS, arg: "FILE",
+		help:  "PEM certificate (with its chain) that turns on TLS for every listener, with HTTP/2 negotiated by ALPN. TLS 1.2 and newer only. The certificate and key are read again when their files change and on SIGHUP, without dropping connections; the files must stay readable by --user.",
+		field: func(c *Config) any { return &c.CertFile },
+	},
+	{
+		name: "keyfile", kind: kindString, group: groupTLS, arg: "FILE",
+		defText: "the key in --certfile",
+		help:    "PEM private key of --certfile.",
+		field:   func(c *Config) any { return &c.KeyFile },
+	},
+	{
+		name: "ca-certs", kind: kindString, group: groupTLS, arg: "FILE",
+		help:  "PEM bundle of the certificate authorities client certificates are checked against (see --cert-reqs). Reloaded with the certificate.",
+		field: func(c *Config) any { return &c.CACerts },
+	},
+	{
+		name: "cert-reqs", kind: kindString, group: groupTLS, arg: "MODE", def: "none",
+		choices: []string{"none", "optional", "required"},
+		help:    "Client certificates: none (not asked for), optional (checked against --ca-certs when given) or required (a handshake without a valid one fails).",
+		field:   func(c *Config) any { return &c.CertReqs },
+	},
+	{
+		name: "h2c", kind: kindBool, group: groupTLS,
+		help:  "Also serve HTTP/2 without TLS (prior knowledge, as a proxy such as HAProxy with proto h2 speaks it) on plain listeners. For use behind a proxy; browsers speak HTTP/2 only over TLS.",
+		field: func(c *Config) any { return &c.H2C },
+	},
+
+	// Privileges
+	{
+		name: "user", short: "u", kind: kindString, group: groupPrivileges, arg: "USER",
+		help:  "Run the workers as this user (name or numeric id). Started as root, corral opens its sockets first, then switches to this user (and --group) itself before it starts any worker.",
+		check: checkAccount,
+		field: func(c *Config) any { return &c.User },
+	},
+	{
+		name: "group", short: "g", kind: kindString, group: groupPrivileges, arg: "GROUP",
+		defText: "the user's primary group",
+		help:    "Group (name or numeric id) to run as with --user.",
+		check:   checkAccount,
+		field:   func(c *Config) any { return &c.Group },
+	},
+	{
+		name: "allow-root", kind: kindBool, group: groupPrivileges,
+		help:  "Let the app run as root. Without it corral refuses to start as root unless --user names another account.",
+		field: func(c *Config) any { return &c.AllowRoot },
 	},
 
 	// Timeouts & limits

@@ -6,10 +6,13 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"corral/internal/trust"
 )
 
 // parseText parses the text of a flag or environment variable for o.
@@ -390,6 +393,44 @@ func checkBinds(v any) error {
 		if _, err := ParseBind(b); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func checkTrusted(v any) error {
+	_, err := trust.Parse(v.([]string))
+	return err
+}
+
+// ParseUmask parses a umask as gunicorn does: octal with a leading 0 or
+// 0o (007, 0o22), else decimal. It is at most 0777.
+func ParseUmask(s string) (os.FileMode, error) {
+	t := strings.TrimSpace(s)
+	base := 10
+	switch {
+	case strings.HasPrefix(t, "0o"), strings.HasPrefix(t, "0O"):
+		t, base = t[2:], 8
+	case len(t) > 1 && t[0] == '0':
+		t, base = t[1:], 8
+	}
+	n, err := strconv.ParseUint(t, base, 32)
+	if err != nil || !isDigits(t) || n > 0o777 {
+		return 0, fmt.Errorf("umask %q: want permission bits from 0 to 0777, in octal like 007 or 0o22", s)
+	}
+	return os.FileMode(n), nil
+}
+
+func checkUmask(v any) error {
+	_, err := ParseUmask(v.(string))
+	return err
+}
+
+// checkAccount accepts a user or group name or a numeric id; whether it
+// exists is checked when corral starts, on the machine it runs on.
+func checkAccount(v any) error {
+	s := v.(string)
+	if strings.ContainsAny(s, ":\x00\n") || strings.TrimSpace(s) != s {
+		return fmt.Errorf("%q is not a user or group name", s)
 	}
 	return nil
 }

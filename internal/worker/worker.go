@@ -63,6 +63,9 @@ type Config struct {
 	Env       []string // the complete environment of the process
 	Boot      Boot
 	Logger    *slog.Logger // for the worker's stdout and stderr lines
+	// Credential is the user and groups the worker runs as; nil = the
+	// master's. Its NoSetGroups must be set unless the master is root.
+	Credential *syscall.Credential
 }
 
 // Worker is a running Python worker process.
@@ -104,7 +107,7 @@ func Spawn(ctx context.Context, sp *Spawner, cfg Config) (*Worker, error) {
 	cmd := exec.Command(cfg.Python, "-c", cfg.Bootstrap)
 	cmd.Env = cfg.Env
 	cmd.ExtraFiles = []*os.File{dataC, ctlC} // fd 3 and fd 4
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: cfg.Credential}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("spawn worker %d: %w", w.ID, err)
