@@ -273,6 +273,41 @@ func TestDrainOnClose(t *testing.T) {
 	}
 }
 
+// TestDropSYNs: once a closing reuse-port listener drops SYNs, new
+// connection attempts go unanswered (the client would retry, and reach
+// another member of the group), while established connections go on.
+func TestDropSYNs(t *testing.T) {
+	ls, err := Open(context.Background(), "tcp", "127.0.0.1:0", Options{ReusePort: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll(ls)
+	l := ls[0].(*drainListener)
+	before, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer before.Close()
+	srv, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := l.dropSYNs(); err != nil {
+		t.Fatalf("attach the SYN filter: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", l.Addr().String(), 300*time.Millisecond); err == nil {
+		c.Close()
+		t.Errorf("a new connection got through the SYN filter")
+	}
+	before.Write([]byte("ping"))
+	b := make([]byte, 4)
+	_ = srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(srv, b); err != nil || string(b) != "ping" {
+		t.Errorf("established connection after the filter: %q, %v", b, err)
+	}
+}
+
 func TestUnixSocketMode(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
