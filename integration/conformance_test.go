@@ -118,15 +118,7 @@ var deviations = map[string]struct{ want, why string }{
 
 // gaps lists invalid requests corral does not refuse yet. The test
 // asserts today's behaviour, so a fix fails here until its entry goes.
-var gaps = map[string]struct{ want, why string }{
-	"invalid/041.http": {"app", "two Content-Type fields reach the app joined with a comma; " +
-		"a singleton field repeated is ambiguous (RFC 9110 §5.3), should be 400"},
-	"invalid/rfc9112_target_asterisk_non_options_01.http": {"app", "GET * reaches the app with " +
-		"PATH_INFO \"*\" (the test app's validator answers 500); the asterisk form is for OPTIONS " +
-		"only (RFC 9112 §3.2.4), should be 400"},
-	"invalid/rfc9112_target_authority_non_connect_01.http": {"app", "GET example.com:443 parses " +
-		"as an absolute URI of scheme \"example.com\" and reaches the app with an empty PATH_INFO; should be 400"},
-}
+var gaps = map[string]struct{ want, why string }{}
 
 // incomplete lists fixtures that end before their request does: the
 // server waits for the rest (header or body timeout). A valid one counts

@@ -71,34 +71,50 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	}
 
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)
 	defer signal.Stop(sigs)
 
 	spawner := worker.NewSpawner()
 	defer spawner.Close()
 	p := pool.New(pool.Config{
-		Workers:      cfg.Workers,
-		Threads:      cfg.Threads,
-		MaxQueue:     cfg.MaxQueue,
-		QueueTimeout: cfg.QueueTimeout,
-		Timeout:      cfg.Timeout,
-		Spawner:      spawner,
-		Worker:       wcfg,
-		Logger:       log,
+		Workers:           cfg.Workers,
+		Threads:           cfg.Threads,
+		MaxQueue:          cfg.MaxQueue,
+		QueueTimeout:      cfg.QueueTimeout,
+		Timeout:           cfg.Timeout,
+		SlowRequest:       cfg.SlowRequest,
+		BootTimeout:       cfg.BootTimeout,
+		GracefulTimeout:   cfg.GracefulTimeout,
+		WarmupPath:        cfg.WarmupPath,
+		MaxRequests:       cfg.MaxRequests,
+		MaxRequestsJitter: cfg.MaxRequestsJitter,
+		MaxLifetime:       cfg.MaxLifetime,
+		MaxLifetimeJitter: cfg.MaxLifetimeJitter,
+		MaxRSS:            int64(cfg.MaxRSS) << 20,
+		Spawner:           spawner,
+		Worker:            wcfg,
+		Logger:            log,
 	})
 	mlog.Info("starting", "version", version, "app", cfg.App, "workers", cfg.Workers, "threads", cfg.Threads, "python", wcfg.Python)
 
 	bootCtx, cancelBoot := context.WithCancel(context.Background())
 	booted := make(chan error, 1)
 	go func() { booted <- p.Start(bootCtx) }()
-	select {
-	case err = <-booted:
-	case sig := <-sigs:
-		mlog.Info("signal during start-up; stopping", "signal", sig.String())
-		cancelBoot()
-		<-booted
-		p.Stop(0)
-		return exitFail
+starting:
+	for {
+		select {
+		case err = <-booted:
+			break starting
+		case sig := <-sigs:
+			if sig != syscall.SIGTERM && sig != syscall.SIGINT {
+				continue // reloads and resizing wait until the pool is up
+			}
+			mlog.Info("signal during start-up; stopping", "signal", sig.String())
+			cancelBoot()
+			<-booted
+			p.Stop(0)
+			return exitFail
+		}
 	}
 	cancelBoot()
 	if err != nil {
@@ -118,6 +134,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		MaxBodySize:           cfg.MaxBodySize,
 		BodyTimeout:           cfg.BodyTimeout,
 		SendTimeout:           cfg.SendTimeout,
+		RouteTimeouts:         routeTimeouts(cfg.RouteTimeout),
 		Pool:                  p,
 		AccessLog:             access,
 		Logger:                log,
@@ -154,7 +171,13 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		}()
 	}
 
-	sig := <-sigs
+	ctl := newControl(p, mlog)
+	runCtx, stopRun := context.WithCancel(context.Background())
+	if cfg.Reload {
+		go ctl.watchFiles(runCtx, appDir(cfg), cfg.ReloadExtra)
+	}
+	sig := ctl.run(runCtx, sigs)
+	stopRun()
 	mlog.Info("shutting down gracefully", "signal", sig.String(), "graceful_timeout", cfg.GracefulTimeout)
 	quiesce(srv, listeners, conns)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
@@ -169,21 +192,15 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		case <-ctx.Done():
 		}
 	}()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := srv.Shutdown(ctx); err != nil {
-			srv.Close()
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := p.Drain(ctx); err != nil {
-			mlog.Warn("graceful timeout reached", "error", err)
-		}
-	}()
-	wg.Wait()
+	// HTTP first: Shutdown waits for the running handlers, which wait for
+	// their requests in the pool. Draining the pool at the same time would
+	// refuse a request already read but not yet submitted.
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+	}
+	if err := p.Drain(ctx); err != nil {
+		mlog.Warn("graceful timeout reached", "error", err)
+	}
 	grace := 5 * time.Second
 	select {
 	case <-forced:
@@ -200,4 +217,25 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	}
 	mlog.Info("stopped")
 	return exitOK
+}
+
+func routeTimeouts(entries []string) []front.RouteTimeout {
+	var out []front.RouteTimeout
+	for _, e := range entries {
+		rt, err := config.ParseRouteTimeout(e) // validated by config.Load
+		if err == nil {
+			out = append(out, front.RouteTimeout{Pattern: rt.Pattern, Timeout: rt.Timeout})
+		}
+	}
+	return out
+}
+
+// appDir is the directory the app runs in, where --reload-extra globs are
+// relative to.
+func appDir(cfg *config.Config) string {
+	if cfg.Chdir != "" {
+		return cfg.Chdir
+	}
+	dir, _ := os.Getwd()
+	return dir
 }

@@ -57,6 +57,13 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	addr := fs.String("admin-bind", "", "admin API address of the server (default: every server in the runtime directory)")
 	asJSON := fs.Bool("json", false, "print the raw JSON")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: corral status [--admin-bind ADDRESS] [--json]\n\n"+
+			"Print the state of running corral servers. Exit status: 0 when every server\n"+
+			"found is ready, 3 when one is not ready (starting, draining, no worker),\n"+
+			"1 when one cannot be reached, so it can serve as a health check.\n\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return exitOK
@@ -85,14 +92,17 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			code = exitFail
 			continue
 		}
-		if *asJSON {
-			stdout.Write(body)
-			continue
-		}
 		var doc statusDoc
 		if err := json.Unmarshal(body, &doc); err != nil {
 			fmt.Fprintf(stderr, "corral status: %s: %v\n", a, err)
 			code = exitFail
+			continue
+		}
+		if !doc.Ready && code == exitOK {
+			code = exitNotReady
+		}
+		if *asJSON {
+			stdout.Write(body)
 			continue
 		}
 		if i > 0 {

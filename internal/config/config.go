@@ -49,6 +49,27 @@ type Config struct {
 	// compatibility; it changes nothing (Threads decides).
 	WorkerClass string
 
+	// BootTimeout is the longest a worker may take to import the app.
+	BootTimeout time.Duration
+	// WarmupPath is requested (GET) on each new worker before it takes
+	// traffic; "" = none.
+	WarmupPath string
+	// MaxRequests recycles a worker after this many requests, plus up to
+	// MaxRequestsJitter; 0 = never.
+	MaxRequests       int
+	MaxRequestsJitter int
+	// MaxLifetime recycles a worker after this long, plus up to
+	// MaxLifetimeJitter; 0 = never.
+	MaxLifetime       time.Duration
+	MaxLifetimeJitter time.Duration
+	// MaxRSS recycles a worker whose resident memory exceeds this many
+	// MiB; 0 = never.
+	MaxRSS int
+	// Reload restarts the workers when the app's source files change
+	// (development); ReloadExtra adds glob patterns of more files to watch.
+	Reload      bool
+	ReloadExtra []string
+
 	// Bind lists the addresses to listen on, at least one; each parses
 	// with ParseBind.
 	Bind []string
@@ -107,6 +128,13 @@ type Config struct {
 	// Timeout is the hard limit on a worker's time for one request, after
 	// which the worker is replaced; 0 = no limit.
 	Timeout time.Duration
+	// RouteTimeout overrides Timeout for paths matching a pattern: entries
+	// "PATTERN=DURATION", where * in PATTERN matches any run of characters
+	// (slashes included); the first match wins.
+	RouteTimeout []string
+	// SlowRequest is the running time after which a request's Python stack
+	// is logged once (it is not stopped); 0 = off.
+	SlowRequest time.Duration
 	// GracefulTimeout is how long running requests may go on at shutdown
 	// or reload before their workers are killed; 0 = kill at once.
 	GracefulTimeout time.Duration

@@ -234,6 +234,58 @@ var options = []option{
 
 	// Listening
 	{
+		name: "boot-timeout", kind: kindDuration, group: groupWorkers, arg: "DURATION", def: "60s",
+		help:  "Longest a worker may take to import the app and report ready. At start-up, corral exits with the traceback when no worker gets there.",
+		field: func(c *Config) any { return &c.BootTimeout },
+		check: positive,
+	},
+	{
+		name: "warmup-path", kind: kindString, group: groupWorkers, arg: "PATH",
+		help:  "Send each new worker one GET for this path before it takes traffic, so lazy imports and caches are warm. Empty = none.",
+		field: func(c *Config) any { return &c.WarmupPath },
+		check: func(v any) error {
+			if s := v.(string); s != "" && !strings.HasPrefix(s, "/") {
+				return fmt.Errorf("want a path starting with /, got %q", s)
+			}
+			return nil
+		},
+	},
+	{
+		name: "max-requests", kind: kindInt, group: groupWorkers, arg: "N",
+		help:  "Replace a worker after it has served this many requests (the new one is ready before the old one stops). 0 = never.",
+		field: func(c *Config) any { return &c.MaxRequests },
+	},
+	{
+		name: "max-requests-jitter", kind: kindInt, group: groupWorkers, arg: "N",
+		help:  "Add a random 0..N to each worker's --max-requests, so workers do not all recycle at once.",
+		field: func(c *Config) any { return &c.MaxRequestsJitter },
+	},
+	{
+		name: "max-lifetime", kind: kindDuration, group: groupWorkers, arg: "DURATION",
+		help:  "Replace a worker after it has run this long. 0 = never.",
+		field: func(c *Config) any { return &c.MaxLifetime },
+	},
+	{
+		name: "max-lifetime-jitter", kind: kindDuration, group: groupWorkers, arg: "DURATION",
+		help:  "Add a random 0..DURATION to each worker's --max-lifetime.",
+		field: func(c *Config) any { return &c.MaxLifetimeJitter },
+	},
+	{
+		name: "max-rss", kind: kindInt, group: groupWorkers, arg: "MIB",
+		help:  "Replace a worker whose resident memory exceeds this many MiB (checked every second). 0 = never.",
+		field: func(c *Config) any { return &c.MaxRSS },
+	},
+	{
+		name: "reload", kind: kindBool, group: groupWorkers,
+		help:  "Development: when a source file of the app changes, restart the workers (rolling, like SIGHUP).",
+		field: func(c *Config) any { return &c.Reload },
+	},
+	{
+		name: "reload-extra", kind: kindList, group: groupWorkers, arg: "GLOB", split: true,
+		help:  "With --reload, also watch files matching this glob (relative to the app directory), e.g. 'templates/*.html'. Repeatable.",
+		field: func(c *Config) any { return &c.ReloadExtra },
+	},
+	{
 		name: "bind", short: "b", kind: kindList, group: groupListen, arg: "ADDRESS", def: "127.0.0.1:8000",
 		help:  "Address to listen on. Repeatable. HOST:PORT, [IPV6]:PORT, :PORT (all interfaces), unix:PATH, fd://N (an inherited descriptor) or systemd:NAME (a socket-activated descriptor by name).",
 		check: checkBinds,
@@ -332,6 +384,17 @@ var options = []option{
 		name: "timeout", short: "t", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "30s",
 		help:  "Hard limit on the time a worker spends on one request; past it the request fails and the worker is replaced. 0 = no limit.",
 		field: func(c *Config) any { return &c.Timeout },
+	},
+	{
+		name: "route-timeout", kind: kindList, group: groupLimits, arg: "PATTERN=DURATION",
+		help:  "Override --timeout for request paths matching PATTERN, where * matches anything (slashes too), e.g. '/reports/*=120s'. Repeatable; the first match wins.",
+		field: func(c *Config) any { return &c.RouteTimeout },
+		check: each(checkRouteTimeout),
+	},
+	{
+		name: "slow-request", kind: kindDuration, group: groupLimits, arg: "DURATION",
+		help:  "Log the Python stack of a request once it has run this long, with its method and path; the request goes on. 0 = off.",
+		field: func(c *Config) any { return &c.SlowRequest },
 	},
 	{
 		name: "graceful-timeout", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "30s",

@@ -451,3 +451,38 @@ func checkWorkerClass(v any) error {
 	return fmt.Errorf("worker class %q: corral runs WSGI apps in its own workers and accepts only sync or gthread; "+
 		"use --threads for concurrency", s)
 }
+
+func positive(v any) error {
+	if d, ok := v.(time.Duration); ok && d <= 0 {
+		return fmt.Errorf("must be more than 0, got %v", d)
+	}
+	return nil
+}
+
+// RouteTimeout is one --route-timeout entry.
+type RouteTimeout struct {
+	Pattern string // * matches any run of characters, slashes included
+	Timeout time.Duration
+}
+
+// ParseRouteTimeout parses "PATTERN=DURATION".
+func ParseRouteTimeout(s string) (RouteTimeout, error) {
+	i := strings.LastIndexByte(s, '=')
+	if i <= 0 {
+		return RouteTimeout{}, fmt.Errorf("want PATTERN=DURATION (like '/reports/*=120s'), got %q", s)
+	}
+	pattern, dur := s[:i], s[i+1:]
+	if !strings.HasPrefix(pattern, "/") && !strings.HasPrefix(pattern, "*") {
+		return RouteTimeout{}, fmt.Errorf("%q: PATTERN must start with / or *", s)
+	}
+	d, err := parseDuration(dur)
+	if err != nil {
+		return RouteTimeout{}, fmt.Errorf("%q: %w", s, err)
+	}
+	return RouteTimeout{Pattern: pattern, Timeout: d}, nil
+}
+
+func checkRouteTimeout(s string) error {
+	_, err := ParseRouteTimeout(s)
+	return err
+}

@@ -100,8 +100,9 @@ func appendInt(b []byte, n int64) []byte {
 
 // splitHostPort splits a Host header value; port is "" when absent.
 func splitHostPort(hostport string) (host, port string) {
-	if hostport == "" {
-		return "", ""
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 || strings.HasSuffix(hostport, "]") { // no port: skip net's error path, it allocates
+		return strings.Trim(hostport, "[]"), ""
 	}
 	if h, p, err := net.SplitHostPort(hostport); err == nil {
 		return h, p

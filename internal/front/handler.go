@@ -32,6 +32,9 @@ type Config struct {
 	SendTimeout time.Duration // longest pause between two writes of a response
 	SpoolDir    string        // temporary files
 
+	// RouteTimeouts override the pool's hard timeout by path; first match wins.
+	RouteTimeouts []RouteTimeout
+
 	Pool      *pool.Pool
 	AccessLog *AccessLog // nil = off
 	Logger    *slog.Logger
@@ -119,7 +122,7 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 	}
 	*frame = proto.BeginRequest(*frame)
 	*frame = h.appendEnviron(*frame, r, b.len(), hasBody || r.Header.Get("Content-Length") != "", scheme)
-	req := &pool.Request{Method: r.Method, Path: r.URL.Path, Route: r.Method + " " + r.URL.Path}
+	req := &pool.Request{Method: r.Method, Path: r.URL.Path, Timeout: h.timeoutFor(r.URL.Path)}
 	var inline []byte
 	var flags uint8
 	if b != nil && b.size <= int64(h.cfg.InlineBody) && b.file == nil {
@@ -201,6 +204,19 @@ func (h *Handler) check(r *http.Request) (int, string) {
 	if strings.IndexByte(r.URL.Path, 0) >= 0 {
 		return http.StatusBadRequest, "NUL in path"
 	}
+	// Request-target forms (RFC 9112 §3.2): origin-form, absolute-form with
+	// an http(s) URL, authority-form for CONNECT only, asterisk-form for
+	// OPTIONS only (net/http answers OPTIONS * itself).
+	if t := r.RequestURI; !strings.HasPrefix(t, "/") && r.Method != http.MethodConnect {
+		if t == "*" || (r.URL.Scheme != "http" && r.URL.Scheme != "https") || r.URL.Host == "" {
+			return http.StatusBadRequest, "invalid request target"
+		}
+	}
+	// A singleton field sent twice is ambiguous (RFC 9110 §5.3); joined
+	// with a comma it would reach the app as a type nobody sent.
+	if len(r.Header["Content-Type"]) > 1 {
+		return http.StatusBadRequest, "repeated Content-Type"
+	}
 	if len(r.TransferEncoding) > 0 && r.Header.Get("Content-Length") != "" {
 		return http.StatusBadRequest, "both Transfer-Encoding and Content-Length"
 	}
@@ -217,6 +233,9 @@ var hopByHop = map[string]bool{
 func (h *Handler) writeHead(w *recorder, code int, headers []string, call *pool.Call, head bool) {
 	hdr := w.Header()
 	hasLength := false
+	// One backing array for every value; a repeated name (Set-Cookie)
+	// appends past its one-element slice into a new array.
+	vals := make([]string, len(headers)/2)
 	for i := 0; i+1 < len(headers); i += 2 {
 		k := http.CanonicalHeaderKey(headers[i])
 		if hopByHop[k] {
@@ -225,7 +244,13 @@ func (h *Handler) writeHead(w *recorder, code int, headers []string, call *pool.
 		if k == "Content-Length" {
 			hasLength = true
 		}
-		hdr[k] = append(hdr[k], headers[i+1])
+		if old, ok := hdr[k]; ok {
+			hdr[k] = append(old, headers[i+1])
+			continue
+		}
+		j := i / 2
+		vals[j] = headers[i+1]
+		hdr[k] = vals[j : j+1 : j+1]
 	}
 	if !hasLength && !head {
 		if data, ok := call.Inline(); ok && bodyAllowed(code) {
@@ -331,7 +356,13 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	if !r.wroteHeader {
 		r.WriteHeader(http.StatusOK)
 	}
-	n, err := r.ResponseWriter.(io.ReaderFrom).ReadFrom(src)
+	var n int64
+	var err error
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else { // HTTP/2's writer has no ReadFrom
+		n, err = io.Copy(struct{ io.Writer }{r.ResponseWriter}, src)
+	}
 	r.bytes += n
 	return n, err
 }

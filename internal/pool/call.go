@@ -43,7 +43,8 @@ type Request struct {
 	Frame []byte
 	// Body is the pulled body when the frame has FlagBodyPull, else nil.
 	Body Body
-	// Route keys the service-time estimate (a route pattern, or method and path).
+	// Route keys the service-time estimate: a route pattern, or "" for
+	// the method and path.
 	Route string
 	// Timeout is the hard limit on running time; 0 uses the pool's.
 	Timeout time.Duration
@@ -64,7 +65,7 @@ const (
 // Call is a request in the pool and, once it has one, its response.
 // Create with Pool.Submit; the caller must call Release when done.
 type Call struct {
-	req  *Request
+	req  Request
 	pool *Pool
 	key  uint64
 
@@ -83,14 +84,16 @@ type Call struct {
 	readOff    int64
 
 	// Response, guarded by mu.
-	mu      sync.Mutex
-	headC   chan struct{} // closed when the head or a failure is known
-	headSet bool
-	status  int
-	reason  string
-	headers []string
-	err     error // failure before the head
-	body    *spool
+	mu       sync.Mutex
+	headC    chan struct{} // closed when the head or a failure is known
+	headSet  bool
+	status   int
+	reason   string
+	headers  []string
+	err      error  // failure before the head
+	inline   []byte // the whole body of a response that came in one frame
+	body     *spool // the body of a streamed response; nil until its head
+	released bool
 }
 
 func (c *Call) String() string { return fmt.Sprintf("%s %s", c.req.Method, c.req.Path) }
@@ -112,7 +115,17 @@ func (c *Call) Head(ctx context.Context) (status int, reason string, headers []s
 // Inline returns the whole body if it is already complete and in memory,
 // which is the common case of a small response sent in one frame.
 func (c *Call) Inline() ([]byte, bool) {
-	s := c.body
+	c.mu.Lock()
+	b, data := c.body, c.inline
+	c.mu.Unlock()
+	if b == nil {
+		return data, true
+	}
+	return b.all()
+}
+
+// all returns the whole body if it is complete and in one memory part.
+func (s *spool) all() ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.done || s.err != nil || len(s.parts) > 1 {
@@ -139,8 +152,18 @@ type Writer interface {
 // at a clean end, ErrAborted (or the worker's failure) if the body is
 // incomplete, or a write error.
 func (c *Call) WriteBody(ctx context.Context, w Writer, flush func() error) error {
+	c.mu.Lock()
+	b, data := c.body, c.inline
+	c.mu.Unlock()
+	if b == nil {
+		if len(data) == 0 {
+			return nil
+		}
+		_, err := w.Write(data)
+		return err
+	}
 	for {
-		p, resume, err := c.body.next(ctx.Done())
+		p, resume, err := b.next(ctx.Done())
 		if err == io.EOF {
 			return nil
 		}
@@ -161,7 +184,7 @@ func (c *Call) WriteBody(ctx context.Context, w Writer, flush func() error) erro
 		if err != nil {
 			return err
 		}
-		if flush != nil && c.body.idle() {
+		if flush != nil && b.idle() {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -210,11 +233,27 @@ func (s *spool) idle() bool {
 // queue, a running one is cancelled at the worker, buffers are freed.
 func (c *Call) Release() {
 	c.pool.release(c)
-	c.body.release()
+	c.mu.Lock()
+	c.released = true
+	b := c.body
+	c.mu.Unlock()
+	if b != nil {
+		b.release()
+	}
 }
 
-// setHead records the response head; called once by the worker's reader.
+// setHead records the head of a streamed response and makes the spool its
+// body goes to; called once by the worker's reader, before any BODY.
 func (c *Call) setHead(status string, headers []string) error {
+	return c.setResponse(status, headers, nil, false)
+}
+
+// setComplete records a response that came whole in one frame.
+func (c *Call) setComplete(status string, headers []string, body []byte) error {
+	return c.setResponse(status, headers, body, true)
+}
+
+func (c *Call) setResponse(status string, headers []string, body []byte, complete bool) error {
 	code, reason, err := parseStatus(status)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -227,8 +266,23 @@ func (c *Call) setHead(status string, headers []string) error {
 	} else {
 		c.status, c.reason, c.headers = code, reason, headers
 	}
+	if complete {
+		c.inline = body
+	} else {
+		c.body = newSpool(c.pool.limits)
+		if c.released || err != nil { // nobody will read it: drop what comes
+			c.body.release()
+		}
+	}
 	close(c.headC)
 	return err
+}
+
+// spool returns the streamed body's spool, nil before the head.
+func (c *Call) spool() *spool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.body
 }
 
 // fail ends the call with err: before the head, Head returns it; after,
@@ -240,8 +294,11 @@ func (c *Call) fail(err error) {
 		c.err = err
 		close(c.headC)
 	}
+	b := c.body
 	c.mu.Unlock()
-	c.body.finish(err)
+	if b != nil {
+		b.finish(err)
+	}
 }
 
 func parseStatus(s string) (int, string, error) {

@@ -28,8 +28,20 @@ func newEstimates(initial time.Duration) *estimates {
 	return &estimates{seed: maphash.MakeSeed(), global: initial}
 }
 
-// key hashes a route key (method and path, or a route pattern).
-func (e *estimates) key(s string) uint64 { return maphash.String(e.seed, s) | 1 }
+// key hashes a route key: the request's route pattern when it has one,
+// else its method and path (hashed in parts: no string is built).
+func (e *estimates) key(r *Request) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	if r.Route != "" {
+		h.WriteString(r.Route)
+	} else {
+		h.WriteString(r.Method)
+		h.WriteByte(' ')
+		h.WriteString(r.Path)
+	}
+	return h.Sum64() | 1
+}
 
 // get returns the expected service time for a key.
 func (e *estimates) get(k uint64) time.Duration {

@@ -8,18 +8,18 @@ import (
 
 func TestEstimateUnseenKeyUsesGlobal(t *testing.T) {
 	e := newEstimates(time.Millisecond)
-	if got, want := e.get(e.key("GET /new")), time.Millisecond; got != want {
+	if got, want := e.get(e.key(&Request{Route: "GET /new"})), time.Millisecond; got != want {
 		t.Errorf("estimate of an unseen key = %v, want the initial %v", got, want)
 	}
-	e.observe(e.key("GET /a"), 81*time.Millisecond)
-	if got, want := e.get(e.key("GET /new")), 11*time.Millisecond; got != want {
+	e.observe(e.key(&Request{Route: "GET /a"}), 81*time.Millisecond)
+	if got, want := e.get(e.key(&Request{Route: "GET /new"})), 11*time.Millisecond; got != want {
 		t.Errorf("estimate of an unseen key = %v, want the global average %v", got, want)
 	}
 }
 
 func TestEstimateEWMA(t *testing.T) {
 	e := newEstimates(time.Millisecond)
-	k := e.key("GET /a")
+	k := e.key(&Request{Route: "GET /a"})
 	e.observe(k, 100*time.Millisecond)
 	if got, want := e.get(k), 100*time.Millisecond; got != want {
 		t.Errorf("after the first sample: %v, want %v", got, want)
@@ -34,18 +34,18 @@ func TestEstimateEWMA(t *testing.T) {
 	if got := e.get(k); got < 20*time.Millisecond || got > 20*time.Millisecond+20*time.Microsecond {
 		t.Errorf("after many 20ms samples: %v, want 20ms", got)
 	}
-	if other := e.get(e.key("GET /b")); other < 19*time.Millisecond || other > 21*time.Millisecond {
+	if other := e.get(e.key(&Request{Route: "GET /b"})); other < 19*time.Millisecond || other > 21*time.Millisecond {
 		t.Errorf("global average %v, want it to have converged near 20ms", other)
 	}
 }
 
 func TestEstimateKeysAreDistinct(t *testing.T) {
 	e := newEstimates(time.Millisecond)
-	a, b := e.key("GET /a"), e.key("GET /b")
+	a, b := e.key(&Request{Route: "GET /a"}), e.key(&Request{Route: "GET /b"})
 	if a == b || a == 0 || b == 0 {
 		t.Fatalf("keys %d and %d", a, b)
 	}
-	if a != e.key("GET /a") {
+	if a != e.key(&Request{Route: "GET /a"}) {
 		t.Error("key is not stable")
 	}
 	e.observe(a, 5*time.Millisecond)
@@ -66,7 +66,7 @@ func TestEstimateSlotCollision(t *testing.T) {
 	seen := map[uint64]uint64{}
 	var k1, k2 uint64
 	for i := 0; k2 == 0; i++ {
-		k := e.key("GET /" + strconv.Itoa(i))
+		k := e.key(&Request{Route: "GET /" + strconv.Itoa(i)})
 		if prev, ok := seen[k%estimateSlots]; ok && prev != k {
 			k1, k2 = prev, k
 		}
@@ -95,5 +95,15 @@ func TestEstimateSlotCollision(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("observe of new keys allocates %v times per call, want 0", allocs)
+	}
+}
+
+func TestKeyOfMethodAndPath(t *testing.T) {
+	e := newEstimates(time.Millisecond)
+	if a, b := e.key(&Request{Method: "GET", Path: "/a"}), e.key(&Request{Route: "GET /a"}); a != b {
+		t.Errorf("method and path hash to %x, the same route spelled out to %x", a, b)
+	}
+	if a, b := e.key(&Request{Method: "GET", Path: "/a"}), e.key(&Request{Method: "POST", Path: "/a"}); a == b {
+		t.Error("GET /a and POST /a share a key")
 	}
 }

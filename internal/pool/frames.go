@@ -61,10 +61,8 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 			return err
 		}
 		if f.Flags&proto.FlagEnd != 0 {
-			_, _ = c.body.write(body)
-			c.body.finish(nil)
 			p.finish(c)
-			if err := c.setHead(status, headers); err != nil {
+			if err := c.setComplete(status, headers, body); err != nil {
 				p.log.Error("invalid response status from app", "worker", m.id, "method", c.req.Method, "path", c.req.Path, "error", err)
 			}
 			return nil
@@ -72,22 +70,29 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 		if err := c.setHead(status, headers); err != nil {
 			p.log.Error("invalid response status from app", "worker", m.id, "method", c.req.Method, "path", c.req.Path, "error", err)
 		}
-		p.bodyBytes(m, c, body)
+		return p.bodyBytes(m, c, body)
 	case proto.Body:
-		p.bodyBytes(m, c, f.Payload)
+		return p.bodyBytes(m, c, f.Payload)
 	case proto.File:
 		off, n, err := proto.ParseFile(f.Payload)
 		if err != nil {
 			fd.Close()
 			return err
 		}
-		c.body.addFile(fd, off, n)
+		b := c.spool()
+		if b == nil {
+			fd.Close()
+			return fmt.Errorf("%w: FILE before START", errProtocol)
+		}
+		b.addFile(fd, off, n)
 	case proto.End:
 		var err error
 		if f.Flags&proto.FlagAborted != 0 {
 			err = ErrAborted
 		}
-		c.body.finish(err)
+		if b := c.spool(); b != nil {
+			b.finish(err)
+		}
 		p.finish(c)
 		c.fail(ErrAborted) // no-op when the head was set
 	case proto.Error:
@@ -120,13 +125,17 @@ func (p *Pool) finish(c *Call) {
 	p.flush(ps)
 }
 
-func (p *Pool) bodyBytes(m *member, c *Call, b []byte) {
-	pause, err := c.body.write(b)
+func (p *Pool) bodyBytes(m *member, c *Call, b []byte) error {
+	sp := c.spool()
+	if sp == nil {
+		return fmt.Errorf("%w: BODY before START", errProtocol)
+	}
+	pause, err := sp.write(b)
 	if err != nil {
 		p.log.Error("spooling response failed", "worker", m.id, "method", c.req.Method, "path", c.req.Path, "error", err)
-		c.body.finish(err)
+		sp.finish(err)
 		p.release(c) // cancel at the worker; the client will see an aborted response
-		return
+		return nil
 	}
 	if pause {
 		// Decide and queue PAUSE under p.mu, as resume queues RESUME, so the
@@ -135,7 +144,7 @@ func (p *Pool) bodyBytes(m *member, c *Call, b []byte) {
 		// write, and its resume then found nothing to undo.
 		p.mu.Lock()
 		write := false
-		if c.state == callSent && !c.paused && c.body.over() {
+		if c.state == callSent && !c.paused && sp.over() {
 			c.paused = true
 			write = m.push(proto.AppendFrame(nil, proto.Pause, 0, c.id))
 		}
@@ -144,6 +153,7 @@ func (p *Pool) bodyBytes(m *member, c *Call, b []byte) {
 			go m.drain()
 		}
 	}
+	return nil
 }
 
 // serveRead answers a READ with the next part of the request body.

@@ -111,11 +111,11 @@ func (p *Pool) warmup(m *member, path string) {
 		p.log.Error("warm-up request too large", "path", path, "error", err)
 		return
 	}
-	c := &Call{req: &Request{Frame: frame, Method: "GET", Path: path, Route: "GET " + path},
-		pool: p, headC: make(chan struct{}), body: newSpool(p.limits)}
+	c := &Call{req: Request{Frame: frame, Method: "GET", Path: path},
+		pool: p, headC: make(chan struct{})}
 	now := time.Now()
 	p.mu.Lock()
-	c.key = p.est.key(c.req.Route)
+	c.key = p.est.key(&c.req)
 	c.est = p.est.get(c.key)
 	if p.inflight == 0 && p.queue.n == 0 {
 		p.wake()

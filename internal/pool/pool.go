@@ -143,13 +143,13 @@ func New(cfg Config) *Pool {
 // ErrNoWorkers or ErrShuttingDown; otherwise the call is running or queued
 // and the caller waits with Head and must Release it.
 func (p *Pool) Submit(r *Request) (*Call, error) {
-	c := &Call{req: r, pool: p, headC: make(chan struct{}), body: newSpool(p.limits)}
+	c := &Call{req: *r, pool: p, headC: make(chan struct{})}
 	p.mu.Lock()
 	if p.stopping {
 		p.mu.Unlock()
 		return nil, ErrShuttingDown
 	}
-	c.key = p.est.key(r.Route)
+	c.key = p.est.key(r)
 	c.est = p.est.get(c.key)
 	now := time.Now()
 	if p.inflight == 0 && p.queue.n == 0 {
@@ -163,7 +163,7 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 		}
 		return c, nil
 	}
-	if p.readyCount() == 0 {
+	if p.readyCount() == 0 && p.crashLooping() {
 		p.mu.Unlock()
 		return nil, ErrNoWorkers
 	}
@@ -380,6 +380,17 @@ func (p *Pool) flush(ps []pending) {
 	for _, m := range ps {
 		go m.drain()
 	}
+}
+
+// crashLooping reports whether every slot is in a long backoff, so no
+// worker will be ready soon. Called with p.mu held.
+func (p *Pool) crashLooping() bool {
+	for _, s := range p.slotList {
+		if !s.failing {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Pool) readyCount() int {

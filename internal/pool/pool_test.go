@@ -562,11 +562,25 @@ func TestQueueTimeout(t *testing.T) {
 }
 
 func TestNoWorkers(t *testing.T) {
-	h := start(t, Config{Workers: 1})
+	h := start(t, Config{Workers: 1, QueueTimeout: 200 * time.Millisecond})
 	h.setMode(fakeworker.ModeExit) // replacements never become ready
 	wantErr(t, h.submit(req("/crash", "after=1", "t0")), ErrWorkerDied)
-	if _, err := h.p.Submit(req("/fast", "", "t1")); !errors.Is(err, ErrNoWorkers) {
-		t.Errorf("Submit with no worker: err = %v, want ErrNoWorkers", err)
+	// A replacement may be on its way: the request waits for it, here
+	// until the queue timeout.
+	wantErr(t, h.submit(req("/fast", "", "t1")), ErrQueueTimeout)
+	// Once the slot is in a crash loop (backing off a second or more),
+	// requests are refused at once.
+	for end := time.Now().Add(patience); ; time.Sleep(20 * time.Millisecond) {
+		c, err := h.p.Submit(req("/fast", "", "t2"))
+		if errors.Is(err, ErrNoWorkers) {
+			break
+		}
+		if err == nil {
+			c.Release()
+		}
+		if time.Now().After(end) {
+			t.Fatalf("Submit during a crash loop: err = %v, want ErrNoWorkers", err)
+		}
 	}
 }
 

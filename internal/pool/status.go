@@ -67,3 +67,21 @@ func (p *Pool) Ready() (bool, string) {
 	}
 	return true, ""
 }
+
+// AppFiles returns the app's own source files, as the workers reported
+// them when they loaded it.
+func (p *Pool) AppFiles() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range p.members {
+		for _, f := range m.w.Hello.Files {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"corral/internal/proto"
 	"corral/internal/worker"
 )
@@ -31,6 +33,7 @@ type slot struct {
 	replace chan replaceReq // recycle, reload, timeout: start a new worker, retire the old
 	remove  chan struct{}   // closed to take the slot out of the pool
 	removed bool            // guarded by p.mu
+	failing bool            // guarded by p.mu: in a crash loop (a long backoff)
 }
 
 // replaceReq asks a slot's supervisor for a new worker. done, if not nil,
@@ -186,6 +189,7 @@ func (p *Pool) install(s *slot, m *member) error {
 		return errors.New("worker died before it was ready")
 	}
 	s.cur = m
+	s.failing = false
 	p.members = append(p.members, m)
 	ps := p.assignQueued(time.Now())
 	p.mu.Unlock()
@@ -213,7 +217,7 @@ func (p *Pool) supervise(s *slot, m *member) {
 					p.log.Error("worker failed to start; retrying with backoff", "worker", s.id, "error", err)
 					failing = true
 				}
-				if !p.sleep(backoff, s.remove) {
+				if !p.backoff(s, backoff) {
 					return
 				}
 				backoff = min(2*backoff, backoffMax)
@@ -231,7 +235,7 @@ func (p *Pool) supervise(s *slot, m *member) {
 			if err := p.install(s, m); err != nil {
 				<-m.dead
 				m = nil
-				if !p.sleep(backoff, s.remove) {
+				if !p.backoff(s, backoff) {
 					return
 				}
 				backoff = min(2*backoff, backoffMax)
@@ -249,7 +253,7 @@ func (p *Pool) supervise(s *slot, m *member) {
 			m = nil
 			if lived >= stableAfter {
 				backoff = backoffMin
-			} else if !p.sleep(backoff, s.remove) {
+			} else if !p.backoff(s, backoff) {
 				return
 			} else {
 				backoff = min(2*backoff, backoffMax)
@@ -284,6 +288,16 @@ func (p *Pool) supervise(s *slot, m *member) {
 			return
 		}
 	}
+}
+
+// backoff waits before the slot's next start. A slot waiting a second or
+// more is in a crash loop: while every slot is, requests are refused at
+// once instead of queueing for workers that are not coming soon.
+func (p *Pool) backoff(s *slot, d time.Duration) bool {
+	p.mu.Lock()
+	s.failing = d >= time.Second
+	p.mu.Unlock()
+	return p.sleep(d, s.remove)
 }
 
 // sleep waits d unless the pool stops or the slot is removed first.
@@ -464,7 +478,7 @@ func exitStatus(err error) string {
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
 			if ws.Signaled() {
-				return "killed by " + ws.Signal().String()
+				return "killed by " + unix.SignalName(ws.Signal())
 			}
 			return fmt.Sprintf("exit %d", ws.ExitStatus())
 		}

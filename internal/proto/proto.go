@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Version is the protocol version sent in BOOT and expected in HELLO.
@@ -228,31 +229,32 @@ func SplitStart(p []byte) (head, body []byte, err error) {
 }
 
 // ParseHead splits a START head into the status line and header pairs.
-// Headers alternate name, value.
+// Headers alternate name, value. All strings share one allocation.
 func ParseHead(head []byte) (status string, headers []string, err error) {
-	fields := splitNUL(head)
-	if len(fields)%2 != 1 {
-		return "", nil, fmt.Errorf("%w: START head with %d fields", ErrMalformed, len(fields))
-	}
-	return fields[0], fields[1:], nil
-}
-
-func splitNUL(b []byte) []string {
-	n := 1
-	for _, c := range b {
+	n := 0
+	for _, c := range head {
 		if c == 0 {
 			n++
 		}
 	}
-	out := make([]string, 0, n)
-	start := 0
-	for i, c := range b {
-		if c == 0 {
-			out = append(out, string(b[start:i]))
-			start = i + 1
-		}
+	if n%2 != 0 {
+		return "", nil, fmt.Errorf("%w: START head with %d fields", ErrMalformed, n+1)
 	}
-	return append(out, string(b[start:]))
+	s := string(head)
+	if n == 0 {
+		return s, nil, nil
+	}
+	headers = make([]string, 0, n)
+	i := strings.IndexByte(s, 0)
+	status, s = s[:i], s[i+1:]
+	for {
+		i = strings.IndexByte(s, 0)
+		if i < 0 {
+			return status, append(headers, s), nil
+		}
+		headers = append(headers, s[:i])
+		s = s[i+1:]
+	}
 }
 
 // ParseFile decodes a FILE payload. A count of -1 means to the end of file.

@@ -45,6 +45,7 @@ type Hello struct {
 	App            string          `json:"app"`
 	DumpSignal     int             `json:"dump_signal"`
 	Routes         json.RawMessage `json:"routes"`
+	Files          []string        `json:"files"` // the app's own source files, for --reload
 }
 
 // BootError is returned by Spawn when the app could not be loaded.

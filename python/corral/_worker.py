@@ -199,6 +199,25 @@ def _prepare(config):
     return load_app(config.get("app"))
 
 
+def app_files():
+    """The source files of the modules the app loaded from its own tree:
+    what `corral --reload` watches. Files of the interpreter, of installed
+    packages and of corral itself are left out."""
+    skip = set()
+    for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        skip.add(os.path.abspath(prefix) + os.sep)
+    files = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py") or path.startswith("<"):
+            continue
+        path = os.path.abspath(path)
+        if "site-packages" in path or any(path.startswith(p) for p in skip):
+            continue
+        files.add(path)
+    return sorted(files)
+
+
 def main(data_sock, control_sock, config):
     """Called by the bootstrap with the BOOT config; returns the exit status."""
     for sock in (data_sock, control_sock):
@@ -232,6 +251,7 @@ def main(data_sock, control_sock, config):
                         "app": config.get("app"),
                         "dump_signal": dump_signal,
                         "routes": None,
+                        "files": app_files(),
                     }
                 ),
             )
