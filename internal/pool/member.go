@@ -52,6 +52,7 @@ type member struct {
 	served     int64
 	stealing   bool          // a STEAL is outstanding
 	recycling  bool          // a replacement has been asked for
+	diedBusy   bool          // it died with requests running
 	maxServed  int64         // retire after this many requests; 0 = never
 	retireAt   time.Time     // retire after this time; zero = never
 	lastActive time.Time     // when it last completed a request

@@ -250,8 +250,14 @@ func (p *Pool) supervise(s *slot, m *member) {
 			}
 			p.mu.Unlock()
 			lived := time.Since(m.started)
+			p.mu.Lock()
+			// A worker that had served and then died running a request was
+			// killed by that request, not by a broken app: replace it at
+			// once. Backoff is for workers that die booting or idle.
+			killedByRequest := m.served > 0 && m.diedBusy
+			p.mu.Unlock()
 			m = nil
-			if lived >= stableAfter {
+			if lived >= stableAfter || killedByRequest {
 				backoff = backoffMin
 			} else if !p.backoff(s, backoff) {
 				return
@@ -451,6 +457,7 @@ func (p *Pool) died(m *member, readErr error) {
 		}
 	}
 	m.inflight = nil
+	m.diedBusy = len(lost) > 0
 	if m.emptied != nil {
 		close(m.emptied)
 		m.emptied = nil
