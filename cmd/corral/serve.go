@@ -86,6 +86,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		BootTimeout:       cfg.BootTimeout,
 		GracefulTimeout:   cfg.GracefulTimeout,
 		WarmupPath:        cfg.WarmupPath,
+		Preload:           cfg.Preload,
 		MaxRequests:       cfg.MaxRequests,
 		MaxRequestsJitter: cfg.MaxRequestsJitter,
 		MaxLifetime:       cfg.MaxLifetime,

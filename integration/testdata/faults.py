@@ -18,6 +18,9 @@ VERSION = "v1"
 
 _hoard = []
 CALLS = os.environ.get("CALLS_FILE")
+if os.environ.get("IMPORTS_FILE"):  # one line per process that imported the app
+    with open(os.environ["IMPORTS_FILE"], "a") as f:
+        f.write("%d\n" % os.getpid())
 
 
 def spin_forever():
@@ -31,7 +34,7 @@ def app(environ, start_response):
     query = environ.get("QUERY_STRING", "")
     if CALLS:
         with open(CALLS, "a") as f:
-            f.write("%s %s\n" % (path, os.getpid()))
+            f.write("%s %s %.3f\n" % (path, os.getpid(), time.time()))
     if path == "/exit":
         os._exit(1)
     if path == "/segv":
@@ -44,6 +47,10 @@ def app(environ, start_response):
         time.sleep(float(query or "1"))
     if path == "/grow":
         _hoard.append(bytearray(int(float(query or "10") * 1024 * 1024)))
+    if path == "/echo":  # the query back, to prove answers reach their own request
+        body = ("%s %d %s" % (query, os.getpid(), VERSION)).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
     body = {"/version": VERSION}.get(path, str(os.getpid())).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

@@ -54,6 +54,9 @@ type Config struct {
 	// WarmupPath is requested (GET) on each new worker before it takes
 	// traffic; "" = none.
 	WarmupPath string
+	// Preload loads the app once in a template process and forks workers
+	// from it.
+	Preload bool
 	// MaxRequests recycles a worker after this many requests, plus up to
 	// MaxRequestsJitter; 0 = never.
 	MaxRequests       int

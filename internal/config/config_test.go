@@ -728,11 +728,11 @@ func TestTable(t *testing.T) {
 // TestAddOption shows that an option is one table entry: a bool option
 // added to a copy of the table works as a flag, env var and file key.
 func TestAddOption(t *testing.T) {
-	var preload bool
+	var exampleFlag bool
 	table := append(slices.Clone(options), option{
-		name: "preload", kind: kindBool, group: groupWorkers,
+		name: "example-flag", kind: kindBool, group: groupWorkers,
 		help:  "Load the app before forking.",
-		field: func(*Config) any { return &preload },
+		field: func(*Config) any { return &exampleFlag },
 	})
 	dir := t.TempDir()
 	tests := []struct {
@@ -741,13 +741,13 @@ func TestAddOption(t *testing.T) {
 		want          bool
 	}{
 		{nil, nil, "", false},
-		{[]string{"--preload"}, nil, "", true},
-		{[]string{"--preload=false"}, []string{"CORRAL_PRELOAD=1"}, "", false},
-		{nil, []string{"CORRAL_PRELOAD=true"}, "preload = false", true},
-		{nil, nil, "preload = true", true},
+		{[]string{"--example-flag"}, nil, "", true},
+		{[]string{"--example-flag=false"}, []string{"CORRAL_EXAMPLE_FLAG=1"}, "", false},
+		{nil, []string{"CORRAL_EXAMPLE_FLAG=true"}, "example-flag = false", true},
+		{nil, nil, "example-flag = true", true},
 	}
 	for _, tt := range tests {
-		preload = false
+		exampleFlag = false
 		os.Remove(filepath.Join(dir, "corral.toml"))
 		if tt.file != "" {
 			writeFile(t, dir, "corral.toml", tt.file)
@@ -755,16 +755,16 @@ func TestAddOption(t *testing.T) {
 		if _, err := load(table, append(tt.args, "a:b"), tt.environ, dir); err != nil {
 			t.Fatalf("load(%q, %q, %q): %v", tt.args, tt.environ, tt.file, err)
 		}
-		if preload != tt.want {
-			t.Errorf("load(%q, %q, %q): preload = %t, want %t", tt.args, tt.environ, tt.file, preload, tt.want)
+		if exampleFlag != tt.want {
+			t.Errorf("load(%q, %q, %q): example-flag = %t, want %t", tt.args, tt.environ, tt.file, exampleFlag, tt.want)
 		}
 	}
-	writeFile(t, dir, "corral.toml", "preload = 'yes'")
+	writeFile(t, dir, "corral.toml", "example-flag = 'yes'")
 	_, err := load(table, []string{"a:b"}, nil, dir)
-	if want := `corral.toml: key "preload": want true or false, got string "yes"`; err == nil || !strings.Contains(err.Error(), want) {
+	if want := `corral.toml: key "example-flag": want true or false, got string "yes"`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want %q", err, want)
 	}
-	if u := usage(table); !strings.Contains(u, "--preload") || !strings.Contains(u, "CORRAL_PRELOAD") {
+	if u := usage(table); !strings.Contains(u, "--example-flag") || !strings.Contains(u, "CORRAL_EXAMPLE_FLAG") {
 		t.Errorf("usage does not show the new option")
 	}
 }

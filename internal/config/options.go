@@ -240,6 +240,11 @@ var options = []option{
 		check: positive,
 	},
 	{
+		name: "preload", kind: kindBool, group: groupWorkers,
+		help:  "Load the app once, in a template process (a zygote), and fork the workers from it, as gunicorn --preload and uWSGI do: a replacement worker starts in milliseconds instead of re-importing the app, and workers share the app's memory until they write to it. The app must not open connections or start threads at import time (they would be shared by every worker). A reload starts a new zygote with the new code.",
+		field: func(c *Config) any { return &c.Preload },
+	},
+	{
 		name: "warmup-path", kind: kindString, group: groupWorkers, arg: "PATH",
 		help:  "Send each new worker one GET for this path before it takes traffic, so lazy imports and caches are warm. Empty = none.",
 		field: func(c *Config) any { return &c.WarmupPath },

@@ -43,6 +43,7 @@ const stateReady = StateReady
 type member struct {
 	id      int // slot, 1-based
 	w       *worker.Worker
+	zygote  int // pid of the zygote it was forked from; 0 = started directly
 	started time.Time
 
 	// Guarded by the pool's mutex.

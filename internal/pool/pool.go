@@ -31,6 +31,9 @@ type Config struct {
 	// removed) may take to finish its requests (default 30s).
 	GracefulTimeout time.Duration
 	WarmupPath      string // a GET sent to each new worker before it takes traffic; "" = none
+	// Preload loads the app once in a zygote process and forks workers
+	// from it (gunicorn's --preload): fast replacement, shared memory.
+	Preload bool
 
 	// Recycling: a worker is replaced after MaxRequests requests (plus up to
 	// MaxRequestsJitter), after MaxLifetime (plus up to MaxLifetimeJitter),
@@ -104,17 +107,20 @@ type Pool struct {
 	slots  int // requests a worker runs at once
 	depth  int // requests a worker may hold
 
-	mu       sync.Mutex
-	members  []*member // live workers: ready, draining or stopping
-	slotList []*slot
-	reloadMu sync.Mutex // one reload at a time
-	queue    queue
-	est      *estimates
-	inflight int  // calls sent and not done
-	stopping bool // no new calls
-	halted   bool // workers are being stopped: nothing will run again
-	idle     chan struct{}
-	busy     chan struct{} // wakes the housekeeper when work arrives
+	mu         sync.Mutex
+	members    []*member // live workers: ready, draining or stopping
+	slotList   []*slot
+	reloadMu   sync.Mutex // one reload at a time
+	zmu        sync.Mutex // guards zyg and oldZygotes; held while a zygote starts
+	zyg        *worker.Zygote
+	oldZygotes []*worker.Zygote // replaced by a reload, waiting for their workers to go
+	queue      queue
+	est        *estimates
+	inflight   int  // calls sent and not done
+	stopping   bool // no new calls
+	halted     bool // workers are being stopped: nothing will run again
+	idle       chan struct{}
+	busy       chan struct{} // wakes the housekeeper when work arrives
 
 	wg       sync.WaitGroup
 	stopCtx  context.Context

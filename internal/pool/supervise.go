@@ -148,11 +148,30 @@ func (p *Pool) spawn(ctx context.Context, id int) (*member, error) {
 	cfg.Boot.Multiprocess = p.cfg.Workers > 1
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.BootTimeout)
 	defer cancel()
-	w, err := worker.Spawn(ctx, p.cfg.Spawner, cfg)
+	var w *worker.Worker
+	var err error
+	if p.cfg.Preload {
+		var z *worker.Zygote
+		if z, err = p.zygote(ctx); err == nil {
+			w, err = z.Fork(ctx, id, p.cfg.Worker.Logger)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m := newMember(id, w)
+		m.zygote = z.Pid()
+		return p.starting(m), nil
+	}
+	w, err = worker.Spawn(ctx, p.cfg.Spawner, cfg)
 	if err != nil {
 		return nil, err
 	}
-	m := newMember(id, w)
+	return p.starting(newMember(id, w)), nil
+}
+
+// starting sets a new worker's recycling limits (with jitter) and marks it
+// starting.
+func (p *Pool) starting(m *member) *member {
 	m.state = StateStarting
 	if r := p.cfg.MaxRequests; r > 0 {
 		m.maxServed = int64(r + jitter(p.cfg.MaxRequestsJitter))
@@ -160,7 +179,7 @@ func (p *Pool) spawn(ctx context.Context, id int) (*member, error) {
 	if l := p.cfg.MaxLifetime; l > 0 {
 		m.retireAt = m.started.Add(l + time.Duration(rand.Int64N(int64(p.cfg.MaxLifetimeJitter)+1)))
 	}
-	return m, nil
+	return m
 }
 
 // jitter is a random int in [0, n], so that workers started together do
@@ -193,7 +212,11 @@ func (p *Pool) install(s *slot, m *member) error {
 	p.members = append(p.members, m)
 	ps := p.assignQueued(time.Now())
 	p.mu.Unlock()
-	p.log.Info("worker ready", "worker", m.id, "pid", m.w.Pid)
+	if m.zygote > 0 {
+		p.log.Info("worker ready", "worker", m.id, "pid", m.w.Pid, "zygote", m.zygote)
+	} else {
+		p.log.Info("worker ready", "worker", m.id, "pid", m.w.Pid)
+	}
 	p.flush(ps)
 	return nil
 }
@@ -501,6 +524,25 @@ func exitStatus(err error) string {
 func (p *Pool) Reload(ctx context.Context) error {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
+	if p.cfg.Preload {
+		// The new code loads once, in a new zygote: if it fails, nothing
+		// was replaced. The old zygote lives on until its last worker has
+		// been retired (its workers die with it).
+		nz, err := p.startZygote(ctx)
+		if err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+		p.zmu.Lock()
+		old := p.zyg
+		p.zyg = nz
+		if old != nil {
+			p.oldZygotes = append(p.oldZygotes, old)
+		}
+		p.zmu.Unlock()
+		if old != nil {
+			defer func() { go p.retireZygote(old) }()
+		}
+	}
 	p.mu.Lock()
 	slots := append([]*slot(nil), p.slotList...)
 	p.mu.Unlock()
@@ -600,4 +642,86 @@ func (p *Pool) Stop(grace time.Duration) {
 		}()
 	}
 	wg.Wait()
+	p.stopZygotes()
+}
+
+// zygote returns the zygote workers are forked from (--preload), starting
+// one if there is none or the last one died.
+func (p *Pool) zygote(ctx context.Context) (*worker.Zygote, error) {
+	p.zmu.Lock()
+	defer p.zmu.Unlock()
+	if z := p.zyg; z != nil {
+		select {
+		case <-z.Done():
+			p.log.Warn("the zygote exited; starting a new one", "pid", z.Pid())
+		default:
+			return z, nil
+		}
+	}
+	z, err := p.startZygote(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.zyg = z
+	return z, nil
+}
+
+func (p *Pool) startZygote(ctx context.Context) (*worker.Zygote, error) {
+	cfg := p.cfg.Worker
+	cfg.Boot.WorkerID = 0
+	cfg.Boot.Threads = p.cfg.Threads
+	cfg.Boot.Multiprocess = p.cfg.Workers > 1
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.BootTimeout)
+	defer cancel()
+	z, err := worker.StartZygote(ctx, p.cfg.Spawner, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.log.Info("zygote ready: workers are forked from the preloaded app", "pid", z.Pid())
+	return z, nil
+}
+
+// retireZygote stops a replaced zygote once the workers it forked are gone.
+func (p *Pool) retireZygote(z *worker.Zygote) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for z.Children() > 0 {
+		select {
+		case <-t.C:
+		case <-z.Done():
+			p.forgetZygote(z)
+			return
+		case <-p.stopCtx.Done():
+			return // Stop takes care of it
+		}
+	}
+	z.Stop(time.Second, p.cfg.KillGrace)
+	p.forgetZygote(z)
+	p.log.Info("old zygote stopped", "pid", z.Pid())
+}
+
+func (p *Pool) forgetZygote(z *worker.Zygote) {
+	p.zmu.Lock()
+	defer p.zmu.Unlock()
+	for i, o := range p.oldZygotes {
+		if o == z {
+			p.oldZygotes = append(p.oldZygotes[:i], p.oldZygotes[i+1:]...)
+			return
+		}
+	}
+}
+
+// stopZygotes ends the current zygote, and any old one still waiting for its
+// workers. Called by Stop once every worker is gone.
+func (p *Pool) stopZygotes() {
+	p.zmu.Lock()
+	zs := p.oldZygotes
+	if p.zyg != nil {
+		zs = append(zs, p.zyg)
+	}
+	p.zyg, p.oldZygotes = nil, nil
+	p.zmu.Unlock()
+	for _, z := range zs {
+		z.Stop(time.Second, p.cfg.KillGrace)
+	}
 }

@@ -31,6 +31,7 @@ const (
 	Pause   Type = 0x05
 	Resume  Type = 0x06
 	Ping    Type = 0x07
+	Fork    Type = 0x08 // to a zygote, with four descriptors
 	Steal   Type = 0x30 // control channel only
 )
 
@@ -47,6 +48,8 @@ const (
 	Returned Type = 0x18
 	Pong     Type = 0x19
 	Log      Type = 0x1A
+	Forked   Type = 0x1C // from a zygote: the pid of a worker it forked
+	Exited   Type = 0x1D // from a zygote: a worker it forked has exited
 )
 
 // Flags.
@@ -58,9 +61,9 @@ const (
 
 var typeNames = map[Type]string{
 	Boot: "BOOT", Request: "REQUEST", Data: "DATA", Cancel: "CANCEL", Pause: "PAUSE",
-	Resume: "RESUME", Ping: "PING", Steal: "STEAL", Hello: "HELLO", BootFail: "BOOTFAIL",
+	Resume: "RESUME", Ping: "PING", Fork: "FORK", Steal: "STEAL", Hello: "HELLO", BootFail: "BOOTFAIL",
 	Start: "START", Body: "BODY", File: "FILE", End: "END", Error: "ERROR", Read: "READ",
-	Returned: "RETURNED", Pong: "PONG", Log: "LOG",
+	Returned: "RETURNED", Pong: "PONG", Log: "LOG", Forked: "FORKED", Exited: "EXITED",
 }
 
 func (t Type) String() string {
@@ -71,7 +74,7 @@ func (t Type) String() string {
 }
 
 // fromWorker reports whether t may be sent by a worker.
-func (t Type) fromWorker() bool { return t >= Hello && t <= Log }
+func (t Type) fromWorker() bool { return t >= Hello && t <= Exited }
 
 // Errors returned by the decoder. A channel that produced one of them is
 // broken and must be closed.
@@ -127,7 +130,8 @@ func ParseHeader(b []byte) (Header, error) {
 	if b[2] != 0 || b[3] != 0 {
 		return h, fmt.Errorf("%w: reserved bytes set", ErrMalformed)
 	}
-	perRequest := h.Type != Hello && h.Type != BootFail && h.Type != Returned && h.Type != Pong && h.Type != Log
+	perRequest := h.Type != Hello && h.Type != BootFail && h.Type != Returned && h.Type != Pong &&
+		h.Type != Log && h.Type != Exited
 	if perRequest && h.ID == 0 {
 		return h, fmt.Errorf("%w: %s without request id", ErrMalformed, h.Type)
 	}

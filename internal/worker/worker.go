@@ -177,6 +177,11 @@ func (w *Worker) handshake(ctx context.Context, cfg Config) error {
 	if err := w.Write(proto.AppendFrame(nil, proto.Boot, 0, 0, n, js, cfg.Runtime)); err != nil {
 		return w.diedOr(err)
 	}
+	return w.awaitHello(ctx)
+}
+
+// awaitHello reads the worker's first frame: HELLO, or BOOTFAIL.
+func (w *Worker) awaitHello(ctx context.Context) error {
 	type result struct {
 		f   proto.Frame
 		err error
@@ -270,7 +275,11 @@ func (w *Worker) Signal(sig syscall.Signal) {
 	select {
 	case <-w.exited:
 	default:
-		_ = w.cmd.Process.Signal(sig)
+		if w.cmd != nil {
+			_ = w.cmd.Process.Signal(sig)
+		} else { // forked by a zygote: not our child, but ours to signal
+			_ = syscall.Kill(w.Pid, sig)
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ CANCEL = 0x04
 PAUSE = 0x05
 RESUME = 0x06
 PING = 0x07
+FORK = 0x08  # to a zygote: fork a worker (four descriptors attached)
 STEAL = 0x30
 
 # worker -> master
@@ -35,6 +36,8 @@ READ = 0x17
 RETURNED = 0x18
 PONG = 0x19
 LOG = 0x1A
+FORKED = 0x1C  # from a zygote: the pid of the worker it forked
+EXITED = 0x1D  # from a zygote: a worker it forked has exited
 
 # flags
 BODY_PULL = 0x01  # REQUEST: the body is fetched with READ frames

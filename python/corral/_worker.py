@@ -180,7 +180,7 @@ def _prepare(config):
             % (config.get("protocol"), proto.VERSION)
         )
     mode = config.get("mode", "serve")
-    if mode not in ("serve", "check", "routes"):
+    if mode not in ("serve", "check", "routes", "zygote"):
         raise ValueError("unknown mode %r" % (mode,))
     threads = config.get("threads", 1)
     if type(threads) is not int or threads < 1:
@@ -218,6 +218,47 @@ def app_files():
     return sorted(files)
 
 
+def _hello(config, threads, dump_signal):
+    return to_json(
+        {
+            "protocol": proto.VERSION,
+            "pid": os.getpid(),
+            "python": "%d.%d.%d" % sys.version_info[:3],
+            "implementation": sys.implementation.name,
+            "threads": threads,
+            "app": config.get("app"),
+            "dump_signal": dump_signal,
+            "routes": None,
+            "files": app_files(),
+        }
+    )
+
+
+def _serve_forked(app, config):
+    """A worker forked by the zygote: its channels are fds 3 and 4 now.
+    Says HELLO and serves; never returns into the zygote's loop."""
+    import socket
+
+    data_sock = socket.socket(fileno=3)
+    control_sock = socket.socket(fileno=4)
+    for sock in (data_sock, control_sock):
+        sock.setblocking(True)
+        sock.set_inheritable(False)
+    corral._worker_id = config.get("worker_id")
+    threads = config.get("threads", 1)
+    dump_signal = _register_dump_signal()
+    chan = Channel(data_sock, threaded=threads > 1)
+    rc = 0
+    try:
+        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal)))
+        rc = Worker(app, chan, config, threads).serve(control_sock)
+    except ChannelClosed:
+        rc = 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
+
+
 def main(data_sock, control_sock, config):
     """Called by the bootstrap with the BOOT config; returns the exit status."""
     for sock in (data_sock, control_sock):
@@ -237,26 +278,13 @@ def main(data_sock, control_sock, config):
         except BaseException:
             chan.send(frame(proto.BOOTFAIL, 0, error_payload(*sys.exc_info())))
             return 1
-        chan.send(
-            frame(
-                proto.HELLO,
-                0,
-                to_json(
-                    {
-                        "protocol": proto.VERSION,
-                        "pid": os.getpid(),
-                        "python": "%d.%d.%d" % sys.version_info[:3],
-                        "implementation": sys.implementation.name,
-                        "threads": threads,
-                        "app": config.get("app"),
-                        "dump_signal": dump_signal,
-                        "routes": None,
-                        "files": app_files(),
-                    }
-                ),
-            )
-        )
-        if config.get("mode", "serve") != "serve":
+        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal)))
+        mode = config.get("mode", "serve")
+        if mode == "zygote":
+            from . import _zygote
+
+            return _zygote.serve(app, data_sock, control_sock, config, _serve_forked)
+        if mode != "serve":
             return 0
         return Worker(app, chan, config, threads).serve(control_sock)
     except ChannelClosed:
