@@ -16,6 +16,7 @@ from ._input import PulledInput
 from ._proto import BODY_PULL, HEADER, HEADER_SIZE, U32, ChannelClosed, frame
 from ._request import error_payload, to_json
 from ._response import FileWrapper
+from ._routes import extract as extract_routes
 
 
 class Worker:
@@ -237,6 +238,8 @@ def main(data_sock, control_sock, config):
         except BaseException:
             chan.send(frame(proto.BOOTFAIL, 0, error_payload(*sys.exc_info())))
             return 1
+        # Never fails: an app whose routes cannot be told gets None.
+        routes = extract_routes(app, (config.get("environ") or {}).get("SCRIPT_NAME", ""))
         chan.send(
             frame(
                 proto.HELLO,
@@ -250,7 +253,7 @@ def main(data_sock, control_sock, config):
                         "threads": threads,
                         "app": config.get("app"),
                         "dump_signal": dump_signal,
-                        "routes": None,
+                        "routes": routes,
                         "files": app_files(),
                     }
                 ),
