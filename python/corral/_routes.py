@@ -144,15 +144,18 @@ _CLASS_META = frozenset("\\]^-[")
 
 
 def _char(cp, in_class=False):
+    """One code point as a literal: metacharacters escaped, printable
+    characters as they are (both engines read a pattern as code points),
+    the rest of Latin-1 as \\xHH."""
     c = chr(cp)
     if c in (_CLASS_META if in_class else _META):
         return "\\" + c
     if 0x21 <= cp <= 0x7E:
         return c
-    if cp < 0x100:
-        return "\\x%02x" % cp
     if 0xD800 <= cp <= 0xDFFF:
         raise Unsupported("surrogate code point in a pattern")
+    if cp < 0x80 or (cp < 0x100 and not c.isprintable()):
+        return "\\x%02x" % cp
     return c
 
 
@@ -498,6 +501,19 @@ def _touches_paths(obj):
     return False
 
 
+def _sets_urlconf(cls):
+    """Whether a middleware class's code names request.urlconf (django-hosts
+    and the like choose the URLconf per request)."""
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        for value in vars(klass).values():
+            code = getattr(value, "__code__", None)
+            if code is not None and "urlconf" in code.co_names:
+                return True
+    return False
+
+
 class _Extractor:
     def __init__(self, script_name=""):
         self.routes = []
@@ -826,7 +842,12 @@ class _Extractor:
         if prefix in self.django_done:
             return True
         self.django_done.add(prefix)
-        _Django(self, prefix).run()
+        project = _Django(self, prefix)
+        why = project.unknowable()
+        if why:
+            self.warn(why)
+            return False
+        project.run()
         return True
 
     # -- result
@@ -942,6 +963,28 @@ class _Django:
             if base is not None and isinstance(cls, type) and issubclass(cls, base):
                 return True
         return False
+
+    def unknowable(self):
+        """Why the resolver tree is not the project's routes, if it is not:
+        middleware that answers paths from the database, or that picks
+        another URLconf per request."""
+        for dotted, what in (
+            ("django.contrib.flatpages.middleware.FlatpageFallbackMiddleware", "flat pages"),
+            ("django.contrib.redirects.middleware.RedirectFallbackMiddleware", "redirects"),
+        ):
+            if self.middleware(dotted):
+                return "%s answers any path with %s from the database" % (
+                    dotted.rpartition(".")[2],
+                    what,
+                )
+        for entry in getattr(self.settings, "MIDDLEWARE", None) or ():
+            mod, _, name = str(entry).rpartition(".")
+            if mod.startswith("django."):
+                continue
+            cls = getattr(sys.modules.get(mod), name, None)
+            if isinstance(cls, type) and _sets_urlconf(cls):
+                return "%s sets request.urlconf: the URLconf depends on the request" % entry
+        return None
 
     def run(self):
         from django.urls import get_resolver

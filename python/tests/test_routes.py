@@ -168,7 +168,8 @@ class TranslateTest(unittest.TestCase):
         (r"(?s)^.$", "(?s:.)", True, True),
         (r"^[.]\.\$\^\(\)\[\]\{\}\|\?\*\+\\$", "\\.\\.\\$\\^\\(\\)\\[\\]\\{\\}\\|\\?\\*\\+\\\\", True, True),
         (r"^a b#c~d$", "a\\x20b#c~d", True, True),
-        ("^caf\u00e9/\u0436$", "caf\\xe9/\u0436", True, True),
+        ("^caf\u00e9/\u0436$", "caf\u00e9/\u0436", True, True),
+        ("^\u00a0\u00ad\u0085\u00ff$", "\\xa0\\xad\\x85\u00ff", True, True),
         ("^[\u0430-\u044f]+$", "[\u0430-\u044f]+", True, True),
         (r"^[^/]+$", "[^/]+", True, True),
         (r"^[^a-z0-9]$", "[^0-9a-z]", True, True),
@@ -343,7 +344,7 @@ class FlaskRoutesTest(WorkerTestCase):
             "/two/<a>-<int:b>.html": "^/two/[^/]+-[0-9]+\\.html$",
             "/dir/": "^/dir/?$",
             "/a.b+c(d)": "^/a\\.b\\+c\\(d\\)$",
-            "/caf\u00e9/<x>": "^/caf\\xe9/[^/]+$",
+            "/caf\u00e9/<x>": "^/caf\u00e9/[^/]+$",
             "/post-only": "^/post-only$",
             "/loose": "^/loose/?$",
             "/loose-dir/": "^/loose-dir/?$",
@@ -549,6 +550,18 @@ class DjangoRoutesTest(WorkerTestCase):
                           "static": True})
         self.assertEqual(routes["routes"][1:], [r for r in base["routes"]
                                                 if r["endpoint"] != "STATIC_URL"])
+
+    def test_routes_beyond_the_urlconf(self):
+        for app, says in [
+            ("djroutes.wsgi_flatpages:application",
+             "FlatpageFallbackMiddleware answers any path with flat pages from the database"),
+            ("djroutes.wsgi_hosts:application",
+             "djroutes.middleware.HostURLconf sets request.urlconf"),
+        ]:
+            with self.subTest(app=app):
+                master, routes = self.hello_routes(app)
+                self.assertIsNone(routes)
+                self.assertIn("corral: routes: " + says, master.output)
 
     def test_unimportable_urlconf_does_not_break_boot(self):
         master = self.serve("djroutes.wsgi_badurls:application")
