@@ -174,6 +174,10 @@ def _clip_surrogates(ranges):
 
 def _class_items(ranges):
     parts = []
+    if (0x2D, 0x2D) in ranges:
+        # A lone '-' first in a class needs no escape in either engine.
+        parts.append("-")
+        ranges = [r for r in ranges if r != (0x2D, 0x2D)]
     for lo, hi in ranges:
         if lo == hi:
             parts.append(_char(lo, True))
