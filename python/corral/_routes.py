@@ -282,8 +282,10 @@ class _Writer:
         if ATOMIC_GROUP is not None and op is ATOMIC_GROUP:
             self.relax("atomic group as a plain group")
             return self.seq(av.data, flags, budget)
-        if op is MAX_REPEAT or op is MIN_REPEAT or (
-            POSSESSIVE_REPEAT is not None and op is POSSESSIVE_REPEAT
+        if (
+            op is MAX_REPEAT
+            or op is MIN_REPEAT
+            or (POSSESSIVE_REPEAT is not None and op is POSSESSIVE_REPEAT)
         ):
             if op is not MAX_REPEAT and op is not MIN_REPEAT:
                 self.relax("possessive repeat as a greedy one")
@@ -525,7 +527,6 @@ class _Extractor:
         self.warnings = []
         self.frameworks = []
         self.script_name = (script_name or "").rstrip("/")
-        self.merge_slash_prefixes = []
         self.django_done = set()
         self.seen = set()
 
@@ -620,7 +621,9 @@ class _Extractor:
             for target in getattr(obj, "targets", {}) or {}:
                 self.mount_fallback(prefix + "/" + target.strip("/"), "ProxyMiddleware")
             return self.visit(obj.app, prefix, depth + 1)
-        if any(n.startswith("whitenoise.") and n.endswith(".WhiteNoise") for n in names):
+        if any(
+            n.startswith("whitenoise.") and n.endswith(".WhiteNoise") for n in names
+        ):
             self.whitenoise(obj, prefix)
             return self.visit(obj.application, prefix, depth + 1)
         for name, attr in _PASS_THROUGH:
@@ -638,19 +641,20 @@ class _Extractor:
                 continue
             if inner is None or inner is obj or not callable(inner):
                 continue
-            if not self.recognisable(inner, depth + 1):
+            if not self.recognisable(inner):
                 return False
             label = _label(obj)
             if _touches_paths(obj):
                 self.warn("%s reads or rewrites the request path itself" % label)
                 return False
             self.warn(
-                "assuming %s passes every request to %s unchanged" % (label, _label(inner))
+                "assuming %s passes every request to %s unchanged"
+                % (label, _label(inner))
             )
             return self.visit(inner, prefix, depth + 1)
         return False
 
-    def recognisable(self, obj, depth):
+    def recognisable(self, obj):
         """Whether a chain of wrappers leads to a framework app: only then is
         an unknown wrapper worth a warning."""
         for _ in range(MAX_DEPTH):
@@ -677,8 +681,10 @@ class _Extractor:
         return False
 
     def strip_script(self, path):
-        if self.script_name and (path == self.script_name or path.startswith(self.script_name + "/")):
-            return path[len(self.script_name):] or "/"
+        if self.script_name and (
+            path == self.script_name or path.startswith(self.script_name + "/")
+        ):
+            return path[len(self.script_name) :] or "/"
         return path
 
     def static_prefix(self, path, endpoint):
@@ -688,7 +694,11 @@ class _Extractor:
             self.add_prefix("/")
             return
         self.add_route(
-            path + "/<path>", "^" + escape(path) + "/.+$", ["GET", "HEAD"], endpoint, True
+            path + "/<path>",
+            "^" + escape(path) + "/.+$",
+            ["GET", "HEAD"],
+            endpoint,
+            True,
         )
 
     # -- Werkzeug / Flask
@@ -761,7 +771,8 @@ class _Extractor:
                 body.append(regex)
                 for what in relaxed:
                     self.warn(
-                        "rule %r: %s (matches more than Werkzeug does)" % (rule.rule, what)
+                        "rule %r: %s (matches more than Werkzeug does)"
+                        % (rule.rule, what)
                     )
             except Unsupported as e:
                 lit = prefix + "".join(literal)
@@ -785,7 +796,11 @@ class _Extractor:
         endpoint = str(rule.endpoint)
         static = endpoint == "static" or endpoint.endswith(".static")
         self.add_route(
-            prefix + rule.rule, "^" + escape(prefix) + regex + "$", methods, endpoint, static
+            prefix + rule.rule,
+            "^" + escape(prefix) + regex + "$",
+            methods,
+            endpoint,
+            static,
         )
 
     def converter_regex(self, conv):
@@ -812,7 +827,10 @@ class _Extractor:
             if where.endswith("/"):
                 where = where[:-1]
             if not self.visit(sub, where, depth + 1):
-                self.warn("mount %r: routes unknown; every path under it counts as a route" % where)
+                self.warn(
+                    "mount %r: routes unknown; every path under it counts as a route"
+                    % where
+                )
                 self.mount_fallback(where, "(mount %s)" % _label(sub))
         return self.visit(obj.app, prefix, depth + 1)
 
@@ -832,9 +850,17 @@ class _Extractor:
             if files and len(files) <= MAX_ROOT_FILES:
                 for url in files:
                     if "/" not in url.strip("/"):
-                        self.add_route(url, "^" + escape(prefix + url) + "$", ["GET", "HEAD"], "WhiteNoise", True)
+                        self.add_route(
+                            url,
+                            "^" + escape(prefix + url) + "$",
+                            ["GET", "HEAD"],
+                            "WhiteNoise",
+                            True,
+                        )
                     else:
-                        self.static_prefix(prefix + "/" + url.strip("/").split("/")[0], "WhiteNoise")
+                        self.static_prefix(
+                            prefix + "/" + url.strip("/").split("/")[0], "WhiteNoise"
+                        )
             else:
                 self.warn("WhiteNoise serves a directory at the root")
                 self.add_prefix(prefix + "/")
@@ -882,7 +908,10 @@ _PASS_THROUGH = (
 
 def _label(obj):
     if isinstance(obj, (types.FunctionType, types.MethodType)):
-        return "%s.%s" % (getattr(obj, "__module__", "?"), getattr(obj, "__qualname__", "?"))
+        return "%s.%s" % (
+            getattr(obj, "__module__", "?"),
+            getattr(obj, "__qualname__", "?"),
+        )
     t = type(obj)
     return "%s.%s" % (t.__module__, t.__qualname__)
 
@@ -948,9 +977,9 @@ class _Django:
         self.ex = ex
         self.prefix = prefix
         self.settings = settings
-        self.append_slash = bool(getattr(settings, "APPEND_SLASH", True)) and self.middleware(
-            "django.middleware.common.CommonMiddleware"
-        )
+        self.append_slash = bool(
+            getattr(settings, "APPEND_SLASH", True)
+        ) and self.middleware("django.middleware.common.CommonMiddleware")
         self.languages = None
         self.i18n_warned = False
 
@@ -973,8 +1002,14 @@ class _Django:
         middleware that answers paths from the database, or that picks
         another URLconf per request."""
         for dotted, what in (
-            ("django.contrib.flatpages.middleware.FlatpageFallbackMiddleware", "flat pages"),
-            ("django.contrib.redirects.middleware.RedirectFallbackMiddleware", "redirects"),
+            (
+                "django.contrib.flatpages.middleware.FlatpageFallbackMiddleware",
+                "flat pages",
+            ),
+            (
+                "django.contrib.redirects.middleware.RedirectFallbackMiddleware",
+                "redirects",
+            ),
         ):
             if self.middleware(dotted):
                 return "%s answers any path with %s from the database" % (
@@ -987,7 +1022,10 @@ class _Django:
                 continue
             cls = getattr(sys.modules.get(mod), name, None)
             if isinstance(cls, type) and _sets_urlconf(cls):
-                return "%s sets request.urlconf: the URLconf depends on the request" % entry
+                return (
+                    "%s sets request.urlconf: the URLconf depends on the request"
+                    % entry
+                )
         return None
 
     def run(self):
@@ -1010,9 +1048,10 @@ class _Django:
                 url = getattr(s, name, None)
             except Exception:
                 continue
+            url = str(url or "")
             if not url or "://" in url or url.startswith("//"):
                 continue
-            path = self.ex.strip_script("/" + str(url).lstrip("/"))
+            path = self.ex.strip_script("/" + url.lstrip("/"))
             if path.rstrip("/") == "":
                 continue  # unset (Django reports "" as the script prefix)
             self.ex.static_prefix(self.prefix + path, name)
@@ -1031,17 +1070,19 @@ class _Django:
                 urls.append("/" + rel.replace(os.sep, "/"))
                 if len(urls) > MAX_ROOT_FILES:
                     self.ex.warn(
-                        "WHITENOISE_ROOT holds more than %d files: every path counts as a route"
-                        % MAX_ROOT_FILES
+                        "WHITENOISE_ROOT holds more than %d files: every path "
+                        "counts as a route" % MAX_ROOT_FILES
                     )
                     self.ex.add_prefix(self.prefix + "/")
                     return
         for url in urls:
             self.ex.add_route(
-                url, "^" + escape(self.prefix + url) + "$", ["GET", "HEAD"], "WHITENOISE_ROOT", True
+                url,
+                "^" + escape(self.prefix + url) + "$",
+                ["GET", "HEAD"],
+                "WHITENOISE_ROOT",
+                True,
             )
-
-    # A chain element: (Piece, display text)
 
     def langs(self):
         if self.languages is None:
@@ -1092,7 +1133,9 @@ class _Django:
             if not isinstance(regex, str):
                 raise Unsupported("a %s has no regex" % cls)
             regexes = [regex]
-            shown = str(pattern) if cls == "RoutePattern" else _strip_anchors(str(pattern))
+            shown = (
+                str(pattern) if cls == "RoutePattern" else _strip_anchors(str(pattern))
+            )
         fullmatch = cls != "RoutePattern" and is_endpoint
         pieces = []
         for regex in regexes:
@@ -1117,7 +1160,9 @@ class _Django:
             False,
             relaxed,
         )
-        if not all(p.start == pieces[0].start and p.end == pieces[0].end for p in pieces):
+        if not all(
+            p.start == pieces[0].start and p.end == pieces[0].end for p in pieces
+        ):
             raise Unsupported("translations anchored differently")
         return merged, shown
 
@@ -1130,7 +1175,10 @@ class _Django:
                 text = str(lazy)
             if text not in texts:
                 texts.append(text)
-        self.ex.warn("translated URL patterns: every language's version counts on every language prefix")
+        self.ex.warn(
+            "translated URL patterns: every language's version counts on "
+            "every language prefix"
+        )
         return texts
 
     def node(self, node, chain, shown, namespaces):
@@ -1140,10 +1188,17 @@ class _Django:
         try:
             piece, text = self.piece(pattern, not is_resolver)
         except Unsupported as e:
-            self.fallback(chain, shown + [_pattern_text(pattern)], _literal_head_of_pattern(pattern), str(e))
+            self.fallback(
+                chain,
+                shown + [_pattern_text(pattern)],
+                _literal_head_of_pattern(pattern),
+                str(e),
+            )
             return
         for what in piece.relaxed:
-            self.ex.warn("pattern %r: %s (matches more than Django does)" % (text, what))
+            self.ex.warn(
+                "pattern %r: %s (matches more than Django does)" % (text, what)
+            )
         chain = chain + [piece]
         shown = shown + [text]
         if not is_resolver:
@@ -1200,7 +1255,9 @@ class _Django:
             "django.contrib.staticfiles.views.serve",
         )
         rule = self.prefix + "".join(shown)
-        self.ex.add_route(rule, "^" + escape(self.prefix) + body + "$", [], endpoint, static)
+        self.ex.add_route(
+            rule, "^" + escape(self.prefix) + body + "$", [], endpoint, static
+        )
 
     def fallback(self, chain, shown, head, why):
         """A pattern that cannot be expressed (or a resolver whose patterns
@@ -1217,7 +1274,8 @@ class _Django:
             lit += head
         lit = self.prefix + (lit or "/")
         self.ex.warn(
-            "pattern %r: %s; every path under %r counts as a route" % ("".join(shown), why, lit)
+            "pattern %r: %s; every path under %r counts as a route"
+            % ("".join(shown), why, lit)
         )
         self.ex.add_prefix(lit)
 
@@ -1314,4 +1372,3 @@ def extract(app, script_name=""):
             % (type(e).__name__, e)
         )
         return None
-

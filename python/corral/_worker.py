@@ -239,7 +239,8 @@ def main(data_sock, control_sock, config):
             chan.send(frame(proto.BOOTFAIL, 0, error_payload(*sys.exc_info())))
             return 1
         # Never fails: an app whose routes cannot be told gets None.
-        routes = extract_routes(app, (config.get("environ") or {}).get("SCRIPT_NAME", ""))
+        script_name = (config.get("environ") or {}).get("SCRIPT_NAME", "")
+        routes = extract_routes(app, script_name)
         chan.send(
             frame(
                 proto.HELLO,

@@ -112,7 +112,9 @@ def main():
     sys.path.insert(0, PYTHON_DIR)
     if req.get("chdir"):
         os.chdir(req["chdir"])
-    sys.path[:0] = [os.path.abspath(p) for p in req.get("pythonpath", [])] + [os.getcwd()]
+    sys.path[:0] = [os.path.abspath(p) for p in req.get("pythonpath", [])] + [
+        os.getcwd()
+    ]
     from corral._app import load_app
     from corral._routes import extract
 

@@ -36,12 +36,16 @@ HAVE_DJANGO = importlib.util.find_spec("django") is not None
 GO = shutil.which("go")
 
 needs_flask = unittest.skipUnless(
-    HAVE_FLASK, "Flask is not importable by this Python (scripts/test installs it in .venv)"
+    HAVE_FLASK,
+    "Flask is not importable by this Python (scripts/test installs it in .venv)",
 )
 needs_django = unittest.skipUnless(
-    HAVE_DJANGO, "Django is not importable by this Python (scripts/test installs it in .venv)"
+    HAVE_DJANGO,
+    "Django is not importable by this Python (scripts/test installs it in .venv)",
 )
-needs_go = unittest.skipUnless(GO, "the go command is not on PATH: the RE2 cross-check needs it")
+needs_go = unittest.skipUnless(
+    GO, "the go command is not on PATH: the RE2 cross-check needs it"
+)
 
 # Reads {"regexes": [...], "paths": [...]}; writes, for every regex, the
 # error Go's regexp gives ("" if none) and, for every path, the indexes of
@@ -103,14 +107,19 @@ def go_match(regexes, paths):
             f.write(GO_MATCHER)
         env = dict(os.environ, GOTOOLCHAIN="local", GOWORK="off", GOFLAGS="-mod=mod")
         subprocess.run(
-            [GO, "build", "-o", "matcher", "."], cwd=d, env=env, check=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [GO, "build", "-o", "matcher", "."],
+            cwd=d,
+            env=env,
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         _go_dir.append(d)
     out = subprocess.run(
         [os.path.join(_go_dir[0], "matcher")],
         input=json.dumps({"regexes": regexes, "paths": paths}).encode(),
-        stdout=subprocess.PIPE, check=True,
+        stdout=subprocess.PIPE,
+        check=True,
     ).stdout
     res = json.loads(out)
     return res["errors"], res["matches"]
@@ -123,12 +132,20 @@ def tearDownModule():
 
 def probe(app, paths, verdict, chdir="", pythonpath=(APPS_DIR,)):
     """Run routes_probe.py in a fresh interpreter."""
-    req = {"app": app, "chdir": chdir, "pythonpath": list(pythonpath),
-           "verdict": verdict, "paths": paths}
+    req = {
+        "app": app,
+        "chdir": chdir,
+        "pythonpath": list(pythonpath),
+        "verdict": verdict,
+        "paths": paths,
+    }
     proc = subprocess.run(
-        [sys.executable, PROBE], input=json.dumps(req).encode(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"), timeout=120,
+        [sys.executable, PROBE],
+        input=json.dumps(req).encode(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
+        timeout=120,
     )
     if proc.returncode:
         raise AssertionError("probe failed:\n" + proc.stderr.decode(errors="replace"))
@@ -166,7 +183,12 @@ class TranslateTest(unittest.TestCase):
         (r"^a{2}b{2,}c{2,5}d{0,3}$", "a{2}b{2,}c{2,5}d{0,3}", True, True),
         (r"^.$", ".", True, True),
         (r"(?s)^.$", "(?s:.)", True, True),
-        (r"^[.]\.\$\^\(\)\[\]\{\}\|\?\*\+\\$", "\\.\\.\\$\\^\\(\\)\\[\\]\\{\\}\\|\\?\\*\\+\\\\", True, True),
+        (
+            r"^[.]\.\$\^\(\)\[\]\{\}\|\?\*\+\\$",
+            "\\.\\.\\$\\^\\(\\)\\[\\]\\{\\}\\|\\?\\*\\+\\\\",
+            True,
+            True,
+        ),
         (r"^a b#c~d$", "a\\x20b#c~d", True, True),
         ("^caf\u00e9/\u0436$", "caf\u00e9/\u0436", True, True),
         ("^\u00a0\u00ad\u0085\u00ff$", "\\xa0\\xad\\x85\u00ff", True, True),
@@ -210,7 +232,11 @@ class TranslateTest(unittest.TestCase):
 
     RELAXED = [
         # Python regex, RE2 body, what was relaxed
-        (r"^(?!admin)(?P<x>\w+)/$", "[^\\x00-/:-@\\[-\\^`{-\\x7f]+/", "lookaround dropped"),
+        (
+            r"^(?!admin)(?P<x>\w+)/$",
+            "[^\\x00-/:-@\\[-\\^`{-\\x7f]+/",
+            "lookaround dropped",
+        ),
         (r"^a(?=b)b$", "ab", "lookaround dropped"),
         (r"^(?<=x)a$", "a", "lookaround dropped"),
         (r"^(?P<a>[a-z])(?P=a)$", "[a-z][a-z]", "backreference as a copy of its group"),
@@ -259,13 +285,53 @@ class TranslateTest(unittest.TestCase):
         """Go compiles every translation, and matches what Python's regex
         matches: exactly when nothing was relaxed, at least when it was."""
         samples = [
-            "archive/2024/", "archive/24/", "polls/7/", "tail/", "xtail/", "42", "x",
-            "a-b_c", "caf\u00e9", "\u00e9t\u00e9", "a b", "\t", "\u00a0", "CI/", "ci/", "Ci/",
-            "aBc", "abc", "ABC", "ab", "a", "b", "bcd", "ad", "abab", "", "aab",
-            "admin/", "bob/", "xx", "xy", "foo", "\u0436", "\u043f\u0440\u0438",
-            "/", "/x", "x/y", "-", "]", "^", "a{", "x\n", "\n",
+            "archive/2024/",
+            "archive/24/",
+            "polls/7/",
+            "tail/",
+            "xtail/",
+            "42",
+            "x",
+            "a-b_c",
+            "caf\u00e9",
+            "\u00e9t\u00e9",
+            "a b",
+            "\t",
+            "\u00a0",
+            "CI/",
+            "ci/",
+            "Ci/",
+            "aBc",
+            "abc",
+            "ABC",
+            "ab",
+            "a",
+            "b",
+            "bcd",
+            "ad",
+            "abab",
+            "",
+            "aab",
+            "admin/",
+            "bob/",
+            "xx",
+            "xy",
+            "foo",
+            "\u0436",
+            "\u043f\u0440\u0438",
+            "/",
+            "/x",
+            "x/y",
+            "-",
+            "]",
+            "^",
+            "a{",
+            "x\n",
+            "\n",
         ]
-        patterns = [c[0] for c in self.CASES if c[1] is not None] + [r[0] for r in self.RELAXED]
+        patterns = [c[0] for c in self.CASES if c[1] is not None] + [
+            r[0] for r in self.RELAXED
+        ]
         pieces = [translate(p) for p in patterns]
         errors, matches = go_match(["^(?:%s)$" % p.body for p in pieces], samples)
         for pattern, piece, err in zip(patterns, pieces, errors):
@@ -275,13 +341,17 @@ class TranslateTest(unittest.TestCase):
                 py = re.compile(pattern).fullmatch(sample) is not None
                 go = i in matches[j]
                 if py and not go:
-                    self.fail("%r matches %r in Python but not its translation %r in Go"
-                              % (pattern, sample, piece.body))
+                    self.fail(
+                        "%r matches %r in Python but not its translation %r in Go"
+                        % (pattern, sample, piece.body)
+                    )
                 # \w \W \s \S take every non-ASCII character (documented).
                 wide = not sample.isascii() and re.search(r"\\[wWsS]", pattern)
                 if go and not py and not piece.relaxed and not wide:
-                    self.fail("translation %r of %r matches %r in Go, Python does not"
-                              % (piece.body, pattern, sample))
+                    self.fail(
+                        "translation %r of %r matches %r in Go, Python does not"
+                        % (piece.body, pattern, sample)
+                    )
 
 
 # ---------------------------------------------------------------------------
@@ -337,7 +407,7 @@ class FlaskRoutesTest(WorkerTestCase):
             "/path/<path:p>": "^/path/.+$",
             "/edit/<path:p>/edit": "^/edit/.+/edit$",
             "/uuid/<uuid:u>": "^/uuid/[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
-                              "[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+            "[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
             "/any/<any(about, 'help.me', contact):page>": "^/any/(?:about|help\\.me|contact)$",
             "/hex/<hex:h>": "^/hex/[0-9A-Fa-f]+$",
             "/notzero/<notzero:n>": "^/notzero/[0-9]{2}$",
@@ -369,10 +439,12 @@ class FlaskRoutesTest(WorkerTestCase):
         # The anchored converter cannot be expressed: its literal prefix.
         self.assertEqual(routes["prefixes"], ["/ver/"])
         warnings = "\n".join(routes["warnings"])
-        for want in ["'/ver/<anchored:v>/info': converter AnchoredConverter: anchors",
-                     "'/notzero/<notzero:n>': lookaround dropped",
-                     "'/long/<string(maxlength=2000):x>': repeat count above 1000",
-                     "host and subdomain matching ignored"]:
+        for want in [
+            "'/ver/<anchored:v>/info': converter AnchoredConverter: anchors",
+            "'/notzero/<notzero:n>': lookaround dropped",
+            "'/long/<string(maxlength=2000):x>': repeat count above 1000",
+            "host and subdomain matching ignored",
+        ]:
             self.assertIn(want, warnings)
 
     def test_wrappers(self):
@@ -383,8 +455,11 @@ class FlaskRoutesTest(WorkerTestCase):
                 self.assertEqual(routes["routes"], base["routes"])
                 self.assertEqual(routes["prefixes"], base["prefixes"])
         _, routes = self.hello_routes("flask_routes:logged")
-        self.assertIn("assuming flask_routes.Logging passes every request to "
-                      "flask.app.Flask unchanged", routes["warnings"])
+        self.assertIn(
+            "assuming flask_routes.Logging passes every request to "
+            "flask.app.Flask unchanged",
+            routes["warnings"],
+        )
 
     def test_dispatcher_mounts(self):
         _, routes = self.hello_routes("flask_routes:dispatched")
@@ -396,9 +471,15 @@ class FlaskRoutesTest(WorkerTestCase):
         self.assertIn("/str/<s>", by_rule)
         self.assertEqual(routes["prefixes"], ["/legacy/", "/ver/"])
         _, routes = self.hello_routes("flask_routes:only_mounts")
-        self.assertEqual(sorted(routes_by_rule(routes)),
-                         ["/v1/", "/v1/<path with //>", "/v1/items/<int:n>",
-                          "/v1/static/<path:filename>"])
+        self.assertEqual(
+            sorted(routes_by_rule(routes)),
+            [
+                "/v1/",
+                "/v1/<path with //>",
+                "/v1/items/<int:n>",
+                "/v1/static/<path:filename>",
+            ],
+        )
         # A plain WSGI app at the root: nothing can be told.
         master, routes = self.hello_routes("flask_routes:unknown_root")
         self.assertIsNone(routes)
@@ -406,10 +487,16 @@ class FlaskRoutesTest(WorkerTestCase):
     def test_static_wrappers(self):
         _, routes = self.hello_routes("flask_routes:shared")
         by_rule = routes_by_rule(routes)
-        self.assertEqual(by_rule["/files/<path>"],
-                         {"rule": "/files/<path>", "regex": "^/files/.+$",
-                          "methods": ["GET", "HEAD"], "endpoint": "SharedDataMiddleware",
-                          "static": True})
+        self.assertEqual(
+            by_rule["/files/<path>"],
+            {
+                "rule": "/files/<path>",
+                "regex": "^/files/.+$",
+                "methods": ["GET", "HEAD"],
+                "endpoint": "SharedDataMiddleware",
+                "static": True,
+            },
+        )
         self.assertNotIn("/files/<path:filename>", by_rule)  # the same regex, once
         _, routes = self.hello_routes("flask_routes:whitenoised")
         by_rule = routes_by_rule(routes)
@@ -421,22 +508,31 @@ class FlaskRoutesTest(WorkerTestCase):
     def test_path_rewriting_wrapper_gives_up(self):
         master, routes = self.hello_routes("flask_routes:stripped")
         self.assertIsNone(routes)
-        self.assertIn("corral: routes: flask_routes.PrefixStrip reads or rewrites the "
-                      "request path itself; routes will be learned from traffic",
-                      master.output)
+        self.assertIn(
+            "corral: routes: flask_routes.PrefixStrip reads or rewrites the "
+            "request path itself; routes will be learned from traffic",
+            master.output,
+        )
 
     def test_broken_rule_becomes_a_prefix(self):
         _, routes = self.hello_routes("flask_routes:broken_rule")
-        self.assertEqual(routes_by_rule(routes)["/fine/<int:n>"]["regex"], "^/fine/[0-9]+$")
+        self.assertEqual(
+            routes_by_rule(routes)["/fine/<int:n>"]["regex"], "^/fine/[0-9]+$"
+        )
         self.assertEqual(routes["prefixes"], ["/bad/"])
-        self.assertIn("rule '/bad/<broken:x>': RuntimeError: converter exploded; every "
-                      "path under '/bad/' counts as a route", routes["warnings"])
+        self.assertIn(
+            "rule '/bad/<broken:x>': RuntimeError: converter exploded; every "
+            "path under '/bad/' counts as a route",
+            routes["warnings"],
+        )
 
     def test_extraction_failure_does_not_break_boot(self):
         master = self.serve("flask_routes:exploding")
         self.assertIsNone(master.hello.json()["routes"])
         self.assertEqual(master.get(1).body, b"ok")
-        master.wait_output("corral: routes: extraction failed (RuntimeError: no rules today)")
+        master.wait_output(
+            "corral: routes: extraction failed (RuntimeError: no rules today)"
+        )
 
     def test_no_merge_slashes(self):
         _, routes = self.hello_routes("flask_routes:no_merge")
@@ -454,12 +550,18 @@ class FlaskRoutesTest(WorkerTestCase):
         self.assertEqual(len(routes["routes"]), 2000 + 2)  # + static, merge_slashes
         self.assertEqual(routes["routes"][1]["rule"], "")
         self.assertEqual(routes["routes"][1]["endpoint"], "")
-        self.assertTrue(routes["routes"][1]["regex"].startswith("^/a-long-path-segment"))
-        self.assertIn("2002 routes: too many to describe; rules and endpoints left out",
-                      routes["warnings"])
+        self.assertTrue(
+            routes["routes"][1]["regex"].startswith("^/a-long-path-segment")
+        )
+        self.assertIn(
+            "2002 routes: too many to describe; rules and endpoints left out",
+            routes["warnings"],
+        )
         master, routes = self.hello_routes("flask_many:make(3500)")
         self.assertIsNone(routes)
-        self.assertIn("corral: routes: 3502 routes do not fit in the handshake", master.output)
+        self.assertIn(
+            "corral: routes: 3502 routes do not fit in the handshake", master.output
+        )
 
 
 @needs_django
@@ -479,28 +581,41 @@ class DjangoRoutesTest(WorkerTestCase):
             "/str/<str:s>/": ("^/str/[^/]+/?$", "str"),
             "/int/<int:n>/": ("^/int/[0-9]+/?$", "int"),
             "/slug/<slug:s>/": ("^/slug/[-0-9A-Z_a-z]+/?$", "slug"),
-            "/uuid/<uuid:u>/": ("^/uuid/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
-                                "[0-9a-f]{12}/?$", "uuid"),
+            "/uuid/<uuid:u>/": (
+                "^/uuid/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                "[0-9a-f]{12}/?$",
+                "uuid",
+            ),
             "/path/<path:p>": ("^/path/.+$", "path"),
             "/year/<year:y>/": ("^/year/[0-9]{4}/?$", "year"),
             "/nzyear/<nzyear:y>/": ("^/nzyear/[0-9]{4}/?$", "nzyear"),
             "/shop/items/": ("^/shop/items/?$", "shop:items:list"),
             "/shop/items/<int:pk>/": ("^/shop/items/[0-9]+/?$", "shop:items:detail"),
             "/shop/cart/": ("^/shop/cart/?$", "shop:cart"),
-            "/re/(?P<year>[0-9]{4})/(?P<slug>[\\w-]+)/":
-                ("^/re/[0-9]{4}/[^\\x00-,./:-@\\[-\\^`{-\\x7f]+/?$", "re"),
+            "/re/(?P<year>[0-9]{4})/(?P<slug>[\\w-]+)/": (
+                "^/re/[0-9]{4}/[^\\x00-,./:-@\\[-\\^`{-\\x7f]+/?$",
+                "re",
+            ),
             "/noend/(?P<n>\\d+)": ("^/noend/[0-9]+(?s:.*)$", "noend"),
             "/tail/": ("^/tail/?$", "tail"),
-            "/look/(?!admin)(?P<name>\\w+)/": ("^/look/[^\\x00-/:-@\\[-\\^`{-\\x7f]+/?$", "look"),
+            "/look/(?!admin)(?P<name>\\w+)/": (
+                "^/look/[^\\x00-/:-@\\[-\\^`{-\\x7f]+/?$",
+                "look",
+            ),
             "/back/(?P<a>[a-z])(?P=a)/": ("^/back/[a-z][a-z]/?$", "back"),
             "/(?i)^ci/": ("^/(?i:ci)/?$", "ci"),
             "/blog/(?P<lang>[a-z]{2})/": ("^/blog/[a-z]{2}/?$", "blog"),
-            "/blog/(?P<lang>[a-z]{2})/<slug:s>/": ("^/blog/[a-z]{2}/[-0-9A-Z_a-z]+/?$", "post"),
+            "/blog/(?P<lang>[a-z]{2})/<slug:s>/": (
+                "^/blog/[a-z]{2}/[-0-9A-Z_a-z]+/?$",
+                "post",
+            ),
             "/noslash/": ("^/noslash/$", "noslash"),
             "/admin/": ("^/admin/?$", "admin:index"),
             "/admin/login/": ("^/admin/login/?$", "admin:login"),
-            "/admin/(?P<url>.*)": ("^/admin/.*$",
-                                   "django.contrib.admin.sites.AdminSite.catch_all_view"),
+            "/admin/(?P<url>.*)": (
+                "^/admin/.*$",
+                "django.contrib.admin.sites.AdminSite.catch_all_view",
+            ),
             "/media/(?P<path>.*)": ("^/media/.*$", "django.views.static.serve"),
             "/static/<path>": ("^/static/.+$", "STATIC_URL"),
             "/media/<path>": ("^/media/.+$", "MEDIA_URL"),
@@ -518,11 +633,13 @@ class DjangoRoutesTest(WorkerTestCase):
         self.assertIn("/admin/auth/user/<path:object_id>/change/", by_rule)
         self.assertEqual(routes["prefixes"], ["/custom/", "/broken/"])
         warnings = "\n".join(routes["warnings"])
-        for want in ["'nzyear/<nzyear:y>/': lookaround dropped",
-                     "'look/(?!admin)(?P<name>\\\\w+)/': lookaround dropped",
-                     "backreference as a copy of its group",
-                     "'/custom/x': a StartsWith has no regex; every path under '/custom/'",
-                     "'/broken/': ImproperlyConfigured"]:
+        for want in [
+            "'nzyear/<nzyear:y>/': lookaround dropped",
+            "'look/(?!admin)(?P<name>\\\\w+)/': lookaround dropped",
+            "backreference as a copy of its group",
+            "'/custom/x': a StartsWith has no regex; every path under '/custom/'",
+            "'/broken/': ImproperlyConfigured",
+        ]:
             self.assertIn(want, warnings)
         for w in routes["warnings"]:
             self.assertLessEqual(len(w), 300)
@@ -531,12 +648,18 @@ class DjangoRoutesTest(WorkerTestCase):
         _, routes = self.hello_routes("djroutes.wsgi_i18n:application")
         by_rule = routes_by_rule(routes)
         self.assertEqual(by_rule["/api/"]["regex"], "^/api/$")  # APPEND_SLASH off
-        self.assertEqual(by_rule["/<language>/about/"]["regex"],
-                         "^/(?:(?i:en|fr|pt-br)/)?about/$")
-        self.assertEqual(by_rule["/<language>/contact/"]["regex"],
-                         "^/(?:(?i:en|fr|pt-br)/)?(?:contact/|contactez/)$")
-        self.assertIn("i18n_patterns: any of the 3 languages of LANGUAGES as a prefix, "
-                      "or none (LocaleMiddleware redirects)", routes["warnings"])
+        self.assertEqual(
+            by_rule["/<language>/about/"]["regex"], "^/(?:(?i:en|fr|pt-br)/)?about/$"
+        )
+        self.assertEqual(
+            by_rule["/<language>/contact/"]["regex"],
+            "^/(?:(?i:en|fr|pt-br)/)?(?:contact/|contactez/)$",
+        )
+        self.assertIn(
+            "i18n_patterns: any of the 3 languages of LANGUAGES as a prefix, "
+            "or none (LocaleMiddleware redirects)",
+            routes["warnings"],
+        )
 
     def test_wrappers(self):
         _, base = self.hello_routes("djroutes.wsgi:application")
@@ -544,19 +667,31 @@ class DjangoRoutesTest(WorkerTestCase):
         self.assertEqual(routes["routes"][0]["regex"], "^/assets/.+$")
         self.assertEqual(routes["routes"][1:], base["routes"])
         _, routes = self.hello_routes("djroutes.wsgi_wrapped:static_handler")
-        self.assertEqual(routes["routes"][0],
-                         {"rule": "/static/<path>", "regex": "^/static/.+$",
-                          "methods": ["GET", "HEAD"], "endpoint": "staticfiles",
-                          "static": True})
-        self.assertEqual(routes["routes"][1:], [r for r in base["routes"]
-                                                if r["endpoint"] != "STATIC_URL"])
+        self.assertEqual(
+            routes["routes"][0],
+            {
+                "rule": "/static/<path>",
+                "regex": "^/static/.+$",
+                "methods": ["GET", "HEAD"],
+                "endpoint": "staticfiles",
+                "static": True,
+            },
+        )
+        self.assertEqual(
+            routes["routes"][1:],
+            [r for r in base["routes"] if r["endpoint"] != "STATIC_URL"],
+        )
 
     def test_routes_beyond_the_urlconf(self):
         for app, says in [
-            ("djroutes.wsgi_flatpages:application",
-             "FlatpageFallbackMiddleware answers any path with flat pages from the database"),
-            ("djroutes.wsgi_hosts:application",
-             "djroutes.middleware.HostURLconf sets request.urlconf"),
+            (
+                "djroutes.wsgi_flatpages:application",
+                "FlatpageFallbackMiddleware answers any path with flat pages from the database",
+            ),
+            (
+                "djroutes.wsgi_hosts:application",
+                "djroutes.middleware.HostURLconf sets request.urlconf",
+            ),
         ]:
             with self.subTest(app=app):
                 master, routes = self.hello_routes(app)
@@ -592,8 +727,10 @@ class CrossCheck:
             if routed and not known and path not in narrower:
                 problems.append("%r is routed by the app but matches no route" % path)
             if known and not routed and path not in wider:
-                problems.append("%r matches %s but the app does not route it"
-                                % (path, [regexes[i] for i in hits] or routes["prefixes"]))
+                problems.append(
+                    "%r matches %s but the app does not route it"
+                    % (path, [regexes[i] for i in hits] or routes["prefixes"])
+                )
             if path in wider and not (known and not routed):
                 problems.append("%r is declared wider but agrees" % path)
             if path in narrower and not (routed and not known):
@@ -604,68 +741,261 @@ class CrossCheck:
 
 
 FLASK_TEST_PATHS = [
-    "/", "//", "///", "/str/x", "/str/x/", "/str/", "/str", "/str//x", "///str/x",
-    "/str///x", "/str/a b", "/str/caf\u00e9", "/str//",
-    "/len/abc", "/len/ab", "/len/abcd", "/minmax/a", "/minmax/ab", "/minmax/abcd",
-    "/minmax/abcde", "/long/" + "x" * 1500, "/long/x",
-    "/int/0", "/int/42", "/int/007", "/int/-1", "/int/1.5", "/int/x", "/int/\u0663",
-    "/signed/-5", "/signed/5", "/signed/--5",
-    "/month/1", "/month/12", "/month/012", "/month/13", "/month/0", "/month/123",
-    "/fixed/2024", "/fixed/24", "/fixed/02024",
-    "/float/1.5", "/float/1", "/float/-1.5", "/float/1.",
-    "/path/a", "/path/a/b/c", "/path/", "/path//a", "/path/a//b",
-    "/edit/a/edit", "/edit/a/b/edit", "/edit/edit", "/edit//edit",
-    "/uuid/12345678-1234-1234-1234-123456789abc", "/uuid/12345678-1234-1234-1234-123456789ABC",
+    "/",
+    "//",
+    "///",
+    "/str/x",
+    "/str/x/",
+    "/str/",
+    "/str",
+    "/str//x",
+    "///str/x",
+    "/str///x",
+    "/str/a b",
+    "/str/caf\u00e9",
+    "/str//",
+    "/len/abc",
+    "/len/ab",
+    "/len/abcd",
+    "/minmax/a",
+    "/minmax/ab",
+    "/minmax/abcd",
+    "/minmax/abcde",
+    "/long/" + "x" * 1500,
+    "/long/x",
+    "/int/0",
+    "/int/42",
+    "/int/007",
+    "/int/-1",
+    "/int/1.5",
+    "/int/x",
+    "/int/\u0663",
+    "/signed/-5",
+    "/signed/5",
+    "/signed/--5",
+    "/month/1",
+    "/month/12",
+    "/month/012",
+    "/month/13",
+    "/month/0",
+    "/month/123",
+    "/fixed/2024",
+    "/fixed/24",
+    "/fixed/02024",
+    "/float/1.5",
+    "/float/1",
+    "/float/-1.5",
+    "/float/1.",
+    "/path/a",
+    "/path/a/b/c",
+    "/path/",
+    "/path//a",
+    "/path/a//b",
+    "/edit/a/edit",
+    "/edit/a/b/edit",
+    "/edit/edit",
+    "/edit//edit",
+    "/uuid/12345678-1234-1234-1234-123456789abc",
+    "/uuid/12345678-1234-1234-1234-123456789ABC",
     "/uuid/1234",
-    "/any/about", "/any/help.me", "/any/helpxme", "/any/contact", "/any/other",
-    "/hex/00ff", "/hex/xyz", "/notzero/12", "/notzero/00", "/notzero/123",
-    "/ver/v1/info", "/ver/x/info",
-    "/two/a-1.html", "/two/a-b.html", "/two/a-1xhtml", "/two/a-b-1.html",
-    "/dir/", "/dir", "/dir//", "/a.b+c(d)", "/aXb+c(d)", "/caf\u00e9/x", "/cafe/x",
-    "/post-only", "/post-only/", "/loose", "/loose/", "/loose//", "/loose-dir", "/loose-dir/",
-    "/sub", "/old", "/old/", "/build-only",
-    "/bp/page/1", "/bp/page/x", "/bp/files/sibling.py", "/files/sibling.py",
+    "/any/about",
+    "/any/help.me",
+    "/any/helpxme",
+    "/any/contact",
+    "/any/other",
+    "/hex/00ff",
+    "/hex/xyz",
+    "/notzero/12",
+    "/notzero/00",
+    "/notzero/123",
+    "/ver/v1/info",
+    "/ver/x/info",
+    "/two/a-1.html",
+    "/two/a-b.html",
+    "/two/a-1xhtml",
+    "/two/a-b-1.html",
+    "/dir/",
+    "/dir",
+    "/dir//",
+    "/a.b+c(d)",
+    "/aXb+c(d)",
+    "/caf\u00e9/x",
+    "/cafe/x",
+    "/post-only",
+    "/post-only/",
+    "/loose",
+    "/loose/",
+    "/loose//",
+    "/loose-dir",
+    "/loose-dir/",
+    "/sub",
+    "/old",
+    "/old/",
+    "/build-only",
+    "/bp/page/1",
+    "/bp/page/x",
+    "/bp/files/sibling.py",
+    "/files/sibling.py",
     "/files/missing.txt",
-    "/wp-admin/", "/.env", "/favicon.ico", "/robots.txt", "/admin/login.php",
+    "/wp-admin/",
+    "/.env",
+    "/favicon.ico",
+    "/robots.txt",
+    "/admin/login.php",
 ]
 
 FLASK_EXAMPLE_PATHS = [
-    "/", "//", "///", "/user/bob", "/user/bob/", "/user/", "/user", "/user//bob", "//user/bob",
-    "/user/bob/x", "/user/bob x", "/user/\u00e9", "/2024", "/0042", "/-1", "/2024/", "/20x24",
-    "/abc", "/login", "/login/", "/Login", "/static/hello.txt", "/static/", "/static",
-    "/static/a/b/c.css", "/static//x", "/static/../etc/passwd", "/wp-admin", "/wp-login.php",
-    "/.env", "/admin/", "/favicon.ico", "/cgi-bin/test.cgi", "/\u0663",
+    "/",
+    "//",
+    "///",
+    "/user/bob",
+    "/user/bob/",
+    "/user/",
+    "/user",
+    "/user//bob",
+    "//user/bob",
+    "/user/bob/x",
+    "/user/bob x",
+    "/user/\u00e9",
+    "/2024",
+    "/0042",
+    "/-1",
+    "/2024/",
+    "/20x24",
+    "/abc",
+    "/login",
+    "/login/",
+    "/Login",
+    "/static/hello.txt",
+    "/static/",
+    "/static",
+    "/static/a/b/c.css",
+    "/static//x",
+    "/static/../etc/passwd",
+    "/wp-admin",
+    "/wp-login.php",
+    "/.env",
+    "/admin/",
+    "/favicon.ico",
+    "/cgi-bin/test.cgi",
+    "/\u0663",
 ]
 
 DJANGO_TEST_PATHS = [
-    "/", "//", "/str/x/", "/str/x", "/str//", "/str/x/y/", "/int/1/", "/int/x/", "/int/1",
-    "/slug/a-b_c/", "/slug/a.b/", "/uuid/12345678-1234-1234-1234-123456789abc/",
-    "/uuid/12345678-1234-1234-1234-123456789ABC/", "/path/a/b", "/path/", "/year/2024/",
-    "/year/24/", "/nzyear/2024/", "/nzyear/0000/",
-    "/shop/items/", "/shop/items", "/shop/items/3/", "/shop/cart/", "/shop/", "/shop/other/",
-    "/re/2024/hello-world/", "/re/2024/h\u00e9llo/", "/re/2024/a.b/", "/re/24/x/",
-    "/noend/12", "/noend/12/anything", "/noend/x", "/tail/", "/tail", "/xtail/",
-    "/look/bob/", "/look/admin/", "/look/b\u00f6b/", "/back/aa/", "/back/ab/",
-    "/ci/", "/CI/", "/ci", "/Ci",
-    "/blog/en/", "/blog/en/post-1/", "/blog/eng/", "/blog/en",
-    "/noslash/", "/noslash", "/custom/x", "/custom/y", "/broken/x",
-    "/admin/", "/admin", "/admin/login/", "/admin/anything/here",
-    "/media/x.png", "/static/x.css", "/wp-login.php", "/.git/config",
+    "/",
+    "//",
+    "/str/x/",
+    "/str/x",
+    "/str//",
+    "/str/x/y/",
+    "/int/1/",
+    "/int/x/",
+    "/int/1",
+    "/slug/a-b_c/",
+    "/slug/a.b/",
+    "/uuid/12345678-1234-1234-1234-123456789abc/",
+    "/uuid/12345678-1234-1234-1234-123456789ABC/",
+    "/path/a/b",
+    "/path/",
+    "/year/2024/",
+    "/year/24/",
+    "/nzyear/2024/",
+    "/nzyear/0000/",
+    "/shop/items/",
+    "/shop/items",
+    "/shop/items/3/",
+    "/shop/cart/",
+    "/shop/",
+    "/shop/other/",
+    "/re/2024/hello-world/",
+    "/re/2024/h\u00e9llo/",
+    "/re/2024/a.b/",
+    "/re/24/x/",
+    "/noend/12",
+    "/noend/12/anything",
+    "/noend/x",
+    "/tail/",
+    "/tail",
+    "/xtail/",
+    "/look/bob/",
+    "/look/admin/",
+    "/look/b\u00f6b/",
+    "/back/aa/",
+    "/back/ab/",
+    "/ci/",
+    "/CI/",
+    "/ci",
+    "/Ci",
+    "/blog/en/",
+    "/blog/en/post-1/",
+    "/blog/eng/",
+    "/blog/en",
+    "/noslash/",
+    "/noslash",
+    "/custom/x",
+    "/custom/y",
+    "/broken/x",
+    "/admin/",
+    "/admin",
+    "/admin/login/",
+    "/admin/anything/here",
+    "/media/x.png",
+    "/static/x.css",
+    "/wp-login.php",
+    "/.git/config",
 ]
 
 DJANGO_I18N_PATHS = [
-    "/api/", "/api", "/en/about/", "/fr/about/", "/pt-br/about/", "/about/", "/de/about/",
-    "/en/contact/", "/fr/contactez/", "/fr/contact/", "/en/contactez/", "/contact/",
-    "/about", "/en/", "/", "/wp-login.php",
+    "/api/",
+    "/api",
+    "/en/about/",
+    "/fr/about/",
+    "/pt-br/about/",
+    "/about/",
+    "/de/about/",
+    "/en/contact/",
+    "/fr/contactez/",
+    "/fr/contact/",
+    "/en/contactez/",
+    "/contact/",
+    "/about",
+    "/en/",
+    "/",
+    "/wp-login.php",
 ]
 
 DJANGO_EXAMPLE_PATHS = [
-    "/", "//", "/echo/", "/echo", "/echo//", "/polls/", "/polls", "/polls/1/", "/polls/1",
-    "/polls/01/", "/polls/x/", "/polls/-1/", "/polls/boom/", "/polls/boom",
-    "/polls/best-server/results/", "/polls/best-server/results", "/polls/best_server/results/",
-    "/polls/bad server/results/", "/polls/a/b/results/", "/archive/2024/", "/archive/2024",
-    "/archive/24/", "/archive/20245/", "/archive/\u0662\u0660\u0662\u0664/", "/wp-login.php",
-    "/admin/", "/.git/config", "/polls/1/extra/", "/ECHO/", "/static/x.css", "/favicon.ico",
+    "/",
+    "//",
+    "/echo/",
+    "/echo",
+    "/echo//",
+    "/polls/",
+    "/polls",
+    "/polls/1/",
+    "/polls/1",
+    "/polls/01/",
+    "/polls/x/",
+    "/polls/-1/",
+    "/polls/boom/",
+    "/polls/boom",
+    "/polls/best-server/results/",
+    "/polls/best-server/results",
+    "/polls/best_server/results/",
+    "/polls/bad server/results/",
+    "/polls/a/b/results/",
+    "/archive/2024/",
+    "/archive/2024",
+    "/archive/24/",
+    "/archive/20245/",
+    "/archive/\u0662\u0660\u0662\u0664/",
+    "/wp-login.php",
+    "/admin/",
+    "/.git/config",
+    "/polls/1/extra/",
+    "/ECHO/",
+    "/static/x.css",
+    "/favicon.ico",
 ]
 
 
@@ -674,30 +1004,52 @@ DJANGO_EXAMPLE_PATHS = [
 class FlaskCrossCheckTest(CrossCheck, unittest.TestCase):
     def test_flask_test_app(self):
         self.cross_check(
-            "flask_routes:app", FLASK_TEST_PATHS, "wsgi",
+            "flask_routes:app",
+            FLASK_TEST_PATHS,
+            "wsgi",
             wider={
-                "/month/13", "/month/0",  # min/max: checked by Werkzeug on the value
+                "/month/13",
+                "/month/0",  # min/max: checked by Werkzeug on the value
                 "/notzero/00",  # the lookahead dropped
                 "/ver/x/info",  # the anchored converter's prefix
                 "/sub",  # subdomain rules count on every host
                 "/files/missing.txt",  # routed; the view answers 404
-                "/str//", "/edit//edit",  # merged, still nothing: 404
+                "/str//",
+                "/edit//edit",  # merged, still nothing: 404
             },
             narrower={"/int/\u0663"},  # int() reads non-ASCII digits; [0-9] does not
         )
 
     def test_wrapped_apps(self):
-        paths = ["/", "/api", "/api/", "/api/items/3", "/api/items/x", "/apix", "/legacy",
-                 "/legacy/", "/legacy/anything", "/legacyx", "/int/3", "/v1", "/v1/items/2",
-                 "/files/sibling.py", "/files/", "/str/x"]
+        paths = [
+            "/",
+            "/api",
+            "/api/",
+            "/api/items/3",
+            "/api/items/x",
+            "/apix",
+            "/legacy",
+            "/legacy/",
+            "/legacy/anything",
+            "/legacyx",
+            "/int/3",
+            "/v1",
+            "/v1/items/2",
+            "/files/sibling.py",
+            "/files/",
+            "/str/x",
+        ]
         self.cross_check("flask_routes:dispatched", paths, "wsgi")
         self.cross_check("flask_routes:only_mounts", paths, "wsgi")
         self.cross_check("flask_routes:shared", paths, "wsgi")
 
     def test_example(self):
         self.cross_check(
-            "app:app", FLASK_EXAMPLE_PATHS, "werkzeug",
-            chdir=os.path.join(REPO, "examples", "flaskapp"), pythonpath=(),
+            "app:app",
+            FLASK_EXAMPLE_PATHS,
+            "werkzeug",
+            chdir=os.path.join(REPO, "examples", "flaskapp"),
+            pythonpath=(),
             narrower={"/\u0663"},  # int() reads non-ASCII digits; [0-9] does not
         )
 
@@ -707,9 +1059,13 @@ class FlaskCrossCheckTest(CrossCheck, unittest.TestCase):
 class DjangoCrossCheckTest(CrossCheck, unittest.TestCase):
     def test_django_test_project(self):
         self.cross_check(
-            "djroutes.wsgi:application", DJANGO_TEST_PATHS, "django",
+            "djroutes.wsgi:application",
+            DJANGO_TEST_PATHS,
+            "django",
             wider={
-                "/nzyear/0000/", "/look/admin/", "/back/ab/",  # relaxed patterns
+                "/nzyear/0000/",
+                "/look/admin/",
+                "/back/ab/",  # relaxed patterns
                 "/custom/y",  # a pattern class without a regex: its prefix
                 "/static/x.css",  # STATIC_URL, whoever serves it
             },
@@ -717,14 +1073,22 @@ class DjangoCrossCheckTest(CrossCheck, unittest.TestCase):
 
     def test_django_i18n(self):
         self.cross_check(
-            "djroutes.wsgi_i18n:application", DJANGO_I18N_PATHS, "django",
-            wider={"/fr/contact/", "/en/contactez/"},  # every translation on every prefix
+            "djroutes.wsgi_i18n:application",
+            DJANGO_I18N_PATHS,
+            "django",
+            wider={
+                "/fr/contact/",
+                "/en/contactez/",
+            },  # every translation on every prefix
         )
 
     def test_example(self):
         self.cross_check(
-            "mysite.wsgi:application", DJANGO_EXAMPLE_PATHS, "django",
-            chdir=os.path.join(REPO, "examples", "djangoproject"), pythonpath=(),
+            "mysite.wsgi:application",
+            DJANGO_EXAMPLE_PATHS,
+            "django",
+            chdir=os.path.join(REPO, "examples", "djangoproject"),
+            pythonpath=(),
         )
 
 

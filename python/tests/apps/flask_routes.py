@@ -86,7 +86,9 @@ def make_app():
     app.add_url_rule("/sub", "sub", ok, subdomain="api")
     app.add_url_rule("/old", "old", redirect_to="/")
     app.url_map.add(Rule("/build-only", endpoint="build_only", build_only=True))
-    bp = Blueprint("bp", __name__, url_prefix="/bp", static_folder=os.path.join(HERE, "files"))
+    bp = Blueprint(
+        "bp", __name__, url_prefix="/bp", static_folder=os.path.join(HERE, "files")
+    )
     bp.add_url_rule("/page/<int:n>", "page", ok)
     app.register_blueprint(bp)
     return app
@@ -141,7 +143,7 @@ class PrefixStrip:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path.startswith("/prefix"):
-            environ["PATH_INFO"] = path[len("/prefix"):]
+            environ["PATH_INFO"] = path[len("/prefix") :]
         return self.app(environ, start_response)
 
 
@@ -179,7 +181,9 @@ class ExplodingMap(Flask):
 
 exploding = ExplodingMap(__name__)
 exploding.add_url_rule("/", "index", ok)
-exploding.url_map.iter_rules = lambda: (_ for _ in ()).throw(RuntimeError("no rules today"))
+exploding.url_map.iter_rules = lambda: (_ for _ in ()).throw(
+    RuntimeError("no rules today")
+)
 
 broken_rule = Flask(__name__)
 broken_rule.url_map.converters["broken"] = BrokenConverter

@@ -34,7 +34,7 @@ class StartsWith:
 
     def match(self, path):
         if path.startswith(self.text):
-            return path[len(self.text):], (), {}
+            return path[len(self.text) :], (), {}
         return None
 
     def check(self):
@@ -76,10 +76,15 @@ urlpatterns = [
     re_path(r"^look/(?!admin)(?P<name>\w+)/$", views.ok, name="look"),
     re_path(r"^back/(?P<a>[a-z])(?P=a)/$", views.ok, name="back"),
     re_path(r"(?i)^ci/$", views.ok, name="ci"),
-    re_path(r"^blog/(?P<lang>[a-z]{2})/", include([
-        path("", views.ok, name="blog"),
-        path("<slug:s>/", views.ok, name="post"),
-    ])),
+    re_path(
+        r"^blog/(?P<lang>[a-z]{2})/",
+        include(
+            [
+                path("", views.ok, name="blog"),
+                path("<slug:s>/", views.ok, name="post"),
+            ]
+        ),
+    ),
     path("noslash/", no_append_slash(views.ok), name="noslash"),
     path("custom/", include([URLPattern(StartsWith("x"), views.ok, name="custom")])),
     path("broken/", include("djroutes.empty_urls")),
