@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // routesJSON is the routes object of HELLO, as `corral routes --json`
@@ -26,9 +29,9 @@ type routesJSON struct {
 // regexp, as the route guard does.
 func routesOf(t *testing.T, args ...string) (*routesJSON, []*regexp.Regexp) {
 	t.Helper()
-	out, code := runCorral(t, append([]string{"routes", "--json", "--python", pythonBin}, args...)...)
+	out, errOut, code := runSplit(t, append([]string{"routes", "--json", "--python", pythonBin}, args...)...)
 	if code != 0 {
-		t.Fatalf("corral routes --json %v: exit %d:\n%s", args, code, out)
+		t.Fatalf("corral routes --json %v: exit %d:\n%s%s", args, code, out, errOut)
 	}
 	var rs *routesJSON
 	if err := json.Unmarshal([]byte(out), &rs); err != nil {
@@ -50,6 +53,30 @@ func routesOf(t *testing.T, args ...string) (*routesJSON, []*regexp.Regexp) {
 		res = append(res, re)
 	}
 	return rs, res
+}
+
+// runSplit runs corral in the repository root and returns its standard
+// output and standard error apart (--json output must parse whatever the
+// log says).
+func runSplit(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(corralBin, args...)
+	cmd.Dir = repoRoot
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("corral %v did not finish within 60s:\n%s%s", args, out.String(), errOut.String())
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }
 
 func known(rs *routesJSON, res []*regexp.Regexp, path string) bool {
@@ -139,9 +166,9 @@ func TestRoutesPlainApp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "learn its routes from traffic") {
 		t.Errorf("plain app: exit %d:\n%s", code, out)
 	}
-	out, code = runCorral(t, "routes", "--json", "--python", pythonBin, testdata("wsgiapp.py"))
+	out, errOut, code := runSplit(t, "routes", "--json", "--python", pythonBin, testdata("wsgiapp.py"))
 	if code != 0 || strings.TrimSpace(out) != "null" {
-		t.Errorf("plain app --json: exit %d:\n%s", code, out)
+		t.Errorf("plain app --json: exit %d:\n%s%s", code, out, errOut)
 	}
 }
 
