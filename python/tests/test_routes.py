@@ -999,6 +999,23 @@ DJANGO_EXAMPLE_PATHS = [
 ]
 
 
+def pairwise_merge(paths):
+    """paths, if this Werkzeug merges slashes two by two (before 2026 it
+    turned /// into //, so /a///b stays a 404): corral's catch-all counts
+    every path with // as known either way."""
+    from werkzeug.exceptions import NotFound
+    from werkzeug.routing import Map, Rule
+
+    adapter = Map([Rule("/a/b", endpoint="ab")]).bind("localhost")
+    try:
+        adapter.match("/a///b")
+    except NotFound:
+        return set(paths)
+    except Exception:
+        pass
+    return set()
+
+
 @needs_go
 @needs_flask
 class FlaskCrossCheckTest(CrossCheck, unittest.TestCase):
@@ -1016,7 +1033,8 @@ class FlaskCrossCheckTest(CrossCheck, unittest.TestCase):
                 "/files/missing.txt",  # routed; the view answers 404
                 "/str//",
                 "/edit//edit",  # merged, still nothing: 404
-            },
+            }
+            | pairwise_merge({"/str///x"}),
             narrower={"/int/\u0663"},  # int() reads non-ASCII digits; [0-9] does not
         )
 
