@@ -3,6 +3,7 @@
 //
 //	corral [OPTIONS] APP
 //	corral check [OPTIONS] APP
+//	corral routes [--json] [OPTIONS] APP
 package main
 
 import (
@@ -47,10 +48,14 @@ const (
 
 func run(args []string) int {
 	sub := ""
+	asJSON := false
 	if len(args) > 0 {
 		switch args[0] {
 		case "check":
 			sub, args = args[0], args[1:]
+		case "routes":
+			sub = args[0]
+			args, asJSON = cutFlag(args[1:], "--json")
 		case "status":
 			return runStatus(args[1:], os.Stdout, os.Stderr)
 		}
@@ -97,8 +102,11 @@ func run(args []string) int {
 	if acct != nil {
 		wcfg.Credential = acct.Credential()
 	}
-	if sub == "check" {
+	switch sub {
+	case "check":
 		return check(wcfg, cfg.App)
+	case "routes":
+		return routes(wcfg, cfg.App, asJSON, os.Stdout)
 	}
 	return serve(cfg, wcfg, log)
 }
@@ -176,9 +184,21 @@ func openLog(path string, def io.Writer) (io.Writer, func(), error) {
 
 // check loads the app in one worker and reports the result.
 func check(wcfg worker.Config, app string) int {
+	w, done := spawnOne(wcfg, "check", app)
+	if w == nil {
+		return exitFail
+	}
+	defer done()
+	fmt.Printf("%s: OK (%s %s, %s)\n", app, w.Hello.Implementation, w.Hello.Python, wcfg.Python)
+	return exitOK
+}
+
+// spawnOne starts a single worker in mode ("check" or "routes": it loads
+// the app, says HELLO and exits) and returns it with the function that
+// disposes of it, or nil after reporting on stderr why it failed.
+func spawnOne(wcfg worker.Config, mode, app string) (*worker.Worker, func()) {
 	sp := worker.NewSpawner()
-	defer sp.Close()
-	wcfg.Boot.Mode = "check"
+	wcfg.Boot.Mode = mode
 	wcfg.Boot.WorkerID = 1
 	wcfg.Boot.Threads = 1
 	w, err := worker.Spawn(context.Background(), sp, wcfg)
@@ -192,9 +212,11 @@ func check(wcfg worker.Config, app string) int {
 		} else {
 			fmt.Fprintf(os.Stderr, "corral: %v\n", err)
 		}
-		return exitFail
+		sp.Close()
+		return nil, nil
 	}
-	defer w.Close()
-	fmt.Printf("%s: OK (%s %s, %s)\n", app, w.Hello.Implementation, w.Hello.Python, wcfg.Python)
-	return exitOK
+	return w, func() {
+		w.Close()
+		sp.Close()
+	}
 }

@@ -352,6 +352,7 @@ func TestHelpVersion(t *testing.T) {
 		{[]string{"--help"}, ErrHelp},
 		{[]string{"-h"}, ErrHelp},
 		{[]string{"check", "--help"}, ErrHelp},
+		{[]string{"routes", "--help"}, ErrHelp},
 		{[]string{"--version"}, ErrVersion},
 		{[]string{"-v"}, ErrVersion},
 	}
@@ -771,7 +772,7 @@ func TestAddOption(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	u := Usage()
-	for _, want := range []string{"Usage: corral [OPTIONS] APP", "check APP",
+	for _, want := range []string{"Usage: corral [OPTIONS] APP", "check APP", "routes APP", "--json",
 		"Application:", "Workers:", "Listening:", "Timeouts & limits:", "Logging:", "--help", "--version",
 		"--limit-request-field_size", "--limit-request-field-size"} {
 		if !strings.Contains(u, want) {

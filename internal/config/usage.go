@@ -7,12 +7,15 @@ import (
 
 const usageHead = `Usage: corral [OPTIONS] APP
        corral check [OPTIONS] APP
+       corral routes [--json] [OPTIONS] APP
 
 Serve a Python WSGI application with a pool of supervised worker processes.
 
 Commands:
   (none)       serve APP
   check APP    import APP in a worker, report any problem and exit
+  routes APP   print the routes APP declares (what the route guard checks
+               requests against) and exit; --json prints the raw object
 
 APP is MODULE:NAME (myproject.wsgi:application), MODULE:FACTORY()
 (app:create_app()) or a path to a .py file.

@@ -16,6 +16,7 @@ from ._input import PulledInput
 from ._proto import BODY_PULL, HEADER, HEADER_SIZE, U32, ChannelClosed, frame
 from ._request import error_payload, to_json
 from ._response import FileWrapper
+from ._routes import extract as extract_routes
 
 
 class Worker:
@@ -218,7 +219,7 @@ def app_files():
     return sorted(files)
 
 
-def _hello(config, threads, dump_signal):
+def _hello(config, threads, dump_signal, routes):
     return to_json(
         {
             "protocol": proto.VERSION,
@@ -228,7 +229,7 @@ def _hello(config, threads, dump_signal):
             "threads": threads,
             "app": config.get("app"),
             "dump_signal": dump_signal,
-            "routes": None,
+            "routes": routes,
             "files": app_files(),
         }
     )
@@ -250,7 +251,7 @@ def _serve_forked(app, config):
     chan = Channel(data_sock, threaded=threads > 1)
     rc = 0
     try:
-        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal)))
+        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, config.get("_routes"))))
         rc = Worker(app, chan, config, threads).serve(control_sock)
     except ChannelClosed:
         rc = 0
@@ -278,11 +279,16 @@ def main(data_sock, control_sock, config):
         except BaseException:
             chan.send(frame(proto.BOOTFAIL, 0, error_payload(*sys.exc_info())))
             return 1
-        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal)))
+        # Never fails: an app whose routes cannot be told gets None.
+        script_name = (config.get("environ") or {}).get("SCRIPT_NAME", "")
+        routes = extract_routes(app, script_name)
+        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, routes)))
         mode = config.get("mode", "serve")
         if mode == "zygote":
             from . import _zygote
 
+            # Forked workers report the zygote's routes: same app, same code.
+            config = dict(config, _routes=routes)
             return _zygote.serve(app, data_sock, control_sock, config, _serve_forked)
         if mode != "serve":
             return 0

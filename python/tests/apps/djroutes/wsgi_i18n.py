@@ -1,0 +1,7 @@
+import os
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "djroutes.settings_i18n"
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+
+application = get_wsgi_application()
