@@ -4,6 +4,7 @@ package proto
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ const (
 	Returned Type = 0x18
 	Pong     Type = 0x19
 	Log      Type = 0x1A
+	Ban      Type = 0x1B
 )
 
 // Flags.
@@ -60,7 +62,7 @@ var typeNames = map[Type]string{
 	Boot: "BOOT", Request: "REQUEST", Data: "DATA", Cancel: "CANCEL", Pause: "PAUSE",
 	Resume: "RESUME", Ping: "PING", Steal: "STEAL", Hello: "HELLO", BootFail: "BOOTFAIL",
 	Start: "START", Body: "BODY", File: "FILE", End: "END", Error: "ERROR", Read: "READ",
-	Returned: "RETURNED", Pong: "PONG", Log: "LOG",
+	Returned: "RETURNED", Pong: "PONG", Log: "LOG", Ban: "BAN",
 }
 
 func (t Type) String() string {
@@ -71,7 +73,7 @@ func (t Type) String() string {
 }
 
 // fromWorker reports whether t may be sent by a worker.
-func (t Type) fromWorker() bool { return t >= Hello && t <= Log }
+func (t Type) fromWorker() bool { return t >= Hello && t <= Ban }
 
 // Errors returned by the decoder. A channel that produced one of them is
 // broken and must be closed.
@@ -127,7 +129,7 @@ func ParseHeader(b []byte) (Header, error) {
 	if b[2] != 0 || b[3] != 0 {
 		return h, fmt.Errorf("%w: reserved bytes set", ErrMalformed)
 	}
-	perRequest := h.Type != Hello && h.Type != BootFail && h.Type != Returned && h.Type != Pong && h.Type != Log
+	perRequest := h.Type != Hello && h.Type != BootFail && h.Type != Returned && h.Type != Pong && h.Type != Log && h.Type != Ban
 	if perRequest && h.ID == 0 {
 		return h, fmt.Errorf("%w: %s without request id", ErrMalformed, h.Type)
 	}
@@ -255,6 +257,26 @@ func ParseHead(head []byte) (status string, headers []string, err error) {
 		headers = append(headers, s[:i])
 		s = s[i+1:]
 	}
+}
+
+// BanRequest is the payload of a BAN frame: the app asks for a client to
+// be banned.
+type BanRequest struct {
+	Addr    string  `json:"addr"`
+	Seconds float64 `json:"seconds"`
+	Reason  string  `json:"reason"`
+}
+
+// ParseBan decodes a BAN payload.
+func ParseBan(p []byte) (BanRequest, error) {
+	var b BanRequest
+	if err := json.Unmarshal(p, &b); err != nil {
+		return b, fmt.Errorf("%w: BAN: %v", ErrMalformed, err)
+	}
+	if b.Addr == "" || !(b.Seconds > 0) {
+		return b, fmt.Errorf("%w: BAN needs an address and a positive number of seconds", ErrMalformed)
+	}
+	return b, nil
 }
 
 // ParseFile decodes a FILE payload. A count of -1 means to the end of file.
