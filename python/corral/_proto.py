@@ -35,6 +35,7 @@ READ = 0x17
 RETURNED = 0x18
 PONG = 0x19
 LOG = 0x1A
+BAN = 0x1B
 
 # flags
 BODY_PULL = 0x01  # REQUEST: the body is fetched with READ frames

@@ -258,6 +258,7 @@ def main(data_sock, control_sock, config):
         )
         if config.get("mode", "serve") != "serve":
             return 0
+        corral._channel = chan
         return Worker(app, chan, config, threads).serve(control_sock)
     except ChannelClosed:
         return 0
