@@ -3,6 +3,7 @@
 //
 //	corral [OPTIONS] APP
 //	corral check [OPTIONS] APP
+//	corral status | corral bans list|add|remove
 package main
 
 import (
@@ -53,6 +54,8 @@ func run(args []string) int {
 			sub, args = args[0], args[1:]
 		case "status":
 			return runStatus(args[1:], os.Stdout, os.Stderr)
+		case "bans":
+			return runBans(args[1:], os.Stdout, os.Stderr)
 		}
 	}
 	cwd, err := os.Getwd()

@@ -7,12 +7,15 @@ import (
 
 const usageHead = `Usage: corral [OPTIONS] APP
        corral check [OPTIONS] APP
+       corral status | corral bans list|add|remove
 
 Serve a Python WSGI application with a pool of supervised worker processes.
 
 Commands:
   (none)       serve APP
   check APP    import APP in a worker, report any problem and exit
+  status       show the running servers' workers (corral status --help)
+  bans         list, add or remove bans of running servers (corral bans --help)
 
 APP is MODULE:NAME (myproject.wsgi:application), MODULE:FACTORY()
 (app:create_app()) or a path to a .py file.

@@ -118,6 +118,7 @@ type banTable struct {
 	max     int
 	full    bool
 	blocked int64 // requests blocked by bans that have ended
+	refused int64 // connections refused by bans that have ended
 }
 
 func newBanTable(max int) *banTable {
@@ -136,14 +137,17 @@ func (t *banTable) active(key netip.Addr, now func() time.Time) *ban {
 	return b
 }
 
-func (t *banTable) counts() (n int, blocked int64) {
+// counts returns the bans in force and the requests and connections
+// refused because of bans, ended ones included.
+func (t *banTable) counts() (n int, blocked, refused int64) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	blocked = t.blocked
+	blocked, refused = t.blocked, t.refused
 	for _, b := range t.m {
 		blocked += b.blocked.Load()
+		refused += b.refused.Load()
 	}
-	return len(t.m), blocked
+	return len(t.m), blocked, refused
 }
 
 // keyString is how a client key is written: an address, or an IPv6 /64.
@@ -269,10 +273,10 @@ func outlasts(escalate bool, d time.Duration, now, oldUntil time.Time) bool {
 }
 
 func (g *Guard) persist(b *ban) {
-	if g.cfg.Store == nil {
+	if g.store == nil {
 		return
 	}
-	g.cfg.Store.Put(journal.Ban{Addr: keyString(b.key), Since: b.since, Until: b.until, Jail: b.jail,
+	g.store.Put(journal.Ban{Addr: keyString(b.key), Since: b.since, Until: b.until, Jail: b.jail,
 		Reason: b.reason, Offences: b.offences, Status: b.status})
 }
 
@@ -285,6 +289,7 @@ func (g *Guard) expire(now time.Time) {
 		if !b.activeAt(now) {
 			delete(t.m, k)
 			t.blocked += b.blocked.Load()
+			t.refused += b.refused.Load()
 			t.history[k] = offence{count: b.offences, ended: b.until}
 			ended = append(ended, b)
 		}
@@ -307,7 +312,7 @@ func (g *Guard) expire(now time.Time) {
 
 // load restores the stored bans.
 func (g *Guard) load(ctx context.Context) error {
-	stored, err := g.cfg.Store.Load(ctx)
+	stored, err := g.store.Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -415,11 +420,12 @@ func (g *Guard) Unban(addr, by string) (bool, error) {
 	delete(t.history, k)
 	if b != nil {
 		t.blocked += b.blocked.Load()
+		t.refused += b.refused.Load()
 	}
 	t.mu.Unlock()
 	g.clients.forget(k)
-	if g.cfg.Store != nil {
-		g.cfg.Store.Delete(keyString(k))
+	if g.store != nil {
+		g.store.Delete(keyString(k))
 	}
 	if b == nil {
 		return false, nil

@@ -117,7 +117,6 @@ type Config struct {
 	Classes []Class
 
 	Static []string // URL prefixes served by corral itself: routes
-	Store  Store    // nil = bans live in memory only
 	Logger *slog.Logger
 	Now    func() time.Time // for tests; nil = time.Now
 }
@@ -134,6 +133,7 @@ type Guard struct {
 	learned *learned
 	global  *rate.Limiter
 	conns   *connCounts
+	store   Store
 
 	routesMu  sync.Mutex
 	routesRaw string
@@ -218,12 +218,15 @@ func New(cfg Config) (*Guard, error) {
 	return g, nil
 }
 
-// Start loads the stored bans, resolves the host names of the lists and
-// starts the housekeeping (unbans, re-resolving). A failed load is
-// returned; the guard works anyway, without the old bans.
-func (g *Guard) Start(ctx context.Context) error {
+// Start loads the bans kept in store (nil = bans live in memory only),
+// which from then on keeps every ban, resolves the host names of the lists
+// and starts the housekeeping (unbans, re-resolving). Call it once, before
+// the guard serves. A failed load is returned; the guard works anyway,
+// without the old bans.
+func (g *Guard) Start(ctx context.Context, store Store) error {
+	g.store = store
 	var err error
-	if g.cfg.Store != nil {
+	if store != nil {
 		err = g.load(ctx)
 	}
 	g.allow.resolve(ctx, g.cfg.LookupHost)
@@ -554,7 +557,7 @@ type Stats struct {
 	Denied           int64  `json:"denied_requests"`
 	Limited          int64  `json:"rate_limited_requests"`
 	Strict404        int64  `json:"strict_route_404s"`
-	RefusedConns     int64  `json:"refused_connections"`
+	RefusedConns     int64  `json:"refused_connections"` // closed at accept: bans, deny list, per-client cap
 	BlockedByBans    int64  `json:"blocked_requests"`
 	EvictedClients   uint64 `json:"evicted_clients"`
 	ConnsPerClientOn bool   `json:"per_client_connection_cap"`
@@ -570,7 +573,9 @@ func (g *Guard) Stats() Stats {
 	if g.extracted.Load() {
 		s.Routes = "extracted"
 	}
-	s.Bans, s.BlockedByBans = g.bans.counts()
+	var refused int64
+	s.Bans, s.BlockedByBans, refused = g.bans.counts()
+	s.RefusedConns += refused
 	for i := range g.clients.shards {
 		sh := &g.clients.shards[i]
 		sh.mu.Lock()

@@ -66,6 +66,10 @@ type rig struct {
 }
 
 func newRig(t *testing.T, mod func(*Config)) *rig {
+	return newRigStore(t, nil, mod)
+}
+
+func newRigStore(t *testing.T, store Store, mod func(*Config)) *rig {
 	t.Helper()
 	ck := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	cfg := Config{Enabled: true, Jails: DefaultJails(), Now: ck.now,
@@ -77,7 +81,7 @@ func newRig(t *testing.T, mod func(*Config)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Start(context.Background()); err != nil {
+	if err := g.Start(context.Background(), store); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
@@ -427,7 +431,7 @@ func TestStorePersistence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRig(t, func(c *Config) { c.Store = st; c.Now = time.Now })
+	r := newRigStore(t, st, func(c *Config) { c.Now = time.Now })
 	if _, err := r.g.Ban("192.0.2.20", time.Hour, "manual", "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +452,7 @@ func TestStorePersistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st2.Close()
-	r2 := newRig(t, func(c *Config) { c.Store = st2; c.Now = time.Now })
+	r2 := newRigStore(t, st2, func(c *Config) { c.Now = time.Now })
 	got := r2.g.Bans()
 	if len(got) != 2 || got[0].Addr != "192.0.2.20" || got[1].Addr != "2001:db8:1:2::/64" || got[1].Until != nil {
 		t.Fatalf("restored bans = %+v", got)

@@ -7,13 +7,17 @@ import (
 )
 
 // Trust decides which peers may speak for their clients with forwarding
-// headers. Contains must be safe for concurrent use.
+// headers: trust.Proxies (--forwarded-allow-ips). TrustsIP must be safe
+// for concurrent use.
 type Trust interface {
-	Contains(netip.Addr) bool
+	TrustsIP(netip.Addr) bool
 }
 
-// Prefixes is a Trust made of CIDR blocks.
+// Prefixes is a set of CIDR blocks; as a Trust it trusts the peers in them.
 type Prefixes []netip.Prefix
+
+// TrustsIP is Contains, so that Prefixes is a Trust.
+func (ps Prefixes) TrustsIP(a netip.Addr) bool { return ps.Contains(a) }
 
 // Contains reports whether a is in one of the blocks. An IPv4-mapped IPv6
 // address matches as IPv4.
@@ -51,7 +55,7 @@ type Identity struct {
 // walk at the last good address, so garbage never frames anyone.
 func Identify(peer netip.Addr, h http.Header, trusted Trust) Identity {
 	id := Identity{Addr: peer.Unmap()}
-	if peer.IsValid() && (trusted == nil || !trusted.Contains(id.Addr)) {
+	if peer.IsValid() && (trusted == nil || !trusted.TrustsIP(id.Addr)) {
 		return id
 	}
 	if vs := h["Forwarded"]; len(vs) > 0 {
@@ -98,7 +102,7 @@ func walkList(vs []string, trusted Trust, parse func(string) (netip.Addr, bool))
 				return last, found
 			}
 			last, found = a, true
-			if trusted == nil || !trusted.Contains(a) {
+			if trusted == nil || !trusted.TrustsIP(a) {
 				return a, true
 			}
 		}
