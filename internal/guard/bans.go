@@ -245,6 +245,7 @@ func (g *Guard) ban(key netip.Addr, d time.Duration, jail, reason string, status
 	}
 	if old != nil {
 		t.blocked += old.blocked.Load()
+		t.refused += old.refused.Load()
 	}
 	t.m[key] = b
 	delete(t.history, key)
