@@ -410,15 +410,20 @@ func (g *Guard) after(gw *writer, r *http.Request, key netip.Addr, c *client, kn
 		return
 	}
 	path := r.URL.Path
-	if !known {
-		if status != http.StatusNotFound {
-			if g.learned.add(path) {
-				g.log.Warn("learned-route table full; paths answered from now on are not learned", "paths", g.cfg.LearnMax)
-			}
-		} else if !allowed && !wellKnown(path) {
+	if !known && status != http.StatusNotFound {
+		// An answer other than 404 shows the path exists: learn it.
+		known = true
+		if g.learned.add(path) {
+			g.log.Warn("learned-route table full; paths answered from now on are not learned", "paths", g.cfg.LearnMax)
+		}
+	}
+	switch {
+	case allowed:
+	case !known:
+		if !wellKnown(path) {
 			g.event(key, JailProbe)
 		}
-	} else if (status == http.StatusUnauthorized || status == http.StatusForbidden) && !allowed {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		g.event(key, JailAuth)
 	}
 	if status >= 400 && status < 500 && status != http.StatusTooManyRequests && !allowed {

@@ -213,11 +213,13 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 // is expected to start soonest, if that is within the budget.
 //
 // With priority classes, a call of a class below others' unused
-// reservations only takes a free thread, and only if enough stay free.
+// reservations only takes a free thread, and only if enough stay free; a
+// call below any reservation is never pipelined, so it cannot take a
+// reserved worker's next turn.
 func (p *Pool) pick(c *Call, now time.Time) *member {
 	var best *member
 	var bestWait time.Duration
-	held := p.reservedAbove(c.class)
+	held, below := p.reservedAbove(c.class)
 	free := 0
 	for _, m := range p.members {
 		if m == nil || m.state != stateReady {
@@ -230,7 +232,7 @@ func (p *Pool) pick(c *Call, now time.Time) *member {
 			}
 			continue
 		}
-		if held > 0 || bestWait == 0 && best != nil || len(m.inflight) >= p.depth {
+		if below || bestWait == 0 && best != nil || len(m.inflight) >= p.depth {
 			continue
 		}
 		wait, ok := p.expectedWait(m, now)
@@ -245,14 +247,16 @@ func (p *Pool) pick(c *Call, now time.Time) *member {
 }
 
 // reservedAbove is the number of threads the classes above class keep
-// for themselves: their reservations minus what they use. Called with
-// p.mu held.
-func (p *Pool) reservedAbove(class int) int {
-	held := 0
+// for themselves (their reservations minus what they use), and whether any
+// class above has a reservation. Called with p.mu held.
+func (p *Pool) reservedAbove(class int) (held int, below bool) {
 	for k := class + 1; k < len(p.cfg.Reserve); k++ {
-		held += max(0, p.cfg.Reserve[k]-p.classOut[k])
+		if r := p.cfg.Reserve[k]; r > 0 {
+			below = true
+			held += max(0, r-p.classOut[k])
+		}
 	}
-	return held
+	return held, below
 }
 
 // untrack counts a sent call as no longer in flight. Called with p.mu held.
