@@ -25,8 +25,9 @@ const wordlist = "/usr/share/dirb/wordlists/common.txt"
 
 // guardServer is a corral with the guard configured by extra (TOML lines
 // of the [guard] table and below; loopback is not allow-listed, so that
-// 127.0.0.x clients can be banned), its own state directory and admin
-// socket.
+// 127.0.0.x clients can be banned, and banned connections are closed at
+// once rather than held in the tarpit, so that the tests see them closed),
+// its own state directory and admin socket.
 type guardServer struct {
 	*server
 	calls string // CALLS_FILE of the app
@@ -40,7 +41,7 @@ func startGuard(t *testing.T, extra string, env []string, args ...string) *guard
 	dir := t.TempDir()
 	g := &guardServer{calls: filepath.Join(dir, "calls"), admin: filepath.Join(dir, "admin.sock"),
 		state: filepath.Join(dir, "state"), conf: filepath.Join(dir, "corral.toml")}
-	writeFile(t, g.conf, "[guard]\nallow = []\n"+extra)
+	writeFile(t, g.conf, "[guard]\nallow = []\ntarpit = 0\n"+extra)
 	g.server = g.restart(t, env, args...)
 	return g
 }

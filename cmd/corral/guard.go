@@ -75,6 +75,7 @@ func guardConfig(cfg *config.Config, static []string, log *slog.Logger) (guard.C
 		GlobalRate:           guard.Limit{Rate: gf.GlobalRate, Burst: gf.GlobalBurst},
 		MaxConnsPerClient:    gf.MaxConnsPerClient,
 		MaxInFlightPerClient: gf.MaxInFlightPerClient,
+		Tarpit:               gf.Tarpit,
 		MaxClients:           gf.MaxClients,
 		LearnMax:             gf.LearnMax,
 		Static:               static,

@@ -34,6 +34,9 @@ type Guard struct {
 	// MaxInFlightPerClient the requests of one client in progress. 0 = no cap.
 	MaxConnsPerClient    int
 	MaxInFlightPerClient int
+	// Tarpit is how long connections from banned and deny-listed
+	// addresses are held open, unanswered, before they are closed.
+	Tarpit time.Duration
 	// MaxClients bounds the per-client state kept (least recently seen
 	// clients are forgotten first); LearnMax the paths learned from an app
 	// that reports no routes.
@@ -82,6 +85,7 @@ func DefaultGuard() Guard {
 	return Guard{
 		Allow:           []string{"127.0.0.0/8", "::1"},
 		ResolveInterval: 5 * time.Minute,
+		Tarpit:          10 * time.Second,
 		MaxClients:      65536,
 		LearnMax:        10000,
 		Jails: map[string]Jail{
@@ -295,6 +299,7 @@ func parseGuard(v any, display string, g *Guard) []error {
 	t.int("global-burst", &g.GlobalBurst, 0, 1<<30)
 	t.int("max-conns-per-client", &g.MaxConnsPerClient, 0, 0)
 	t.int("max-inflight-per-client", &g.MaxInFlightPerClient, 0, 0)
+	t.duration("tarpit", &g.Tarpit)
 	t.int("max-clients", &g.MaxClients, 1, 1<<24)
 	t.int("learn-max", &g.LearnMax, 1, 1<<24)
 	for _, e := range g.Allow {
@@ -366,7 +371,7 @@ func parseGuard(v any, display string, g *Guard) []error {
 		g.Classes = append(g.Classes, c)
 	}
 	t.done("allow", "deny", "resolve-interval", "rate", "burst", "global-rate", "global-burst",
-		"max-conns-per-client", "max-inflight-per-client", "max-clients", "learn-max", "jails", "routes", "classes")
+		"max-conns-per-client", "max-inflight-per-client", "tarpit", "max-clients", "learn-max", "jails", "routes", "classes")
 	return errs
 }
 

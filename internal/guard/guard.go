@@ -102,10 +102,13 @@ type Config struct {
 	// LookupHost resolves host names; nil = net.DefaultResolver.
 	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 
-	ClientRate           Limit // per client
-	GlobalRate           Limit // all clients together (allow-listed excepted)
-	RouteLimits          []RouteLimit
-	MaxConnsPerClient    int // open connections of one address; 0 = no limit
+	ClientRate        Limit // per client
+	GlobalRate        Limit // all clients together (allow-listed excepted)
+	RouteLimits       []RouteLimit
+	MaxConnsPerClient int // open connections of one address; 0 = no limit
+	// Tarpit holds connections from banned and deny-listed addresses open,
+	// unanswered, this long before closing them; 0 closes them at once.
+	Tarpit               time.Duration
 	MaxInFlightPerClient int // requests of one client in progress; 0 = no limit
 
 	MaxClients int // per-client state kept (LRU), default 65536
@@ -146,6 +149,7 @@ type Guard struct {
 	limited     atomic.Int64 // requests answered 429 by a limit
 	strict404   atomic.Int64 // probes answered 404 by --strict-routes
 	connRefused atomic.Int64 // connections closed at accept (deny list or per-client cap)
+	held        atomic.Int64 // connections in the tarpit
 
 	stop chan struct{}
 	done chan struct{}

@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -511,3 +512,46 @@ type nullWriter struct{ h http.Header }
 func (w *nullWriter) Header() http.Header         { return w.h }
 func (w *nullWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *nullWriter) WriteHeader(int)             {}
+
+func TestListenerClosesBannedAtAccept(t *testing.T) {
+	for _, tarpit := range []time.Duration{0, 300 * time.Millisecond} {
+		g, err := New(Config{Enabled: true, Jails: DefaultJails(), Tarpit: tarpit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.Ban("127.0.0.1", time.Hour, "manual", "test"); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := g.Listener(raw)
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+				t.Error("a banned connection was accepted")
+			}
+		}()
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _ := c.Read(make([]byte, 10))
+		held := time.Since(t0)
+		c.Close()
+		raw.Close()
+		if n != 0 || held < tarpit || held > tarpit+2*time.Second {
+			t.Errorf("tarpit %v: read %d bytes, connection closed after %v", tarpit, n, held)
+		}
+		if b := g.Bans(); len(b) != 1 || b[0].Refused != 1 {
+			t.Errorf("bans = %+v, want one refused connection", b)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // Listener wraps l so that connections from banned or deny-listed
@@ -39,12 +40,12 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		if b := g.bans.active(Key(peer), g.now); b != nil && b.status != 429 {
 			b.refused.Add(1)
-			c.Close()
+			g.refuse(c)
 			continue
 		}
 		if g.deny.contains(peer) {
 			g.connRefused.Add(1)
-			c.Close()
+			g.refuse(c)
 			continue
 		}
 		if m := g.cfg.MaxConnsPerClient; m > 0 {
@@ -57,6 +58,29 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		return c, nil
 	}
+}
+
+// maxHeld bounds the connections held in the tarpit at once.
+const maxHeld = 1024
+
+// refuse closes a connection from a banned or deny-listed address without
+// a byte of answer. With a tarpit it first holds the connection open,
+// unread, for Config.Tarpit (a timer each, no goroutine; at most maxHeld
+// at once): a scanner with a fixed number of connections then waits
+// instead of reconnecting at full speed, which would cost both machines
+// more than it costs it.
+func (g *Guard) refuse(c net.Conn) {
+	if g.cfg.Tarpit <= 0 || g.held.Add(1) > maxHeld {
+		if g.cfg.Tarpit > 0 {
+			g.held.Add(-1)
+		}
+		c.Close()
+		return
+	}
+	time.AfterFunc(g.cfg.Tarpit, func() {
+		c.Close()
+		g.held.Add(-1)
+	})
 }
 
 func connAddr(c net.Conn) netip.Addr {
