@@ -32,8 +32,6 @@ func (s *addrSet) contains(a netip.Addr) bool {
 	return false
 }
 
-func (s *addrSet) empty() bool { return len(s.exact) == 0 && len(s.nets) == 0 }
-
 // list is an allow or deny list: addresses and CIDRs given as such, and
 // host names resolved at start and again every so often.
 type list struct {
