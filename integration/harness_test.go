@@ -56,6 +56,10 @@ func testMain(m *testing.M) int {
 	if os.Geteuid() == 0 {
 		os.Setenv("CORRAL_ALLOW_ROOT", "true")
 	}
+	// The guard keeps its bans in the state directory: a test run must not
+	// write to the machine's (/var/lib/corral as root). Tests that look at
+	// bans pass their own --state-dir.
+	os.Setenv("CORRAL_STATE_DIR", filepath.Join(dir, "state"))
 	pythonBin = os.Getenv("CORRAL_TEST_PYTHON")
 	if pythonBin == "" {
 		pythonBin = filepath.Join(repoRoot, ".venv", "bin", "python")

@@ -68,7 +68,10 @@ func watchCerts(ctx context.Context, certs *listen.Certs) {
 // guard applied. owner, when not nil, is the account corral will switch
 // to: the Unix socket files it creates are given to it. certs is nil for
 // plain HTTP.
-func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.Certs, log *slog.Logger) ([]net.Listener, error) {
+//
+// guard wraps each raw listener first, beneath every other layer, so that
+// connections from banned addresses are closed at accept.
+func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.Certs, guard func(net.Listener) net.Listener, log *slog.Logger) ([]net.Listener, error) {
 	mlog := log.With("component", "master")
 	act, err := listen.TakeActivation()
 	if err != nil {
@@ -109,6 +112,7 @@ func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.
 	out := make([]net.Listener, 0, len(raw))
 	for _, l := range raw {
 		desc := describeAddr(l.Addr(), certs != nil)
+		l = guard(l)
 		if cfg.MaxConnections > 0 {
 			l = listen.Limit(l, cfg.MaxConnections)
 		}

@@ -4,6 +4,7 @@
 //	corral [OPTIONS] APP
 //	corral check [OPTIONS] APP
 //	corral routes [--json] [OPTIONS] APP
+//	corral status | corral bans list|add|remove
 package main
 
 import (
@@ -58,6 +59,8 @@ func run(args []string) int {
 			args, asJSON = cutFlag(args[1:], "--json")
 		case "status":
 			return runStatus(args[1:], os.Stdout, os.Stderr)
+		case "bans":
+			return runBans(args[1:], os.Stdout, os.Stderr)
 		}
 	}
 	cwd, err := os.Getwd()

@@ -14,7 +14,9 @@ import (
 	"corral/internal/admin"
 	"corral/internal/config"
 	"corral/internal/front"
+	"corral/internal/guard"
 	"corral/internal/pool"
+	"corral/internal/proto"
 	"corral/internal/worker"
 )
 
@@ -27,6 +29,21 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	mounts, merr := staticMounts(cfg)
 	if merr != nil {
 		mlog.Error(merr.Error())
+		return exitConfig
+	}
+
+	var prefixes []string
+	for _, m := range mounts {
+		prefixes = append(prefixes, m.Prefix)
+	}
+	gcfg, err := guardConfig(cfg, prefixes, log)
+	if err != nil {
+		mlog.Error(err.Error())
+		return exitConfig
+	}
+	g, err := guard.New(gcfg)
+	if err != nil {
+		mlog.Error("guard: " + err.Error())
 		return exitConfig
 	}
 
@@ -43,7 +60,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		defer stopCerts()
 		go watchCerts(certCtx, certs)
 	}
-	listeners, err := openListeners(cfg, wcfg.Credential, certs, log)
+	listeners, err := openListeners(cfg, wcfg.Credential, certs, g.Listener, log)
 	if err != nil {
 		mlog.Error(err.Error())
 		return exitFail
@@ -70,6 +87,21 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		return exitFail
 	}
 
+	// The ban store is opened as the account corral serves as, so it can
+	// write the database's journal files later.
+	banStore := openBanStore(cfg, log)
+	if banStore != nil {
+		defer banStore.Close()
+	}
+	var store guard.Store
+	if banStore != nil {
+		store = banStore
+	}
+	if err := g.Start(context.Background(), store); err != nil {
+		mlog.Warn("stored bans could not be loaded", "component", "guard", "error", err)
+	}
+	defer g.Close()
+
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)
 	defer signal.Stop(sigs)
@@ -92,6 +124,9 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		MaxLifetime:       cfg.MaxLifetime,
 		MaxLifetimeJitter: cfg.MaxLifetimeJitter,
 		MaxRSS:            int64(cfg.MaxRSS) << 20,
+		Reserve:           reserve(gcfg.Classes, cfg.Workers*cfg.Threads),
+		OnReady:           func(h *worker.Hello) { g.SetRoutes(h.Routes) },
+		OnBan:             func(b proto.BanRequest) { g.AppBan(b.Addr, b.Seconds, b.Reason) },
 		Spawner:           spawner,
 		Worker:            wcfg,
 		Logger:            log,
@@ -141,7 +176,7 @@ starting:
 		Logger:                log,
 	}
 	srv := &http.Server{
-		Handler:           withStatic(front.New(fcfg), mounts, cfg, access, log),
+		Handler:           g.Wrap(withStatic(front.New(fcfg), mounts, cfg, access, log)),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       cfg.KeepAlive,
 		MaxHeaderBytes:    fcfg.MaxHeaderBytes(),
@@ -155,8 +190,10 @@ starting:
 
 	var serving sync.WaitGroup
 	if al != nil {
-		src := &adminSource{pool: p, app: cfg.App, binds: cfg.Bind, started: time.Now()}
-		asrv := &http.Server{Handler: admin.Handler(src), ReadHeaderTimeout: 5 * time.Second}
+		src := &adminSource{pool: p, guard: g, app: cfg.App, binds: cfg.Bind, started: time.Now()}
+		mux := admin.Handler(src)
+		admin.HandleBans(mux, banSource{g})
+		asrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		mlog.Info("admin API listening", "address", al.Addr().String())
 		go func() { _ = asrv.Serve(al) }()
 		defer asrv.Close()

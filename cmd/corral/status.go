@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"corral/internal/admin"
+	"corral/internal/guard"
 	"corral/internal/pool"
 )
 
@@ -29,11 +30,13 @@ type statusDoc struct {
 	Reason    string              `json:"not_ready_reason,omitempty"`
 	Queued    int                 `json:"queued"`
 	Workers   []pool.WorkerStatus `json:"workers"`
+	Guard     *guard.Stats        `json:"guard,omitempty"`
 }
 
 // adminSource adapts the running server to admin.Source.
 type adminSource struct {
 	pool    *pool.Pool
+	guard   *guard.Guard
 	app     string
 	binds   []string
 	started time.Time
@@ -42,10 +45,15 @@ type adminSource struct {
 func (a *adminSource) Status() any {
 	ws, q := a.pool.Status()
 	ok, why := a.pool.Ready()
-	return statusDoc{
+	doc := statusDoc{
 		Version: version, Pid: os.Getpid(), App: a.app, Binds: a.binds, Started: a.started,
 		UptimeSec: time.Since(a.started).Seconds(), Ready: ok, Reason: why, Queued: q, Workers: ws,
 	}
+	if a.guard != nil {
+		st := a.guard.Stats()
+		doc.Guard = &st
+	}
+	return doc
 }
 
 func (a *adminSource) Ready() (bool, string) { return a.pool.Ready() }
@@ -121,6 +129,14 @@ func printStatus(w io.Writer, d *statusDoc) {
 	fmt.Fprintf(w, "corral %s  pid %d  %s  up %s  queued %d\n  app %s  on %s\n",
 		d.Version, d.Pid, ready, roundDur(time.Duration(d.UptimeSec*float64(time.Second))), d.Queued,
 		d.App, strings.Join(d.Binds, ", "))
+	if g := d.Guard; g != nil {
+		state := "off"
+		if g.Enabled {
+			state = "on"
+		}
+		fmt.Fprintf(w, "  guard %s  routes %s (%d patterns, %d learned)  bans %d  blocked %d  refused %d  rate-limited %d\n",
+			state, g.Routes, g.Patterns, g.Learned, g.Bans, g.BlockedByBans, g.RefusedConns, g.Limited)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  WORKER\tPID\tSTATE\tIN FLIGHT\tSERVED\tRSS\tAGE\tCURRENT")
 	for _, ws := range d.Workers {

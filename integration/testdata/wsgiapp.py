@@ -87,6 +87,15 @@ def app(environ, start_response):
         time.sleep(float(environ["QUERY_STRING"] or "1"))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept"]
+    if path == "/ban-me":
+        # corral.ban() of the client itself, from the app.
+        import corral
+        ok = corral.ban(environ["REMOTE_ADDR"], 60, "the test app bans")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [repr(ok).encode()]
+    if path == "/ban-header":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Corral-Ban", "60")])
+        return [b"banned by header"]
     if path == "/pid":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [str(os.getpid()).encode()]

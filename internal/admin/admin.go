@@ -6,6 +6,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -142,18 +143,89 @@ func removeStale(path string) error {
 	return os.Remove(path)
 }
 
+// Bans is the ban table the admin API manages.
+type Bans interface {
+	// List returns the bans in force; it must marshal to JSON.
+	List() any
+	// Ban bans addr for d (0 = until removed) and returns the client key
+	// it banned (an address or an IPv6 /64).
+	Ban(addr string, d time.Duration, reason string) (string, error)
+	// Unban lifts the ban of addr; it reports whether there was one.
+	Unban(addr string) (bool, error)
+}
+
+// BanRequest is the body of POST /bans.
+type BanRequest struct {
+	Addr    string  `json:"addr"`
+	Seconds float64 `json:"seconds"` // 0 = until removed
+	Reason  string  `json:"reason"`
+}
+
+// HandleBans adds the ban routes to mux:
+//
+//	GET    /bans            the bans in force
+//	POST   /bans            ban a client: BanRequest as JSON
+//	DELETE /bans?addr=ADDR  lift a ban
+func HandleBans(mux *http.ServeMux, b Bans) {
+	mux.HandleFunc("GET /bans", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"bans": b.List()})
+	})
+	mux.HandleFunc("POST /bans", func(w http.ResponseWriter, r *http.Request) {
+		var req BanRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want a JSON object: " + err.Error()})
+			return
+		}
+		if req.Seconds < 0 || req.Seconds > 100*365*24*3600 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "seconds must be between 0 (permanent) and 100 years"})
+			return
+		}
+		key, err := b.Ban(req.Addr, time.Duration(req.Seconds*float64(time.Second)), req.Reason)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"banned": key})
+	})
+	mux.HandleFunc("DELETE /bans", func(w http.ResponseWriter, r *http.Request) {
+		ok, err := b.Unban(r.URL.Query().Get("addr"))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]any{"removed": false, "error": "no such ban"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]bool{"removed": true})
+	})
+}
+
 // Get fetches path from the admin API at addr and returns the status code
 // and body.
 func Get(ctx context.Context, addr, path string) (int, []byte, error) {
+	return Do(ctx, addr, http.MethodGet, path, nil)
+}
+
+// Do sends a request to the admin API at addr, with body as JSON if not
+// nil, and returns the status code and body.
+func Do(ctx context.Context, addr, method, path string, body []byte) (int, []byte, error) {
 	network, address := split(addr)
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, address)
 	}}
 	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://corral"+path, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://corral"+path, rd)
 	if err != nil {
 		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {

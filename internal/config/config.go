@@ -194,6 +194,18 @@ type Config struct {
 	// no-cache (clients revalidate every time).
 	StaticMaxAge time.Duration
 
+	// NoGuard turns the request guard off: corral still works out client
+	// identities but bans and limits nobody.
+	NoGuard bool
+	// StrictRoutes answers 404 from corral itself, without a worker, to
+	// requests for paths outside the routes the app reported.
+	StrictRoutes bool
+	// StateDir is where corral keeps state across restarts (the ban
+	// store); "" = the default described in StateDirectory.
+	StateDir string
+	// GuardFile is the [guard] table of the config file, defaults applied.
+	GuardFile Guard
+
 	// Warnings lists problems that did not stop Load, such as unknown
 	// CORRAL_* environment variables. The caller should log them.
 	Warnings []string

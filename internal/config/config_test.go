@@ -86,6 +86,7 @@ func TestDefaults(t *testing.T) {
 		MaxBodySize:           100 << 20,
 		Static:                []string{},
 		StaticMaxAge:          time.Hour,
+		GuardFile:             DefaultGuard(),
 		cwd:                   dir,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -717,7 +718,7 @@ func TestTable(t *testing.T) {
 	rv := reflect.ValueOf(&c).Elem()
 	for i := 0; i < rt.NumField(); i++ {
 		f := rt.Field(i)
-		if !f.IsExported() || f.Name == "Warnings" {
+		if !f.IsExported() || f.Name == "Warnings" || f.Name == "GuardFile" { // GuardFile: the [guard] table
 			continue
 		}
 		if !set[rv.Field(i).Addr().Pointer()] {

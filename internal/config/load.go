@@ -67,10 +67,13 @@ func load(table []option, args, environ []string, cwd string) (*Config, error) {
 			}
 		}
 	}
-	fileSets, file, fileErrs := readConfigFile(table, named, cwd)
+	fileSets, file, guardRaw, fileErrs := readConfigFile(table, named, cwd)
 	errs = append(errs, fileErrs...)
 
-	c := &Config{cwd: cwd, virtualEnv: env["VIRTUAL_ENV"], Warnings: warnings}
+	c := &Config{cwd: cwd, virtualEnv: env["VIRTUAL_ENV"], Warnings: warnings, GuardFile: DefaultGuard()}
+	if guardRaw != nil {
+		errs = append(errs, parseGuard(guardRaw.value, guardRaw.display, &c.GuardFile)...)
+	}
 	sources := make(map[string]setting, len(table))
 	for i := range table {
 		o := &table[i]
@@ -294,9 +297,9 @@ func parseEnv(table []option, env map[string]string) (sets []setting, warnings [
 // readConfigFile finds and reads the config file: the one named by -c or
 // CORRAL_CONFIG, else corral.toml in cwd, else pyproject.toml in cwd. A
 // file named pyproject.toml is read from its [tool.corral] table. It
-// returns the settings and the absolute path of the file read ("" if
-// none).
-func readConfigFile(table []option, named *setting, cwd string) ([]setting, string, []error) {
+// returns the settings, the absolute path of the file read ("" if none)
+// and its [guard] table, if any (nil if none).
+func readConfigFile(table []option, named *setting, cwd string) ([]setting, string, *rawTable, []error) {
 	var path, display string
 	if named != nil {
 		display = named.value.(string)
@@ -305,7 +308,7 @@ func readConfigFile(table []option, named *setting, cwd string) ([]setting, stri
 			path = filepath.Join(cwd, path)
 		}
 		if display == "" {
-			return nil, "", []error{&Error{Source: named.src, Err: errors.New("empty file name")}}
+			return nil, "", nil, []error{&Error{Source: named.src, Err: errors.New("empty file name")}}
 		}
 	} else {
 		for _, name := range []string{"corral.toml", "pyproject.toml"} {
@@ -316,19 +319,19 @@ func readConfigFile(table []option, named *setting, cwd string) ([]setting, stri
 				break
 			}
 			if !errors.Is(err, fs.ErrNotExist) {
-				return nil, "", []error{fmt.Errorf("config file: %w", err)}
+				return nil, "", nil, []error{fmt.Errorf("config file: %w", err)}
 			}
 		}
 		if path == "" {
-			return nil, "", nil
+			return nil, "", nil, nil
 		}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if named != nil {
-			return nil, "", []error{&Error{Source: named.src, Err: err}}
+			return nil, "", nil, []error{&Error{Source: named.src, Err: err}}
 		}
-		return nil, "", []error{fmt.Errorf("config file: %w", err)}
+		return nil, "", nil, []error{fmt.Errorf("config file: %w", err)}
 	}
 	var doc map[string]any
 	if err := toml.Unmarshal(data, &doc); err != nil {
@@ -337,25 +340,38 @@ func readConfigFile(table []option, named *setting, cwd string) ([]setting, stri
 			line, col := derr.Position()
 			err = fmt.Errorf("line %d, column %d: %w", line, col, err)
 		}
-		return nil, "", []error{&Error{Source: display, Err: err}}
+		return nil, "", nil, []error{&Error{Source: display, Err: err}}
 	}
 	if filepath.Base(path) == "pyproject.toml" {
 		display += " [tool.corral]"
 		tool, _ := doc["tool"].(map[string]any)
 		t, ok := tool["corral"]
 		if !ok {
-			return nil, "", nil // a pyproject.toml without [tool.corral] is fine
+			return nil, "", nil, nil // a pyproject.toml without [tool.corral] is fine
 		}
 		if doc, ok = t.(map[string]any); !ok {
-			return nil, "", []error{&Error{Source: display, Err: fmt.Errorf("want a table, got %s", describe(t))}}
+			return nil, "", nil, []error{&Error{Source: display, Err: fmt.Errorf("want a table, got %s", describe(t))}}
 		}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = path
 	}
+	var guard *rawTable
+	for k, v := range doc {
+		if normName(k) == "guard" {
+			guard = &rawTable{value: v, display: display}
+			delete(doc, k)
+		}
+	}
 	sets, errs := parseFile(table, doc, display)
-	return sets, abs, errs
+	return sets, abs, guard, errs
+}
+
+// rawTable is a table of the config file read apart from the options.
+type rawTable struct {
+	value   any
+	display string // the file's name, for messages
 }
 
 // parseFile turns the keys of a config-file table into settings.

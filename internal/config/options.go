@@ -51,6 +51,7 @@ const (
 	groupLimits
 	groupLog
 	groupStatic
+	groupGuard
 	groupCount
 )
 
@@ -72,6 +73,8 @@ func (g group) String() string {
 		return "Logging"
 	case groupStatic:
 		return "Static files"
+	case groupGuard:
+		return "Guard"
 	}
 	return "group(" + strconv.Itoa(int(g)) + ")"
 }
@@ -499,5 +502,24 @@ var options = []option{
 		name: "static-max-age", kind: kindDuration, group: groupStatic, arg: "DURATION", def: "1h",
 		help:  "How long clients and caches may reuse a static file without asking again (Cache-Control: public, max-age). 0 = always revalidate (no-cache), which the ETag makes cheap.",
 		field: func(c *Config) any { return &c.StaticMaxAge },
+	},
+
+	// Guard
+	{
+		name: "no-guard", kind: kindBool, group: groupGuard,
+		help: "Turn the request guard off: no jails, bans, limits or route checks (client identity behind trusted proxies still applies). " +
+			"The guard's jails, lists, limits and priority classes are set in the [guard] table of the config file; see docs/guard.md.",
+		field: func(c *Config) any { return &c.NoGuard },
+	},
+	{
+		name: "strict-routes", kind: kindBool, group: groupGuard,
+		help:  "Answer 404 from corral, without a worker, to requests for paths outside the routes the app reported (Flask, Django). No effect on apps whose routes corral learns from answers.",
+		field: func(c *Config) any { return &c.StrictRoutes },
+	},
+	{
+		name: "state-dir", kind: kindString, group: groupGuard, arg: "DIR",
+		defText: "see below",
+		help:    "Directory for state kept across restarts: the ban store (bans.db, SQLite). By default systemd's StateDirectory ($STATE_DIRECTORY), else /var/lib/corral for root, else $XDG_STATE_HOME/corral, else ~/.local/state/corral.",
+		field:   func(c *Config) any { return &c.StateDir },
 	},
 }

@@ -8,6 +8,7 @@ import (
 const usageHead = `Usage: corral [OPTIONS] APP
        corral check [OPTIONS] APP
        corral routes [--json] [OPTIONS] APP
+       corral status | corral bans list|add|remove
 
 Serve a Python WSGI application with a pool of supervised worker processes.
 
@@ -16,6 +17,8 @@ Commands:
   check APP    import APP in a worker, report any problem and exit
   routes APP   print the routes APP declares (what the route guard checks
                requests against) and exit; --json prints the raw object
+  status       show the running servers' workers (corral status --help)
+  bans         list, add or remove bans of running servers (corral bans --help)
 
 APP is MODULE:NAME (myproject.wsgi:application), MODULE:FACTORY()
 (app:create_app()) or a path to a .py file.

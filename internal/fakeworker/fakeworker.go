@@ -624,6 +624,10 @@ func (f *fake) serve(r *request) {
 		js, _ := json.Marshal(map[string]string{"level": "warning", "message": "fake worker says hello"})
 		f.write(proto.AppendFrame(nil, proto.Log, 0, r.id, js))
 		f.respond(r, "200 OK", f.okBody(r))
+	case "/ban":
+		js, _ := json.Marshal(map[string]any{"addr": r.query.Get("addr"), "seconds": 60, "reason": "fake worker bans"})
+		f.write(proto.AppendFrame(nil, proto.Ban, 0, 0, js))
+		f.respond(r, "200 OK", f.okBody(r))
 	default:
 		f.respond(r, "404 Not Found", "no such route")
 	}

@@ -72,9 +72,23 @@ func (c *Config) MaxHeaderBytes() int {
 	return min(line+n*(size+2)+4096, proto.MaxPayload/2)
 }
 
+// Client is implemented by a ResponseWriter that knows more about the
+// client than the connection does: package guard's, which reads the
+// forwarding headers of trusted proxies and picks priority classes.
+type Client interface {
+	// ClientScheme is "https" or "http" as a trusted proxy reported it,
+	// "" to go by the connection.
+	ClientScheme() string
+	// ClientClass is the request's priority class in the pool (0 = default).
+	ClientClass() int
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
+	if cl, ok := w.(Client); ok {
+		rec.scheme, rec.class = cl.ClientScheme(), cl.ClientClass()
+	}
 	status := h.serve(rec, r)
 	if status != 0 && !rec.wroteHeader {
 		rec.status = status
@@ -117,12 +131,15 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 	frame := h.getFrame()
 	defer h.putFrame(frame)
 	scheme := "http"
-	if r.TLS != nil {
+	switch {
+	case w.scheme != "":
+		scheme = w.scheme
+	case r.TLS != nil:
 		scheme = "https"
 	}
 	*frame = proto.BeginRequest(*frame)
 	*frame = h.appendEnviron(*frame, r, b.len(), hasBody || r.Header.Get("Content-Length") != "", scheme)
-	req := &pool.Request{Method: r.Method, Path: r.URL.Path, Timeout: h.timeoutFor(r.URL.Path)}
+	req := &pool.Request{Method: r.Method, Path: r.URL.Path, Timeout: h.timeoutFor(r.URL.Path), Class: w.class}
 	var inline []byte
 	var flags uint8
 	if b != nil && b.size <= int64(h.cfg.InlineBody) && b.file == nil {
@@ -333,6 +350,8 @@ type recorder struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	scheme      string // from a Client, "" = the connection's
+	class       int
 }
 
 func (r *recorder) WriteHeader(code int) {

@@ -50,6 +50,9 @@ type Request struct {
 	Timeout time.Duration
 	// Method and Path are for logs.
 	Method, Path string
+	// Class is the priority class (Config.Reserve): 0 is the default and
+	// lowest; values past the highest class count as the highest.
+	Class int
 }
 
 type callState uint8
@@ -68,6 +71,8 @@ type Call struct {
 	req  Request
 	pool *Pool
 	key  uint64
+	// class is Request.Class within the pool's classes; fixed at Submit.
+	class int
 
 	// Guarded by pool.mu.
 	state      callState

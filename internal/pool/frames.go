@@ -43,6 +43,14 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 	case proto.Log:
 		p.workerLog(m, nil, f.Payload)
 		return nil
+	case proto.Ban:
+		b, err := proto.ParseBan(f.Payload)
+		if err != nil {
+			p.log.Warn("the app sent an unusable ban request; ignored", "worker", m.id, "error", err)
+		} else if p.cfg.OnBan != nil {
+			p.cfg.OnBan(b)
+		}
+		return nil
 	case proto.Hello, proto.BootFail:
 		return fmt.Errorf("%w: %s after boot", errProtocol, f.Type)
 	}
@@ -192,7 +200,7 @@ func (p *Pool) returned(m *member, ids []uint32) {
 				break
 			}
 		}
-		p.inflight--
+		p.untrack(c)
 		back = append(back, c)
 	}
 	if len(back) > 0 {

@@ -47,14 +47,16 @@ func (p *Pool) sweep(now time.Time) bool {
 	var steal []*member
 	p.mu.Lock()
 	if qt := p.cfg.QueueTimeout; qt > 0 {
-		for c := p.queue.head; c != nil; {
-			next := c.next
-			if now.Sub(c.enqueued) > qt {
-				p.queue.remove(c)
-				c.state = callDone
-				expired = append(expired, c)
+		for k := range p.queue.lanes {
+			for c := p.queue.lanes[k].head; c != nil; {
+				next := c.next
+				if now.Sub(c.enqueued) > qt {
+					p.queue.remove(c)
+					c.state = callDone
+					expired = append(expired, c)
+				}
+				c = next
 			}
-			c = next
 		}
 		p.drained()
 	}

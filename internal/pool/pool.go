@@ -55,6 +55,23 @@ type Config struct {
 	SpoolBudget int64  // memory all responses may use (default 256 MiB)
 	SpoolPause  int64  // spooled bytes at which the worker is paused (default 1 GiB)
 
+	// Reserve sets up priority classes 0 … len(Reserve)-1 (Request.Class;
+	// 0 is the default and lowest). Reserve[k], for k >= 1, is how many
+	// worker threads are kept for class k: a request of a lower class does
+	// not take a free thread (nor wait pipelined) while that would leave
+	// fewer free threads than the classes above it have reserved and are
+	// not using. Queued requests of a higher class are dispatched first,
+	// and when the queue is full a request sheds the newest queued request
+	// of the lowest class below its own. nil = one class, as without it.
+	Reserve []int
+
+	// OnReady, if set, is called with the HELLO of every worker that
+	// becomes ready (first start, replacements, reloads).
+	OnReady func(*worker.Hello)
+	// OnBan, if set, gets the bans the app asks for with corral.ban().
+	// It runs on a worker's reader goroutine and must not block.
+	OnBan func(proto.BanRequest)
+
 	Spawner *worker.Spawner
 	Worker  worker.Config // template; Boot.WorkerID is set per worker
 	Logger  *slog.Logger
@@ -116,9 +133,10 @@ type Pool struct {
 	oldZygotes []*worker.Zygote // replaced by a reload, waiting for their workers to go
 	queue      queue
 	est        *estimates
-	inflight   int  // calls sent and not done
-	stopping   bool // no new calls
-	halted     bool // workers are being stopped: nothing will run again
+	inflight   int   // calls sent and not done
+	classOut   []int // calls sent and not done, per class
+	stopping   bool  // no new calls
+	halted     bool  // workers are being stopped: nothing will run again
 	idle       chan struct{}
 	busy       chan struct{} // wakes the housekeeper when work arrives
 
@@ -141,6 +159,9 @@ func New(cfg Config) *Pool {
 		est:   newEstimates(time.Millisecond),
 		busy:  make(chan struct{}, 1),
 	}
+	classes := max(1, len(cfg.Reserve))
+	p.queue.lanes = make([]lane, classes)
+	p.classOut = make([]int, classes)
 	p.stopCtx, p.stopFunc = context.WithCancel(context.Background())
 	return p
 }
@@ -150,6 +171,7 @@ func New(cfg Config) *Pool {
 // and the caller waits with Head and must Release it.
 func (p *Pool) Submit(r *Request) (*Call, error) {
 	c := &Call{req: *r, pool: p, headC: make(chan struct{})}
+	c.class = min(max(r.Class, 0), len(p.classOut)-1)
 	p.mu.Lock()
 	if p.stopping {
 		p.mu.Unlock()
@@ -173,34 +195,50 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 		p.mu.Unlock()
 		return nil, ErrNoWorkers
 	}
+	var shed *Call
 	if p.queue.n >= p.cfg.MaxQueue {
-		p.mu.Unlock()
-		return nil, ErrQueueFull
+		if shed = p.queue.lowestBelow(c.class); shed == nil {
+			p.mu.Unlock()
+			return nil, ErrQueueFull
+		}
+		p.queue.remove(shed)
+		shed.state = callDone
 	}
 	c.state = callQueued
 	c.enqueued = now
 	p.queue.pushBack(c)
 	p.mu.Unlock()
+	if shed != nil {
+		shed.fail(ErrQueueFull)
+	}
 	return c, nil
 }
 
 // pick chooses the worker for c, or nil if it should wait in the queue:
 // a worker with a free thread (the least loaded), else the worker where c
 // is expected to start soonest, if that is within the budget.
+//
+// With priority classes, a call of a class below others' unused
+// reservations only takes a free thread, and only if enough stay free; a
+// call below any reservation is never pipelined, so it cannot take a
+// reserved worker's next turn.
 func (p *Pool) pick(c *Call, now time.Time) *member {
 	var best *member
 	var bestWait time.Duration
+	held, below := p.reservedAbove(c.class)
+	free := 0
 	for _, m := range p.members {
 		if m == nil || m.state != stateReady {
 			continue
 		}
 		if len(m.inflight) < p.slots {
+			free += p.slots - len(m.inflight)
 			if best == nil || bestWait > 0 || len(m.inflight) < len(best.inflight) {
 				best, bestWait = m, 0
 			}
 			continue
 		}
-		if bestWait == 0 && best != nil || len(m.inflight) >= p.depth {
+		if below || bestWait == 0 && best != nil || len(m.inflight) >= p.depth {
 			continue
 		}
 		wait, ok := p.expectedWait(m, now)
@@ -208,7 +246,29 @@ func (p *Pool) pick(c *Call, now time.Time) *member {
 			best, bestWait = m, wait
 		}
 	}
+	if held > 0 && free <= held {
+		return nil
+	}
 	return best
+}
+
+// reservedAbove is the number of threads the classes above class keep
+// for themselves (their reservations minus what they use), and whether any
+// class above has a reservation. Called with p.mu held.
+func (p *Pool) reservedAbove(class int) (held int, below bool) {
+	for k := class + 1; k < len(p.cfg.Reserve); k++ {
+		if r := p.cfg.Reserve[k]; r > 0 {
+			below = true
+			held += max(0, r-p.classOut[k])
+		}
+	}
+	return held, below
+}
+
+// untrack counts a sent call as no longer in flight. Called with p.mu held.
+func (p *Pool) untrack(c *Call) {
+	p.inflight--
+	p.classOut[c.class]--
 }
 
 // expectedWait estimates how long a request added to m now would wait
@@ -253,6 +313,7 @@ func (p *Pool) assign(c *Call, m *member, now time.Time) bool {
 	m.inflight = append(m.inflight, c)
 	m.byIDPut(c)
 	p.inflight++
+	p.classOut[c.class]++
 	if len(m.inflight) <= p.slots {
 		c.since = now
 	}
@@ -326,7 +387,7 @@ func (p *Pool) complete(c *Call, now time.Time) []pending {
 	m.inflight = m.inflight[:len(m.inflight)-1]
 	m.byIDDel(c.id)
 	c.state = callDone
-	p.inflight--
+	p.untrack(c)
 	m.served++
 	m.lastActive = now
 	if m.maxServed > 0 && m.served >= m.maxServed && !m.recycling && m.state == StateReady {
@@ -364,8 +425,7 @@ type pending = *member
 // them. Called with p.mu held.
 func (p *Pool) assignQueued(now time.Time) []pending {
 	var out []pending
-	for p.queue.head != nil {
-		c := p.queue.head
+	for c := p.queue.first(); c != nil; c = p.queue.first() {
 		m := p.pick(c, now)
 		if m == nil {
 			break
@@ -465,7 +525,7 @@ func (p *Pool) drained() {
 
 // failQueued ends every queued call with err. Called with p.mu held.
 func (p *Pool) failQueued(err error) {
-	for c := p.queue.head; c != nil; c = p.queue.head {
+	for c := p.queue.first(); c != nil; c = p.queue.first() {
 		p.queue.remove(c)
 		c.state = callDone
 		c.fail(err)
@@ -480,44 +540,73 @@ func (p *Pool) InFlight() int {
 	return p.inflight
 }
 
-// queue is an intrusive FIFO of calls.
+// queue holds the calls waiting for a worker: one intrusive FIFO (lane)
+// per priority class.
 type queue struct {
+	lanes []lane // by class, 0 = the default and lowest
+	n     int    // calls in all lanes
+}
+
+type lane struct {
 	head, tail *Call
-	n          int
+}
+
+// first is the call to dispatch next: the oldest of the highest class.
+func (q *queue) first() *Call {
+	for k := len(q.lanes) - 1; k >= 0; k-- {
+		if c := q.lanes[k].head; c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// lowestBelow is the newest call of the lowest non-empty class below
+// class, or nil: the one to shed for a call of class when the queue is full.
+func (q *queue) lowestBelow(class int) *Call {
+	for k := 0; k < class && k < len(q.lanes); k++ {
+		if c := q.lanes[k].tail; c != nil {
+			return c
+		}
+	}
+	return nil
 }
 
 func (q *queue) pushBack(c *Call) {
-	c.prev, c.next = q.tail, nil
-	if q.tail != nil {
-		q.tail.next = c
+	l := &q.lanes[c.class]
+	c.prev, c.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = c
 	} else {
-		q.head = c
+		l.head = c
 	}
-	q.tail = c
+	l.tail = c
 	q.n++
 }
 
 func (q *queue) pushFront(c *Call) {
-	c.prev, c.next = nil, q.head
-	if q.head != nil {
-		q.head.prev = c
+	l := &q.lanes[c.class]
+	c.prev, c.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = c
 	} else {
-		q.tail = c
+		l.tail = c
 	}
-	q.head = c
+	l.head = c
 	q.n++
 }
 
 func (q *queue) remove(c *Call) {
+	l := &q.lanes[c.class]
 	if c.prev != nil {
 		c.prev.next = c.next
 	} else {
-		q.head = c.next
+		l.head = c.next
 	}
 	if c.next != nil {
 		c.next.prev = c.prev
 	} else {
-		q.tail = c.prev
+		l.tail = c.prev
 	}
 	c.prev, c.next = nil, nil
 	q.n--

@@ -934,3 +934,107 @@ func TestPauseResumeRace(t *testing.T) {
 		t.Error("the worker was never paused")
 	}
 }
+
+// classReq is req with a priority class.
+func classReq(path, query, tok string, class int) *Request {
+	r := req(path, query, tok)
+	r.Class = class
+	return r
+}
+
+func TestPriorityClassServedFirst(t *testing.T) {
+	h := start(t, Config{Workers: 1, Depth: 1, Reserve: []int{0, 0}})
+	c0 := h.submit(req("/wait", "file=go", "t0"))
+	h.waitEvent("start", "tok", "t0")
+	l1 := h.submit(classReq("/fast", "", "l1", 0))
+	l2 := h.submit(classReq("/fast", "", "l2", 0))
+	h1 := h.submit(classReq("/fast", "", "h1", 1))
+	h.touch("go")
+	h.wantOK(c0, "t0")
+	h.wantOK(l1, "l1")
+	h.wantOK(l2, "l2")
+	h.wantOK(h1, "h1")
+	var order []string
+	for _, e := range h.events() {
+		if e.Kind == "start" {
+			order = append(order, e.Args["tok"])
+		}
+	}
+	if strings.Join(order, " ") != "t0 h1 l1 l2" {
+		t.Errorf("start order %v, want t0 h1 l1 l2", order)
+	}
+}
+
+func TestReservedThreads(t *testing.T) {
+	h := start(t, Config{Workers: 2, Depth: 1, Reserve: []int{0, 1}})
+	t0 := h.submit(classReq("/wait", "file=go", "t0", 0))
+	h.waitEvent("start", "tok", "t0")
+	// One thread is free, and it is reserved for class 1: the default
+	// class waits, class 1 runs at once.
+	t1 := h.submit(classReq("/fast", "", "t1", 0))
+	if q := h.queued(); q != 1 {
+		t.Fatalf("queued = %d, want the default-class request waiting", q)
+	}
+	h.wantOK(h.submit(classReq("/fast", "", "p1", 1)), "p1")
+	if q := h.queued(); q != 1 {
+		t.Fatalf("queued = %d after the class-1 request, want 1", q)
+	}
+	h.touch("go")
+	h.wantOK(t0, "t0")
+	h.wantOK(t1, "t1")
+	// Out of a class above: Class values past the top clamp to it.
+	h.wantOK(h.submit(classReq("/fast", "", "p2", 7)), "p2")
+}
+
+func TestShedLowestClass(t *testing.T) {
+	h := start(t, Config{Workers: 1, Depth: 1, MaxQueue: 2, Reserve: []int{0, 0}})
+	c0 := h.submit(req("/wait", "file=go", "t0"))
+	h.waitEvent("start", "tok", "t0")
+	l1 := h.submit(classReq("/fast", "", "l1", 0))
+	l2 := h.submit(classReq("/fast", "", "l2", 0))
+	p1 := h.submit(classReq("/fast", "", "p1", 1))
+	wantErr(t, l2, ErrQueueFull) // the newest of the lowest class makes room
+	if _, err := h.p.Submit(classReq("/fast", "", "l3", 0)); !errors.Is(err, ErrQueueFull) {
+		t.Errorf("default class into a queue full of equal or higher classes: %v", err)
+	}
+	if _, err := h.p.Submit(classReq("/fast", "", "p2", 1)); err != nil {
+		t.Errorf("class 1 should shed l1: %v", err)
+	}
+	wantErr(t, l1, ErrQueueFull)
+	if _, err := h.p.Submit(classReq("/fast", "", "p3", 1)); !errors.Is(err, ErrQueueFull) {
+		t.Errorf("class 1 into a queue full of class 1: %v", err)
+	}
+	h.touch("go")
+	h.wantOK(c0, "t0")
+	h.wantOK(p1, "p1")
+	h.waitIdle()
+}
+
+func TestBanFrame(t *testing.T) {
+	got := make(chan proto.BanRequest, 1)
+	h := start(t, Config{Workers: 1, OnBan: func(b proto.BanRequest) { got <- b }})
+	h.wantOK(h.submit(req("/ban", "addr=192.0.2.44", "t0")), "t0")
+	select {
+	case b := <-got:
+		if b.Addr != "192.0.2.44" || b.Seconds != 60 || b.Reason != "fake worker bans" {
+			t.Errorf("ban = %+v", b)
+		}
+	case <-time.After(patience):
+		t.Fatal("no ban")
+	}
+}
+
+func TestOnReady(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	start(t, Config{Workers: 2, OnReady: func(h *worker.Hello) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+	}})
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 2 {
+		t.Errorf("OnReady called %d times, want 2", n)
+	}
+}

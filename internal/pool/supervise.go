@@ -218,6 +218,9 @@ func (p *Pool) install(s *slot, m *member) error {
 		p.log.Info("worker ready", "worker", m.id, "pid", m.w.Pid)
 	}
 	p.flush(ps)
+	if p.cfg.OnReady != nil {
+		p.cfg.OnReady(&m.w.Hello)
+	}
 	return nil
 }
 
@@ -471,7 +474,7 @@ func (p *Pool) died(m *member, readErr error) {
 	var lost, back []*Call
 	for i, c := range m.inflight {
 		m.byIDDel(c.id)
-		p.inflight--
+		p.untrack(c)
 		if i < p.slots {
 			c.state = callDone
 			lost = append(lost, c)

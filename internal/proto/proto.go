@@ -4,6 +4,7 @@ package proto
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,7 @@ const (
 	Returned Type = 0x18
 	Pong     Type = 0x19
 	Log      Type = 0x1A
+	Ban      Type = 0x1B // the app bans a client (corral.ban)
 	Forked   Type = 0x1C // from a zygote: the pid of a worker it forked
 	Exited   Type = 0x1D // from a zygote: a worker it forked has exited
 )
@@ -63,7 +65,7 @@ var typeNames = map[Type]string{
 	Boot: "BOOT", Request: "REQUEST", Data: "DATA", Cancel: "CANCEL", Pause: "PAUSE",
 	Resume: "RESUME", Ping: "PING", Fork: "FORK", Steal: "STEAL", Hello: "HELLO", BootFail: "BOOTFAIL",
 	Start: "START", Body: "BODY", File: "FILE", End: "END", Error: "ERROR", Read: "READ",
-	Returned: "RETURNED", Pong: "PONG", Log: "LOG", Forked: "FORKED", Exited: "EXITED",
+	Returned: "RETURNED", Pong: "PONG", Log: "LOG", Ban: "BAN", Forked: "FORKED", Exited: "EXITED",
 }
 
 func (t Type) String() string {
@@ -131,7 +133,7 @@ func ParseHeader(b []byte) (Header, error) {
 		return h, fmt.Errorf("%w: reserved bytes set", ErrMalformed)
 	}
 	perRequest := h.Type != Hello && h.Type != BootFail && h.Type != Returned && h.Type != Pong &&
-		h.Type != Log && h.Type != Exited
+		h.Type != Log && h.Type != Ban && h.Type != Exited
 	if perRequest && h.ID == 0 {
 		return h, fmt.Errorf("%w: %s without request id", ErrMalformed, h.Type)
 	}
@@ -259,6 +261,26 @@ func ParseHead(head []byte) (status string, headers []string, err error) {
 		headers = append(headers, s[:i])
 		s = s[i+1:]
 	}
+}
+
+// BanRequest is the payload of a BAN frame: the app asks for a client to
+// be banned.
+type BanRequest struct {
+	Addr    string  `json:"addr"`
+	Seconds float64 `json:"seconds"`
+	Reason  string  `json:"reason"`
+}
+
+// ParseBan decodes a BAN payload.
+func ParseBan(p []byte) (BanRequest, error) {
+	var b BanRequest
+	if err := json.Unmarshal(p, &b); err != nil {
+		return b, fmt.Errorf("%w: BAN: %v", ErrMalformed, err)
+	}
+	if b.Addr == "" || !(b.Seconds > 0) {
+		return b, fmt.Errorf("%w: BAN needs an address and a positive number of seconds", ErrMalformed)
+	}
+	return b, nil
 }
 
 // ParseFile decodes a FILE payload. A count of -1 means to the end of file.

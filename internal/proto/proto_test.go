@@ -176,3 +176,24 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestBan(t *testing.T) {
+	b := make([]byte, HeaderSize)
+	PutHeader(b, Header{Type: Ban, Length: 10})
+	if _, err := ParseHeader(b); err != nil {
+		t.Errorf("BAN with id 0: %v", err)
+	}
+	PutHeader(b, Header{Type: Ban, ID: 5, Flags: 1, Length: 10})
+	if _, err := ParseHeader(b); !errors.Is(err, ErrMalformed) {
+		t.Errorf("BAN with flags: %v", err)
+	}
+	got, err := ParseBan([]byte(`{"addr": "192.0.2.1", "seconds": 90.5, "reason": "signup spam"}`))
+	if err != nil || got != (BanRequest{Addr: "192.0.2.1", Seconds: 90.5, Reason: "signup spam"}) {
+		t.Errorf("ParseBan = %+v, %v", got, err)
+	}
+	for _, bad := range []string{`{"addr": "x"}`, `{"seconds": 3}`, `{"addr": "x", "seconds": -1}`, `[`, `{"addr": 1, "seconds": 1}`} {
+		if _, err := ParseBan([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParseBan(%s) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}

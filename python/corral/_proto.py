@@ -36,6 +36,7 @@ READ = 0x17
 RETURNED = 0x18
 PONG = 0x19
 LOG = 0x1A
+BAN = 0x1B  # the app bans a client (corral.ban)
 FORKED = 0x1C  # from a zygote: the pid of the worker it forked
 EXITED = 0x1D  # from a zygote: a worker it forked has exited
 

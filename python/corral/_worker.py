@@ -292,6 +292,7 @@ def main(data_sock, control_sock, config):
             return _zygote.serve(app, data_sock, control_sock, config, _serve_forked)
         if mode != "serve":
             return 0
+        corral._channel = chan
         return Worker(app, chan, config, threads).serve(control_sock)
     except ChannelClosed:
         return 0

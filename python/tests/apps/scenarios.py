@@ -308,6 +308,17 @@ def read(environ, start_response, query):
     return [json.dumps([r.decode("latin-1") for r in result]).encode()]
 
 
+def ban(environ, start_response, query):
+    """corral.ban() with the query's arguments; the answer is its result or
+    the exception it raised."""
+    try:
+        result = repr(corral.ban(query.get("addr"), query.get("seconds", "60"), query.get("reason", "")))
+    except ValueError as exc:
+        result = "ValueError: %s" % exc
+    start_response("200 OK", TEXT)
+    return [result.encode()]
+
+
 def info(environ, start_response, query):
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps({
@@ -356,6 +367,7 @@ def leak(environ, start_response, query):
 
 
 ROUTES = {
+    "ban": ban,
     "hello": hello,
     "tuple": as_tuple,
     "empty": empty,

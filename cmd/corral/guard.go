@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"corral/internal/config"
+	"corral/internal/guard"
+	"corral/internal/journal"
+	"corral/internal/trust"
+)
+
+// prefixes parses a class's CIDRs; "*" is every address.
+func prefixes(entries []string) (guard.Prefixes, error) {
+	var ps guard.Prefixes
+	for _, e := range entries {
+		if e == "*" {
+			return guard.Prefixes{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}, nil
+		}
+		if p, err := netip.ParsePrefix(e); err == nil {
+			ps = append(ps, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or a CIDR", e)
+		}
+		a = a.Unmap()
+		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return ps, nil
+}
+
+// stateDir is --state-dir, else systemd's StateDirectory, else
+// /var/lib/corral for root, else the XDG state directory.
+func stateDir(cfg *config.Config, getenv func(string) string) string {
+	if cfg.StateDir != "" {
+		return cfg.StateDir
+	}
+	if d := getenv("STATE_DIRECTORY"); d != "" {
+		return filepath.SplitList(d)[0]
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/corral"
+	}
+	if d := getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "corral")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "corral")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("corral-state-%d", os.Geteuid()))
+}
+
+// guardConfig builds the guard's configuration from corral's.
+func guardConfig(cfg *config.Config, static []string, log *slog.Logger) (guard.Config, error) {
+	trusted, err := trust.Parse(cfg.ForwardedAllowIPs)
+	if err != nil {
+		return guard.Config{}, fmt.Errorf("--forwarded-allow-ips: %w", err)
+	}
+	gf := cfg.GuardFile
+	gc := guard.Config{
+		Enabled:              !cfg.NoGuard,
+		Trusted:              trusted,
+		StrictRoutes:         cfg.StrictRoutes,
+		Allow:                gf.Allow,
+		Deny:                 gf.Deny,
+		ResolveEvery:         gf.ResolveInterval,
+		ClientRate:           guard.Limit{Rate: gf.Rate, Burst: gf.Burst},
+		GlobalRate:           guard.Limit{Rate: gf.GlobalRate, Burst: gf.GlobalBurst},
+		MaxConnsPerClient:    gf.MaxConnsPerClient,
+		MaxInFlightPerClient: gf.MaxInFlightPerClient,
+		Tarpit:               gf.Tarpit,
+		MaxClients:           gf.MaxClients,
+		LearnMax:             gf.LearnMax,
+		Static:               static,
+		Logger:               log,
+	}
+	for i := range guard.NumJails {
+		j := gf.Jails[guard.JailName(i)]
+		gc.Jails[i] = guard.Jail{MaxRetry: j.MaxRetry, FindTime: j.FindTime, BanTime: j.BanTime, Factor: j.Factor, MaxBanTime: j.MaxBanTime}
+	}
+	for _, r := range gf.Routes {
+		gc.RouteLimits = append(gc.RouteLimits, guard.RouteLimit{Path: r.Path, Limit: guard.Limit{Rate: r.Rate, Burst: r.Burst}})
+	}
+	for _, c := range gf.Classes {
+		nets, err := prefixes(c.CIDRs)
+		if err != nil {
+			return guard.Config{}, fmt.Errorf("priority class %q: %w", c.Name, err)
+		}
+		gc.Classes = append(gc.Classes, guard.Class{Name: c.Name, Nets: nets, Header: c.Header, Secret: c.Secret, Reserve: c.Reserve})
+	}
+	return gc, nil
+}
+
+// openBanStore opens the ban store in the state directory; nil when the
+// guard is off or the store cannot be opened (bans then live in memory,
+// which the log says).
+func openBanStore(cfg *config.Config, log *slog.Logger) *journal.Bans {
+	if cfg.NoGuard {
+		return nil
+	}
+	path := filepath.Join(stateDir(cfg, os.Getenv), "bans.db")
+	store, err := journal.OpenBans(path, time.Now().Add(-48*time.Hour), log)
+	if err != nil {
+		log.Warn("ban store unavailable; bans will not survive a restart", "component", "guard", "error", err)
+		return nil
+	}
+	log.Info("ban store open", "component", "guard", "path", path)
+	return store
+}
+
+// reserve turns the classes' shares of the worker threads into the pool's
+// Reserve: index = class (the first class listed is the highest).
+func reserve(classes []guard.Class, threads int) []int {
+	if len(classes) == 0 {
+		return nil
+	}
+	n := len(classes)
+	out := make([]int, n+1)
+	for i, c := range classes {
+		if c.Reserve > 0 {
+			out[n-i] = max(1, int(math.Ceil(c.Reserve*float64(threads))))
+		}
+	}
+	return out
+}
+
+// banSource adapts the guard to the admin API.
+type banSource struct{ g *guard.Guard }
+
+func (b banSource) List() any { return b.g.Bans() }
+
+func (b banSource) Ban(addr string, d time.Duration, reason string) (string, error) {
+	return b.g.Ban(addr, d, "manual", reason)
+}
+
+func (b banSource) Unban(addr string) (bool, error) { return b.g.Unban(addr, "the admin API") }

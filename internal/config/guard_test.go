@@ -1,0 +1,113 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestGuardTable(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "corral.toml", `
+app = "a:b"
+strict-routes = true
+forwarded_allow_ips = ["10.0.0.0/8"]
+
+[guard]
+allow = ["192.0.2.0/24", "office.example.com"]
+deny = "198.51.100.7, 203.0.113.0/24"
+rate = 20
+burst = 40
+global_rate = 1000.5
+max-inflight-per-client = 8
+max_conns_per_client = 64
+
+[guard.jails.probe]
+maxretry = 5
+findtime = "1m"
+bantime = 3600
+factor = 3
+max_bantime = "48h"
+
+[guard.jails.errors]
+maxretry = 0
+
+[[guard.routes]]
+path = "/login"
+rate = 0.2
+burst = 5
+
+[[guard.classes]]
+name = "ops"
+header = "X-Ops-Token"
+secret = "s3cret"
+reserve = 0.25
+
+[[guard.classes]]
+name = "office"
+cidrs = ["192.0.2.0/24"]
+`)
+	c, err := Load(nil, nil, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.StrictRoutes || !reflect.DeepEqual(c.ForwardedAllowIPs, []string{"10.0.0.0/8"}) {
+		t.Errorf("strict %v, trusted %q", c.StrictRoutes, c.ForwardedAllowIPs)
+	}
+	g := c.GuardFile
+	if !reflect.DeepEqual(g.Allow, []string{"192.0.2.0/24", "office.example.com"}) ||
+		!reflect.DeepEqual(g.Deny, []string{"198.51.100.7", "203.0.113.0/24"}) {
+		t.Errorf("lists: %q %q", g.Allow, g.Deny)
+	}
+	if g.Rate != 20 || g.Burst != 40 || g.GlobalRate != 1000.5 || g.MaxInFlightPerClient != 8 || g.MaxConnsPerClient != 64 {
+		t.Errorf("limits: %+v", g)
+	}
+	want := Jail{MaxRetry: 5, FindTime: time.Minute, BanTime: time.Hour, Factor: 3, MaxBanTime: 48 * time.Hour}
+	if g.Jails["probe"] != want || g.Jails["errors"].MaxRetry != 0 || g.Jails["auth"] != DefaultGuard().Jails["auth"] {
+		t.Errorf("jails: %+v", g.Jails)
+	}
+	if len(g.Routes) != 1 || g.Routes[0] != (RouteLimit{Path: "/login", Rate: 0.2, Burst: 5}) {
+		t.Errorf("routes: %+v", g.Routes)
+	}
+	if len(g.Classes) != 2 || g.Classes[0].Header != "X-Ops-Token" || g.Classes[0].Reserve != 0.25 || g.Classes[1].CIDRs[0] != "192.0.2.0/24" {
+		t.Errorf("classes: %+v", g.Classes)
+	}
+}
+
+func TestGuardTableErrors(t *testing.T) {
+	tests := []struct{ content, want string }{
+		{"[guard]\nrate = 'fast'", `corral.toml: key "guard.rate": want a number, got string "fast"`},
+		{"[guard]\nalow = []", `corral.toml: key "guard.alow": unknown key (did you mean "allow"?)`},
+		{"[guard]\nallow = ['not a host!']", `corral.toml: key "guard.allow": "not a host!" is not an IP address, a CIDR or a host name`},
+		{"[guard.jails.probe]\nmaxretry = 'x'", `corral.toml: key "guard.jails.probe.maxretry": want an integer, got string "x"`},
+		{"[guard.jails.probe]\nfactor = 0.5", `key "guard.jails.probe.factor": want a number from 1 to 1000, got 0.5`},
+		{"[guard.jails.probe]\nbantime = 'soon'", `key "guard.jails.probe.bantime": want a duration`},
+		{"[guard.jails.prob]\nmaxretry = 1", `key "guard.jails.prob": unknown key (did you mean "probe"?)`},
+		{"[guard.jails.probe]\nfindtime = 0", `key "guard.jails.probe.maxretry": a jail that is on needs a positive findtime and bantime`},
+		{"[[guard.routes]]\npath = 'login'\nrate = 1", `key "guard.routes[0].path": want a URL path starting with /, got "login"`},
+		{"[[guard.routes]]\npath = '/login'", `key "guard.routes[0].rate": want a positive number`},
+		{"[[guard.classes]]\nname = 'x'\nheader = 'X-T'", `key "guard.classes[0].secret": a class chosen by header needs a secret`},
+		{"[[guard.classes]]\nname = 'x'\ncidrs = ['nope']", `key "guard.classes[0].cidrs": "nope" is not an IP address or a CIDR`},
+		{"[[guard.classes]]\nname = 'x'\ncidrs = ['10.0.0.0/8']\nreserve = 2", `key "guard.classes[0].reserve": want a number from 0 to 1, got 2`},
+		{"guard = 3", `corral.toml: key "guard": want a table, got integer 3`},
+		{"forwarded_allow_ips = ['somewhere']", `"somewhere"`},
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		writeFile(t, dir, "corral.toml", tt.content)
+		got := loadErr(t, []string{"a:b"}, nil, dir)
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("%q: error %q, want it to contain %q", tt.content, got, tt.want)
+		}
+	}
+}
+
+func TestGuardInPyproject(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "pyproject.toml", "[tool.corral]\napp = 'a:b'\n[tool.corral.guard.jails.auth]\nmaxretry = 'x'\n")
+	got := loadErr(t, nil, nil, dir)
+	if want := `pyproject.toml [tool.corral]: key "guard.jails.auth.maxretry": want an integer`; !strings.Contains(got, want) {
+		t.Errorf("error %q, want %q", got, want)
+	}
+}
