@@ -29,6 +29,14 @@ import (
 var version = "0.1.0"
 
 func main() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		// The Python workers need the CPUs more than the master does: on a
+		// 2-core machine the master's own per-request CPU drops by a fifth
+		// (and throughput rises by 8%) with one P instead of two, because
+		// it stops waking threads that steal CPU from the workers. Half the
+		// CPUs keeps the master far from its limit on bigger machines.
+		runtime.GOMAXPROCS(max(1, runtime.NumCPU()/2))
+	}
 	if os.Getenv("GOGC") == "" {
 		// The master's live heap is a few MiB, so the default pacing runs a
 		// collection every few thousand requests; 400 keeps the heap small

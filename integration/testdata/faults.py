@@ -34,7 +34,7 @@ def app(environ, start_response):
     query = environ.get("QUERY_STRING", "")
     if CALLS:
         with open(CALLS, "a") as f:
-            f.write("%s %s %.3f\n" % (path, os.getpid(), time.time()))
+            f.write("%s %s %s\n" % (path, os.getpid(), query))
     if path == "/exit":
         os._exit(1)
     if path == "/segv":

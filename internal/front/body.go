@@ -112,3 +112,9 @@ func (h *Handler) spillBody(head []byte) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// inline reports whether the body travels inside the REQUEST frame: in
+// memory and at most limit bytes. A nil body does not.
+func (b *body) inline(limit int) bool {
+	return b != nil && b.file == nil && b.size <= int64(limit)
+}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"corral/internal/pool"
@@ -42,9 +41,8 @@ type Config struct {
 
 // Handler serves HTTP requests by running them on the pool.
 type Handler struct {
-	cfg    Config
-	log    *slog.Logger
-	frames sync.Pool
+	cfg Config
+	log *slog.Logger
 }
 
 // New returns a Handler.
@@ -128,8 +126,13 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 		defer b.close()
 	}
 
-	frame := h.getFrame()
-	defer h.putFrame(frame)
+	// The frame belongs to the pool once submitted: a worker's write queue
+	// may still hold it after this handler returns (a client that went
+	// away), so it is never recycled here.
+	frame := make([]byte, 0, 1024)
+	if b.inline(h.cfg.InlineBody) {
+		frame = make([]byte, 0, 1024+len(b.mem))
+	}
 	scheme := "http"
 	switch {
 	case w.scheme != "":
@@ -137,22 +140,24 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 	case r.TLS != nil:
 		scheme = "https"
 	}
-	*frame = proto.BeginRequest(*frame)
-	*frame = h.appendEnviron(*frame, r, b.len(), hasBody || r.Header.Get("Content-Length") != "", scheme)
+	frame = proto.BeginRequest(frame)
+	frame = h.appendEnviron(frame, r, b.len(), hasBody || r.Header.Get("Content-Length") != "", scheme)
 	req := &pool.Request{Method: r.Method, Path: r.URL.Path, Timeout: h.timeoutFor(r.URL.Path), Class: w.class}
 	var inline []byte
 	var flags uint8
-	if b != nil && b.size <= int64(h.cfg.InlineBody) && b.file == nil {
+	switch {
+	case b == nil:
+	case b.inline(h.cfg.InlineBody):
 		inline = b.mem
-	} else if b != nil {
+	default:
 		flags = proto.FlagBodyPull
 		req.Body = b
 	}
 	var err error
-	if *frame, err = proto.FinishRequest(*frame, 0, flags, inline); err != nil {
+	if frame, err = proto.FinishRequest(frame, 0, flags, inline); err != nil {
 		return h.fail(w, http.StatusRequestHeaderFieldsTooLarge, "")
 	}
-	req.Frame = *frame
+	req.Frame = frame
 
 	call, err := h.cfg.Pool.Submit(req)
 	if err != nil {
@@ -327,20 +332,6 @@ func (h *Handler) fail(w *recorder, code int, detail string) int {
 func (h *Handler) extendWrite(w http.ResponseWriter) {
 	if h.cfg.SendTimeout > 0 {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.cfg.SendTimeout))
-	}
-}
-
-func (h *Handler) getFrame() *[]byte {
-	if f, ok := h.frames.Get().(*[]byte); ok {
-		return f
-	}
-	f := make([]byte, 0, 4096)
-	return &f
-}
-
-func (h *Handler) putFrame(f *[]byte) {
-	if cap(*f) <= 64<<10 { // do not keep the rare huge frames alive
-		h.frames.Put(f)
 	}
 }
 

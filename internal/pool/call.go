@@ -39,7 +39,9 @@ type Body interface {
 // Request is one request to run on a worker.
 type Request struct {
 	// Frame is a complete REQUEST frame (proto.BeginRequest … FinishRequest);
-	// its id field is overwritten on each dispatch.
+	// its id field is overwritten on each dispatch. The pool owns it from
+	// Submit on and may still write it to a worker after Release returns:
+	// the caller must never reuse its bytes.
 	Frame []byte
 	// Body is the pulled body when the frame has FlagBodyPull, else nil.
 	Body Body

@@ -45,8 +45,9 @@ type Config struct {
 	MaxRSS            int64
 
 	// Depth is the most requests in flight on one single-threaded worker
-	// (default 8); a worker with T threads gets T-1 more. Budget is the
-	// longest expected wait a request may be pipelined into (default 2ms).
+	// (default 16); a worker with T threads gets T-1 more. Budget is the
+	// longest expected wait a request may be pipelined into (default 2ms):
+	// it, not Depth, limits pipelining for all but the fastest routes.
 	Depth  int
 	Budget time.Duration
 
@@ -97,7 +98,7 @@ func (c *Config) setDefaults() {
 		c.GracefulTimeout = 30 * time.Second
 	}
 	if c.Depth <= 0 {
-		c.Depth = 8
+		c.Depth = 16
 	}
 	if c.Budget <= 0 {
 		c.Budget = 2 * time.Millisecond
