@@ -53,30 +53,36 @@ def get_db():
 
 
 def init_db():
-    # timeout= is the busy timeout: every worker process runs this at import,
-    # possibly at the same moment, and changing the journal mode needs an
-    # exclusive lock that the others must wait for rather than fail on.
-    conn = sqlite3.connect(DB_PATH, timeout=10)
-    try:
-        # Switch the file to WAL here, once per process start, so request
-        # connections never race to change the journal mode.
-        conn.execute("pragma journal_mode=WAL")
-        conn.execute(
-            """
-            create table if not exists requests (
-                id integer primary key autoincrement,
-                timestamp real not null,
-                method text not null,
-                path text not null,
-                content_length integer not null,
-                remote_addr text
+    # Every worker process runs this at import, possibly at the same moment.
+    # Switching a new file to WAL takes an exclusive lock, and SQLite does
+    # not wait on its busy timeout when two connections would deadlock
+    # upgrading their locks: it answers "database is locked" at once. So the
+    # set-up is retried for a while instead of failing the worker's boot.
+    deadline = time.monotonic() + 10
+    while True:
+        conn = sqlite3.connect(DB_PATH, timeout=10)
+        try:
+            conn.execute("pragma journal_mode=WAL")
+            conn.execute(
+                """
+                create table if not exists requests (
+                    id integer primary key autoincrement,
+                    timestamp real not null,
+                    method text not null,
+                    path text not null,
+                    content_length integer not null,
+                    remote_addr text
+                )
+                """
             )
-            """
-        )
-        conn.commit()
-    finally:
-        conn.close()
-
+            conn.commit()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        finally:
+            conn.close()
+        time.sleep(0.05)
 
 init_db()
 
