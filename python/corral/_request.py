@@ -159,6 +159,7 @@ class Request:
         self._stream(result)
 
     def _stream(self, result):
+        done = False  # completed with one START|END frame, see _whole
         try:
             try:
                 if not (type(result) is FileWrapper and self._send_file(result)):
@@ -167,15 +168,27 @@ class Request:
                         check()
                         if self.cancelled:
                             break
-                        if chunk and not self._emit(chunk):
+                        if not chunk:
+                            continue
+                        if self._whole(chunk):
+                            done = True
+                            break
+                        if not self._emit(chunk):
                             break
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
-                    close()
+                    if done:
+                        _close_quietly(close, self.id)
+                    else:
+                        close()
+            if done:
+                return
             if not self.cancelled and not self.sent:
                 head = self._require_head()
         except Exception:
+            if done:
+                return
             self.fail()
             return
         if self.cancelled:
@@ -191,6 +204,31 @@ class Request:
                 )
                 + head,
             )
+
+    def _whole(self, chunk):
+        """Send the response as one START|END frame when this first chunk
+        holds all the body the app's Content-Length declares. Frameworks
+        (Flask, Django) return iterables, not lists, but set Content-Length:
+        one frame and one send instead of START, BODY and END. The iterable
+        is not read further (a server may stop at Content-Length) and the
+        request is complete: nothing more is sent for it."""
+        limit = self.limit
+        if self.sent or limit is None or type(chunk) is not bytes or len(chunk) < limit:
+            return False
+        head = self._require_head()
+        size = 4 + len(head) + limit
+        if size > MAX_PAYLOAD:
+            return False
+        if len(chunk) > limit:
+            self._warn_cut()
+            chunk = chunk[:limit]
+        self.limit = 0
+        self.sent = True
+        self.chan.finish(
+            self,
+            START_HEADER.pack(START, START_END, 0, self.id, size, len(head)) + head + chunk,
+        )
+        return True
 
     def _require_head(self):
         if self.head is None:
@@ -318,6 +356,18 @@ class Request:
                 )
         finally:
             etype = value = tb = None
+
+
+def _close_quietly(close, rid):
+    """close() of a response that is already complete: its failure can only
+    be logged (a frame for a finished request would break the protocol)."""
+    try:
+        close()
+    except Exception:
+        sys.stderr.write(
+            "corral: close() of the response to request %d failed after it was sent:\n%s"
+            % (rid, _format_traceback(*sys.exc_info()))
+        )
 
 
 def _describe(etype, value):

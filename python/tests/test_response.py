@@ -225,6 +225,29 @@ class ResponseTest(WorkerTestCase):
 
     # -- head validation
 
+    def test_iterable_whose_first_chunk_fills_content_length_is_one_frame(self):
+        # What Flask and Django return: an iterable, with Content-Length set.
+        r = self.get("/content_length", query="cl=5&chunks=hello&generator=1&tag=whole-1")
+        self.assertEqual(r.kinds, [START])
+        self.assertTrue(r.frames[0].flags & START_END)
+        self.assertEqual(r.body, b"hello")
+        self.master.wait_output("closed whole-1")  # close() still called
+
+    def test_iterable_shorter_than_content_length_streams(self):
+        r = self.get("/content_length", query="cl=5&chunks=he,llo&generator=1")
+        self.assertEqual(r.kinds, [START, BODY, END])
+        self.assertEqual(r.body, b"hello")
+
+    def test_close_failing_after_a_whole_response_is_only_logged(self):
+        # The request is complete when close() runs: a frame for it now would
+        # break the protocol, so the failure goes to the log.
+        r = self.get("/content_length",
+                     query="cl=2&chunks=ok&generator=1&tag=whole-2&close_fails=1")
+        self.assertEqual(r.kinds, [START])
+        self.assertEqual(r.body, b"ok")
+        self.master.wait_output("close() of the response")
+        self.assertEqual(self.get("/hello").body, b"Hello, world!")  # still serving
+
     def test_invalid_heads_are_errors(self):
         cases = {
             "kind=crlf": "CR, LF or NUL",

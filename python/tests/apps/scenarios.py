@@ -175,7 +175,8 @@ def content_length(environ, start_response, query):
     start_response("200 OK", [("Content-Length", query["cl"])] + TEXT)
     chunks = [c.encode() for c in query["chunks"].split(",")]
     if query.get("generator"):
-        return Tracked("content_length", chunks)
+        return Tracked(query.get("tag", "content_length"), chunks,
+                       close_fails=bool(query.get("close_fails")))
     return chunks
 
 
