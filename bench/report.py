@@ -127,7 +127,7 @@ def header(meta, title):
     out.append(f"- date: {meta.get('date', '?')}")
     out.append(f"- command: `{meta.get('command', '?')}`")
     out.append(f"- load: `{meta.get('wrk', '?')}` after {meta.get('warmup', '?')} s of warm-up with the same settings")
-    if meta.get("scenario") == "slowloris":
+    if meta.get("scenario", "").startswith("slowloris"):
         out.append(f"- attack: `{meta.get('slowhttptest', '?')}`")
     out.append(f"- machine: {meta.get('machine', '?')}")
     if "load" in meta:
@@ -303,7 +303,7 @@ def slowloris(meta, cmds, rows):
 
 def main():
     meta, cmds, rows = load(sys.argv[1], sys.argv[2])
-    if meta.get("scenario") == "slowloris":
+    if meta.get("scenario", "").startswith("slowloris"):
         lines = slowloris(meta, cmds, rows)
     else:
         lines = throughput(meta, cmds, rows)
