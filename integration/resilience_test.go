@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -389,4 +390,47 @@ func TestSystemdNotify(t *testing.T) {
 	if ready < 2 {
 		t.Errorf("READY=1 sent %d times, want at start and after the reload: %q", ready, msgs)
 	}
+}
+
+func TestStuckWorkerIsReplacedAndFinishes(t *testing.T) {
+	for _, preload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preload=%v", preload), func(t *testing.T) {
+			args := []string{"-w", "1", "--stuck-after", "0.2", "--timeout", "10"}
+			if preload {
+				args = append(args, "--preload")
+			}
+			s, _ := startFaults(t, nil, args...)
+			_, first := s.get("/pid")
+			slow := make(chan string, 1)
+			go func() {
+				code, body := s.get("/sleep?2")
+				slow <- fmt.Sprint(code, " ", body)
+			}()
+			// With one worker busy for 2 s, other requests are served by the
+			// worker that took its slot, long before the sleep ends.
+			eventually(t, 1500*time.Millisecond, "a request served beside the stuck one", func() bool {
+				code, body := s.get("/pid")
+				return code == 200 && body != first
+			})
+			select {
+			case r := <-slow:
+				t.Fatalf("the stuck request ended before the others were served: %s", r)
+			default:
+			}
+			if r := <-slow; !strings.HasPrefix(r, "200 ") {
+				t.Errorf("the stuck request itself: %s, want it to finish with 200", r)
+			}
+			if !strings.Contains(s.log.String(), "reason=stuck") {
+				t.Errorf("no stuck replacement in the log")
+			}
+			eventually(t, 10*time.Second, "the stuck worker to exit", func() bool {
+				return waitGone(mustAtoi(first), 50*time.Millisecond) == nil
+			})
+		})
+	}
+}
+
+func mustAtoi(s string) int {
+	n, _ := strconv.Atoi(strings.TrimSpace(s))
+	return n
 }

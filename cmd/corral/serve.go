@@ -119,6 +119,8 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		GracefulTimeout:   cfg.GracefulTimeout,
 		WarmupPath:        cfg.WarmupPath,
 		Preload:           cfg.Preload,
+		StuckAfter:        cfg.StuckAfter,
+		MaxStuck:          cfg.MaxStuck,
 		MaxRequests:       cfg.MaxRequests,
 		MaxRequestsJitter: cfg.MaxRequestsJitter,
 		MaxLifetime:       cfg.MaxLifetime,

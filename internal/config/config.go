@@ -57,6 +57,12 @@ type Config struct {
 	// Preload loads the app once in a template process and forks workers
 	// from it.
 	Preload bool
+	// StuckAfter replaces a worker whose requests have all run longer than
+	// this (and 20 times their route's usual time) with a fresh one; the
+	// stuck worker finishes on the side. 0 = never. MaxStuck bounds the
+	// workers set aside at once; 0 = as many as Workers.
+	StuckAfter time.Duration
+	MaxStuck   int
 	// MaxRequests recycles a worker after this many requests, plus up to
 	// MaxRequestsJitter; 0 = never.
 	MaxRequests       int

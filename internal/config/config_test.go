@@ -58,6 +58,7 @@ func TestDefaults(t *testing.T) {
 		Threads:               1,
 		WorkerClass:           "sync",
 		BootTimeout:           60 * time.Second,
+		StuckAfter:            5 * time.Second,
 		ReloadExtra:           []string{},
 		RouteTimeout:          []string{},
 		Bind:                  []string{"127.0.0.1:8000"},

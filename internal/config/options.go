@@ -248,6 +248,17 @@ var options = []option{
 		field: func(c *Config) any { return &c.Preload },
 	},
 	{
+		name: "stuck-after", kind: kindDuration, group: groupWorkers, arg: "DURATION", def: "5s",
+		help:  "When a worker's request has run longer than this and 20 times what its route usually takes, give the worker's slot a fresh worker at once and let the stuck one finish (or reach --timeout) on the side, so one hung call does not take a worker's capacity for the whole --timeout. 0 = never.",
+		field: func(c *Config) any { return &c.StuckAfter },
+	},
+	{
+		name: "max-stuck", kind: kindInt, group: groupWorkers, arg: "N",
+		defText: "--workers",
+		help:    "Most stuck workers set aside at once (each is a process until its request ends). 0 = as many as --workers.",
+		field:   func(c *Config) any { return &c.MaxStuck },
+	},
+	{
 		name: "warmup-path", kind: kindString, group: groupWorkers, arg: "PATH",
 		help:  "Send each new worker one GET for this path before it takes traffic, so lazy imports and caches are warm. Empty = none.",
 		field: func(c *Config) any { return &c.WarmupPath },

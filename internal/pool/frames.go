@@ -206,6 +206,7 @@ func (p *Pool) returned(m *member, ids []uint32) {
 	if len(back) > 0 {
 		p.log.Debug("requests taken back from a slow worker", "worker", m.id, "count", len(back))
 	}
+	p.promote(m, now)
 	ps := p.requeue(back, now)
 	p.checkEmptied(m)
 	p.mu.Unlock()

@@ -2,6 +2,19 @@ package pool
 
 import "time"
 
+// stuckFactor: a request is stuck once it has run this many times longer
+// than its route usually takes (and at least StuckAfter).
+const stuckFactor = 20
+
+// maxStuck is how many stuck workers may be set aside at once. Called with
+// p.mu held.
+func (p *Pool) maxStuck() int {
+	if p.cfg.MaxStuck > 0 {
+		return p.cfg.MaxStuck
+	}
+	return p.cfg.Workers
+}
+
 // tick is how often the housekeeper looks at the pool while requests are
 // queued or running. It bounds how late a timeout fires and how long a
 // request can sit behind an overdue one before it is taken back.
@@ -64,6 +77,7 @@ func (p *Pool) sweep(now time.Time) bool {
 		if m == nil {
 			continue
 		}
+		stuck := 0
 		for i, c := range m.inflight {
 			if i >= p.slots {
 				break
@@ -72,12 +86,25 @@ func (p *Pool) sweep(now time.Time) bool {
 				continue
 			}
 			ran := now.Sub(c.since)
+			if sa := p.cfg.StuckAfter; sa > 0 && ran > max(sa, stuckFactor*c.est) {
+				stuck++
+			}
 			if t := p.timeoutOf(c); t > 0 && ran > t {
 				c.timedOut = true
 				late = append(late, c)
 			} else if sr := p.cfg.SlowRequest; sr > 0 && ran > sr && !c.slowLogged {
 				c.slowLogged = true
 				slow = append(slow, c)
+			}
+		}
+		if stuck == p.slots && m.state == StateReady && !m.recycling && p.stuck < p.maxStuck() {
+			// Every thread of m is on a request far slower than its route
+			// usually is: give its slot a fresh worker now, and let m finish
+			// (or time out) on the side.
+			if sl := p.slotOf(m); sl != nil {
+				m.recycling, m.stuck = true, true
+				p.stuck++
+				p.requestReplace(sl, "stuck")
 			}
 		}
 		if m.state == StateReady && !m.stealing && len(m.inflight) > p.slots {

@@ -31,6 +31,13 @@ type Config struct {
 	// removed) may take to finish its requests (default 30s).
 	GracefulTimeout time.Duration
 	WarmupPath      string // a GET sent to each new worker before it takes traffic; "" = none
+	// StuckAfter sets a worker aside when every one of its threads has run
+	// its request for longer than StuckAfter and 20 times what the route
+	// usually takes: its slot gets a fresh worker at once, and the stuck
+	// one finishes (or times out) on the side, then exits. At most MaxStuck
+	// workers are set aside at once (0 = Workers). StuckAfter 0 = never.
+	StuckAfter time.Duration
+	MaxStuck   int
 	// Preload loads the app once in a zygote process and forks workers
 	// from it (gunicorn's --preload): fast replacement, shared memory.
 	Preload bool
@@ -135,6 +142,7 @@ type Pool struct {
 	queue      queue
 	est        *estimates
 	inflight   int   // calls sent and not done
+	stuck      int   // workers set aside as stuck and not yet gone
 	classOut   []int // calls sent and not done, per class
 	stopping   bool  // no new calls
 	halted     bool  // workers are being stopped: nothing will run again
@@ -322,6 +330,21 @@ func (p *Pool) assign(c *Call, m *member, now time.Time) bool {
 	return m.push(c.req.Frame)
 }
 
+// promote starts the clock of calls that moved into a running position
+// (one of the first slots of m's queue): a call ahead of them ended or was
+// given back. Every call in a running position must have a start time, or
+// no timeout would ever fire for it. Called with p.mu held.
+func (p *Pool) promote(m *member, now time.Time) {
+	for i, c := range m.inflight {
+		if i >= p.slots {
+			return
+		}
+		if c.since.IsZero() {
+			c.since = now
+		}
+	}
+}
+
 func (p *Pool) timeoutOf(c *Call) time.Duration {
 	if c.req.Timeout > 0 {
 		return c.req.Timeout
@@ -400,10 +423,8 @@ func (p *Pool) complete(c *Call, now time.Time) []pending {
 	p.checkEmptied(m)
 	if wasRunning && !c.since.IsZero() {
 		p.est.observe(c.key, now.Sub(c.since))
-		if len(m.inflight) >= p.slots {
-			m.inflight[p.slots-1].since = now
-		}
 	}
+	p.promote(m, now)
 	ps := p.assignQueued(now)
 	p.drained()
 	return ps

@@ -46,6 +46,13 @@ func (p *Pool) Status() (workers []WorkerStatus, queued int) {
 		workers = append(workers, st)
 		ws = append(ws, m.w)
 	}
+	for _, sl := range p.slotList {
+		if sp := sl.spare; sp != nil {
+			workers = append(workers, WorkerStatus{ID: sp.id, Pid: sp.w.Pid, State: "spare",
+				AgeSec: now.Sub(sp.started).Seconds()})
+			ws = append(ws, sp.w)
+		}
+	}
 	queued = p.queue.n
 	p.mu.Unlock()
 	for i, w := range ws { // /proc reads stay outside the lock

@@ -34,6 +34,10 @@ type slot struct {
 	remove  chan struct{}   // closed to take the slot out of the pool
 	removed bool            // guarded by p.mu
 	failing bool            // guarded by p.mu: in a crash loop (a long backoff)
+	// With --preload: a forked worker kept ready to take the slot over at
+	// once (crash, stuck, timeout, recycling), refilled in the background.
+	spare     *member // guarded by p.mu
+	refilling bool    // guarded by p.mu
 }
 
 // replaceReq asks a slot's supervisor for a new worker. done, if not nil,
@@ -234,7 +238,7 @@ func (p *Pool) supervise(s *slot, m *member) {
 	for {
 		if m == nil {
 			var err error
-			m, err = p.spawn(p.stopCtx, s.id)
+			m, err = p.nextWorker(s)
 			if err != nil {
 				if p.stopCtx.Err() != nil {
 					return
@@ -268,6 +272,7 @@ func (p *Pool) supervise(s *slot, m *member) {
 				continue
 			}
 		}
+		p.refillSpare(s)
 		select {
 		case <-m.dead:
 			p.mu.Lock()
@@ -291,7 +296,7 @@ func (p *Pool) supervise(s *slot, m *member) {
 				backoff = min(2*backoff, backoffMax)
 			}
 		case r := <-s.replace:
-			nm, err := p.spawn(p.stopCtx, s.id)
+			nm, err := p.nextWorker(s)
 			if err != nil {
 				if r.done != nil {
 					r.done <- err
@@ -310,11 +315,13 @@ func (p *Pool) supervise(s *slot, m *member) {
 			old := m
 			m = nm
 			p.retire(old, r.reason)
+			p.refillSpare(s)
 			if r.done != nil {
 				r.done <- nil
 			}
 		case <-s.remove:
 			p.retire(m, "removed")
+			p.dropSpare(s)
 			return
 		case <-p.stopCtx.Done():
 			return
@@ -415,7 +422,7 @@ func (p *Pool) timedOut(c *Call) {
 }
 
 // kill takes m out of dispatch and ends its process: stack dump, STEAL,
-// SIGTERM, and SIGKILL after the grace. A replacement is asked for at once.
+// SIGTERM twice, and SIGKILL after the grace. A replacement is asked for at once.
 func (p *Pool) kill(m *member, reason string) {
 	p.mu.Lock()
 	changed := m.transition(StateStopping)
@@ -432,6 +439,15 @@ func (p *Pool) kill(m *member, reason string) {
 	_ = m.w.Steal()
 	go func() {
 		time.Sleep(100 * time.Millisecond) // let faulthandler write before TERM changes the stacks
+		// The first SIGTERM asks the worker to stop after its request; the
+		// second stops it now (docs/PROTOCOL.md), so a hung request does
+		// not hold a process for the whole kill grace.
+		m.w.Signal(syscall.SIGTERM)
+		select {
+		case <-m.w.Exited():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
 		m.w.Signal(syscall.SIGTERM)
 		select {
 		case <-m.w.Exited():
@@ -465,6 +481,10 @@ func (p *Pool) died(m *member, readErr error) {
 	p.mu.Lock()
 	planned := m.state >= StateDraining || p.halted
 	m.transition(StateExited)
+	if m.stuck {
+		m.stuck = false
+		p.stuck--
+	}
 	for i, x := range p.members {
 		if x == m {
 			p.members = append(p.members[:i], p.members[i+1:]...)
@@ -630,6 +650,12 @@ func (p *Pool) Stop(grace time.Duration) {
 	p.stopFunc()
 	p.wg.Wait() // supervisors return; none starts a worker after this
 	p.mu.Lock()
+	slots := append([]*slot(nil), p.slotList...)
+	p.mu.Unlock()
+	for _, sl := range slots {
+		p.dropSpare(sl)
+	}
+	p.mu.Lock()
 	ms := append([]*member(nil), p.members...)
 	for _, m := range ms {
 		m.transition(StateStopping)
@@ -726,5 +752,77 @@ func (p *Pool) stopZygotes() {
 	p.zmu.Unlock()
 	for _, z := range zs {
 		z.Stop(time.Second, p.cfg.KillGrace)
+	}
+}
+
+// nextWorker is a new worker for slot s: its spare when it has a live one
+// forked from the current zygote, else a new one.
+func (p *Pool) nextWorker(s *slot) (*member, error) {
+	if sp := p.takeSpare(s); sp != nil {
+		return sp, nil
+	}
+	return p.spawn(p.stopCtx, s.id)
+}
+
+func (p *Pool) takeSpare(s *slot) *member {
+	p.mu.Lock()
+	sp := s.spare
+	s.spare = nil
+	p.mu.Unlock()
+	if sp == nil {
+		return nil
+	}
+	p.zmu.Lock()
+	current := p.zyg != nil && p.zyg.Pid() == sp.zygote
+	p.zmu.Unlock()
+	select {
+	case <-sp.w.Exited():
+		current = false
+	default:
+	}
+	if !current { // died, or forked from a zygote a reload replaced
+		sp.w.Close()
+		return nil
+	}
+	return sp
+}
+
+// refillSpare forks a spare for slot s in the background (--preload only).
+func (p *Pool) refillSpare(s *slot) {
+	if !p.cfg.Preload {
+		return
+	}
+	p.mu.Lock()
+	if s.spare != nil || s.refilling || s.removed || p.stopping {
+		p.mu.Unlock()
+		return
+	}
+	s.refilling = true
+	p.wg.Add(1) // Stop waits for it: no fork may outlive the pool
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		m, err := p.spawn(p.stopCtx, s.id)
+		p.mu.Lock()
+		s.refilling = false
+		keep := err == nil && s.spare == nil && !s.removed && !p.stopping
+		if keep {
+			s.spare = m
+		}
+		p.mu.Unlock()
+		if err == nil && !keep {
+			m.w.Close()
+		}
+	}()
+}
+
+// dropSpare stops slot s's spare, if it has one.
+func (p *Pool) dropSpare(s *slot) {
+	p.mu.Lock()
+	sp := s.spare
+	s.spare = nil
+	p.mu.Unlock()
+	if sp != nil {
+		sp.w.Stop(time.Second, p.cfg.KillGrace)
 	}
 }

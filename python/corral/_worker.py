@@ -92,8 +92,14 @@ class Worker:
         return 0
 
     def _on_sigterm(self, signum, frame):
-        # Only a flag: the wakeup fd makes the main thread's poll return,
-        # and the loops stop before starting another request.
+        # The first SIGTERM is a flag: the wakeup fd makes the main thread's
+        # poll return, and the loops stop before starting another request.
+        # A second one (the master giving up on a hung request) stops now:
+        # SystemExit in the main thread interrupts a sleep or a Python loop
+        # in the app and runs its finally blocks; a call blocked in C gets
+        # SIGKILL from the master instead.
+        if self.chan.stopping:
+            raise SystemExit(0)
         self.chan.stopping = True
 
     def _serve_threaded(self):
@@ -219,7 +225,7 @@ def app_files():
     return sorted(files)
 
 
-def _hello(config, threads, dump_signal, routes):
+def _hello(config, threads, dump_signal, routes, files=None):
     return to_json(
         {
             "protocol": proto.VERSION,
@@ -230,7 +236,7 @@ def _hello(config, threads, dump_signal, routes):
             "app": config.get("app"),
             "dump_signal": dump_signal,
             "routes": routes,
-            "files": app_files(),
+            "files": app_files() if files is None else files,
         }
     )
 
@@ -251,10 +257,12 @@ def _serve_forked(app, config):
     chan = Channel(data_sock, threaded=threads > 1)
     rc = 0
     try:
-        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, config.get("_routes"))))
+        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, config.get("_routes"), config.get("_files"))))
         rc = Worker(app, chan, config, threads).serve(control_sock)
     except ChannelClosed:
         rc = 0
+    except SystemExit as exc:  # a second SIGTERM
+        rc = exc.code if isinstance(exc.code, int) else 0
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(rc)
@@ -287,8 +295,10 @@ def main(data_sock, control_sock, config):
         if mode == "zygote":
             from . import _zygote
 
-            # Forked workers report the zygote's routes: same app, same code.
-            config = dict(config, _routes=routes)
+            # Forked workers report the zygote's routes and files: same app,
+            # same code, and walking sys.modules in every child would cost
+            # each fork a few milliseconds of CPU.
+            config = dict(config, _routes=routes, _files=app_files())
             return _zygote.serve(app, data_sock, control_sock, config, _serve_forked)
         if mode != "serve":
             return 0

@@ -12,8 +12,10 @@ import array
 import ctypes
 import ctypes.util
 import errno
+import gc
 import os
 import select
+import json
 import signal
 import socket
 import sys
@@ -59,13 +61,21 @@ def _collect(ancillary, fds):
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
 
 
-def _die_with_parent():
+def _libc():
+    """libc, loaded once in the zygote: find_library runs a subprocess,
+    which every fork would otherwise pay for."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _die_with_parent(libc):
     """The forked worker dies with the zygote (which dies with the master):
     PR_SET_PDEATHSIG, as the master sets for the processes it starts."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
+    except AttributeError:
         pass  # EOF on the data channel still ends the worker
 
 
@@ -77,6 +87,11 @@ def serve(app, sock, control_sock, config, start_worker):
     start_worker(app, config) runs in the child and does not return.
     """
     zygote_pid = os.getpid()
+    libc = _libc()
+    # What the app allocated at import is never garbage: keep the collector
+    # away from it, so workers do not copy those pages by touching them.
+    gc.collect()
+    gc.freeze()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -107,7 +122,6 @@ def serve(app, sock, control_sock, config, start_worker):
                 os.close(fd)
             sys.stderr.write("corral zygote: unexpected frame 0x%02x with %d descriptors\n" % (kind, len(fds)))
             return 70
-        import json
 
         wanted = json.loads(payload.decode("utf-8"))
         sys.stdout.flush()
@@ -121,7 +135,7 @@ def serve(app, sock, control_sock, config, start_worker):
             continue
         if pid == 0:
             try:
-                _become_worker((sock, control_sock), wake_r, wake_w, fds, zygote_pid)
+                _become_worker((sock, control_sock), wake_r, wake_w, fds, zygote_pid, libc)
                 child = dict(config)
                 child["worker_id"] = wanted.get("worker_id")
                 start_worker(app, child)
@@ -137,7 +151,7 @@ def serve(app, sock, control_sock, config, start_worker):
         sock.sendall(frame(proto.FORKED, rid, to_json({"pid": pid})))
 
 
-def _become_worker(zygote_socks, wake_r, wake_w, fds, zygote_pid):
+def _become_worker(zygote_socks, wake_r, wake_w, fds, zygote_pid, libc):
     """In the forked child: take the worker's own descriptors as fds 3, 4,
     1 and 2 (which also drops the zygote's channels) and forget the
     zygote's signal set-up."""
@@ -154,7 +168,7 @@ def _become_worker(zygote_socks, wake_r, wake_w, fds, zygote_pid):
         os.dup2(src, dst)
     for fd in set(fds) - {1, 2, 3, 4}:
         os.close(fd)
-    _die_with_parent()
+    _die_with_parent(libc)
     if os.getppid() != zygote_pid:
         os._exit(0)  # the zygote died between fork and prctl
 

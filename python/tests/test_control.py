@@ -279,6 +279,21 @@ class ExitTest(WorkerTestCase):
                 self.assertNotIn("started B", master.output)
                 self.assertIn("atexit ran", master.output)
 
+    def test_second_sigterm_stops_a_hung_request(self):
+        for threads in (1, 2):
+            with self.subTest(threads=threads):
+                master = self.serve(threads=threads)
+                master.request(1, "/slow", query="seconds=30&tag=H")
+                master.wait_output("started H")
+                master.signal(signal.SIGTERM)
+                time.sleep(0.1)
+                self.assertIsNone(master.proc.poll())  # the first only flags
+                began = time.monotonic()
+                master.signal(signal.SIGTERM)
+                self.assertEqual(master.wait_exit(), 0)
+                self.assertLess(time.monotonic() - began, 5)
+                self.assertIn("atexit ran", master.output)
+
     def test_sigint_is_ignored(self):
         master = self.serve()
         master.signal(signal.SIGINT)
