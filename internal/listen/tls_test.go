@@ -230,3 +230,51 @@ func TestClientCerts(t *testing.T) {
 		t.Errorf("without a client certificate: request succeeded, want the handshake refused")
 	}
 }
+
+// TestCertReloadFollowsSymlinkSwap: Kubernetes updates a mounted Secret by
+// pointing the ..data symlink at a new directory; the files corral was
+// given are links through it and never change themselves.
+func TestCertReloadFollowsSymlinkSwap(t *testing.T) {
+	dir := t.TempDir()
+	v1, v2 := filepath.Join(dir, "..v1"), filepath.Join(dir, "..v2")
+	for _, d := range []string{v1, v2} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCert(t, v1, "one")
+	if err := os.Symlink("..v1", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"cert.pem", "key.pem"} {
+		if err := os.Symlink(filepath.Join("..data", f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	certs, err := LoadCerts(TLSFiles{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cn := certs.Certificate().Subject.CommonName; cn != "one" {
+		t.Fatalf("loaded %q, want one", cn)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go certs.Watch(ctx, 10*time.Millisecond)
+
+	writeCert(t, v2, "two")
+	// The swap as kubelet does it: a new link renamed over ..data.
+	if err := os.Symlink("..v2", filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for certs.Certificate().Subject.CommonName != "two" {
+		if time.Now().After(deadline) {
+			t.Fatal("certificate not reloaded within 5s of the ..data symlink swap")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
