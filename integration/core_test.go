@@ -80,6 +80,21 @@ func TestEnviron(t *testing.T) {
 	}
 }
 
+// TestScriptName: an app mounted under a prefix (SCRIPT_NAME in the
+// environment, as with gunicorn) sees the prefix in SCRIPT_NAME and the
+// rest of the path in PATH_INFO.
+func TestScriptName(t *testing.T) {
+	s := startApp(t, nil, "-w", "1", "-e", "SCRIPT_NAME=/mount/")
+	env := envOf(t, s, "/mount/env", nil)
+	if env["SCRIPT_NAME"] != "/mount" || env["PATH_INFO"] != "/env" {
+		t.Errorf("GET /mount/env: SCRIPT_NAME %q PATH_INFO %q, want /mount and /env", env["SCRIPT_NAME"], env["PATH_INFO"])
+	}
+	// Outside the mount the whole path is passed on, as gunicorn does.
+	if env = envOf(t, s, "/env", nil); env["PATH_INFO"] != "/env" {
+		t.Errorf("GET /env outside the mount: PATH_INFO %q, want /env", env["PATH_INFO"])
+	}
+}
+
 func TestPathDecoding(t *testing.T) {
 	s := startApp(t, nil, "-w", "1")
 	cases := []struct {

@@ -41,6 +41,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		mlog.Error(err.Error())
 		return exitConfig
 	}
+	gcfg.ScriptName = wcfg.Boot.Environ["SCRIPT_NAME"]
 	g, err := guard.New(gcfg)
 	if err != nil {
 		mlog.Error("guard: " + err.Error())
@@ -166,6 +167,7 @@ starting:
 	}
 
 	fcfg := front.Config{
+		ScriptName:            wcfg.Boot.Environ["SCRIPT_NAME"],
 		LimitRequestLine:      cfg.LimitRequestLine,
 		LimitRequestFields:    cfg.LimitRequestFields,
 		LimitRequestFieldSize: cfg.LimitRequestFieldSize,

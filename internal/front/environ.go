@@ -13,7 +13,7 @@ import (
 // SERVER_SOFTWARE, wsgi.version, …) are set once per worker instead.
 func (h *Handler) appendEnviron(b []byte, r *http.Request, bodyLen int64, hasBody bool, scheme string) []byte {
 	b = proto.AddEnv(b, "REQUEST_METHOD", r.Method)
-	b = proto.AddEnv(b, "PATH_INFO", r.URL.Path)
+	b = proto.AddEnv(b, "PATH_INFO", pathInfo(r.URL.Path, h.cfg.ScriptName))
 	b = proto.AddEnv(b, "QUERY_STRING", r.URL.RawQuery)
 	b = proto.AddEnv(b, "RAW_URI", r.RequestURI)
 	b = proto.AddEnv(b, "REQUEST_URI", r.RequestURI)
@@ -127,4 +127,17 @@ func defaultPort(scheme string) string {
 		return "443"
 	}
 	return "80"
+}
+
+// pathInfo is PATH_INFO for path: with the app mounted under prefix, the
+// part after it. A path outside the prefix is passed whole (gunicorn does
+// the same); the app usually answers it 404.
+func pathInfo(path, prefix string) string {
+	if prefix == "" {
+		return path
+	}
+	if rest, ok := strings.CutPrefix(path, prefix); ok && (rest == "" || rest[0] == '/') {
+		return rest
+	}
+	return path
 }

@@ -34,6 +34,11 @@ type Config struct {
 	// RouteTimeouts override the pool's hard timeout by path; first match wins.
 	RouteTimeouts []RouteTimeout
 
+	// ScriptName is the URL prefix the app is mounted under (SCRIPT_NAME,
+	// without a trailing slash). A path under it reaches the app with the
+	// prefix taken off PATH_INFO, as gunicorn does; "" = none.
+	ScriptName string
+
 	Pool      *pool.Pool
 	AccessLog *AccessLog // nil = off
 	Logger    *slog.Logger

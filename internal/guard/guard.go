@@ -119,9 +119,12 @@ type Config struct {
 	// class 0, below all of them.
 	Classes []Class
 
-	Static []string // URL prefixes served by corral itself: routes
-	Logger *slog.Logger
-	Now    func() time.Time // for tests; nil = time.Now
+	// ScriptName is the URL prefix the app is mounted under (SCRIPT_NAME):
+	// the app's routes are matched below it, static prefixes as they are.
+	ScriptName string
+	Static     []string // URL prefixes served by corral itself: routes
+	Logger     *slog.Logger
+	Now        func() time.Time // for tests; nil = time.Now
 }
 
 // Guard is the request guard. Create with New, then Start.
@@ -370,7 +373,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	m := g.matcher.Load()
-	route, known := m.Match(r.URL.Path)
+	route, known := g.match(m, r.URL.Path)
 	if !allowed {
 		var code, retry int
 		if code, retry, c = g.limit(key, r.URL.Path, m.Rule(route)); code != 0 {
@@ -397,6 +400,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer g.after(gw, r, key, c, known, allowed)
 	h.next.ServeHTTP(gw, r)
+}
+
+// match looks path up in m: as it is (static prefixes, and every route
+// when the app is not mounted under a prefix), then below the mount point.
+func (g *Guard) match(m *Matcher, path string) (int, bool) {
+	route, known := m.Match(path)
+	if known || g.cfg.ScriptName == "" {
+		return route, known
+	}
+	if rest, ok := strings.CutPrefix(path, g.cfg.ScriptName); ok && (rest == "" || rest[0] == '/') {
+		if rest == "" {
+			rest = "/"
+		}
+		return m.Match(rest)
+	}
+	return route, known
 }
 
 // after feeds the jails with the answer's status, learns paths and applies

@@ -167,6 +167,27 @@ func TestStrictRoutes(t *testing.T) {
 	}
 }
 
+// TestStrictRoutesBelowScriptName: an app mounted under SCRIPT_NAME has
+// its routes matched below the mount point.
+func TestStrictRoutesBelowScriptName(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.StrictRoutes = true; c.ScriptName = "/mount" })
+	r.g.SetRoutes([]byte(`{"framework":"flask","routes":[{"rule":"/","regex":"^/$"},{"rule":"/login","regex":"^/login$"}],"prefixes":[]}`))
+	for _, path := range []string{"/mount", "/mount/", "/mount/login"} {
+		if w := r.do("192.0.2.9:1", "GET", path, nil); w.Code == 404 && r.app.n() == 0 {
+			t.Errorf("GET %s under the mount: strict 404 from the guard", path)
+		}
+	}
+	before := r.app.n()
+	for _, path := range []string{"/mount/.env", "/mountx/login"} {
+		if w := r.do("192.0.2.9:1", "GET", path, nil); w.Code != 404 {
+			t.Errorf("GET %s: %d, want a strict 404", path, w.Code)
+		}
+	}
+	if r.app.n() != before {
+		t.Errorf("probes reached the app: %d calls, want %d", r.app.n(), before)
+	}
+}
+
 func TestAuthJail(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.Jails[JailAuth].MaxRetry = 5 })
 	r.g.SetRoutes([]byte(`{"framework":"flask","routes":[{"rule":"/login","regex":"^/login$"}]}`))
