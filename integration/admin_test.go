@@ -44,8 +44,12 @@ func TestStatusAndProbes(t *testing.T) {
 		t.Errorf("status: ready %v, %d workers; want ready with 2", doc.Ready, len(doc.Workers))
 	}
 	for _, w := range doc.Workers {
-		if w.State != "ready" || w.RSS <= 0 || w.Pid <= 0 {
-			t.Errorf("worker %+v: want state ready, a pid and an RSS", w)
+		want := "ready"
+		if w.Current != nil {
+			want = "busy" // running the /stream request
+		}
+		if w.State != want || w.RSS <= 0 || w.Pid <= 0 {
+			t.Errorf("worker %+v: want state %s, a pid and an RSS", w, want)
 		}
 	}
 	writeFile(t, marker, "")

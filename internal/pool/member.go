@@ -39,6 +39,10 @@ func (s State) String() string {
 
 const stateReady = StateReady
 
+// StateBusy is what Status shows for a ready worker running a request. It
+// is not a dispatch state: a busy worker still takes pipelined requests.
+const StateBusy = "busy"
+
 // member is the pool's view of one worker process.
 type member struct {
 	id      int // slot, 1-based

@@ -42,6 +42,11 @@ func (p *Pool) Status() (workers []WorkerStatus, queued int) {
 			c := m.inflight[0]
 			st.Current = &RequestStatus{Method: c.req.Method, Path: c.req.Path,
 				ElapsedMS: float64(now.Sub(c.since).Microseconds()) / 1000}
+			if m.state == StateReady {
+				// Busy is ready and running a request: a display state,
+				// since a busy worker still takes pipelined requests.
+				st.State = StateBusy
+			}
 		}
 		workers = append(workers, st)
 		ws = append(ws, m.w)
