@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -120,4 +121,49 @@ func TestPreloadNoOrphansAfterSIGKILL(t *testing.T) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// TestPreloadSpareTakesOver: with --preload each slot keeps a forked spare,
+// and a crash hands the slot to it instead of forking on the request path.
+func TestPreloadSpareTakesOver(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	s, _ := startFaults(t, nil, "-w", "1", "--preload", "--admin-bind", "unix:"+sock)
+	spares := func() []int {
+		out, code := runCorral(t, "status", "--admin-bind", "unix:"+sock, "--json")
+		var doc struct {
+			Workers []struct {
+				Pid   int    `json:"pid"`
+				State string `json:"state"`
+			} `json:"workers"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &doc) != nil {
+			return nil
+		}
+		var pids []int
+		for _, w := range doc.Workers {
+			if w.State == "spare" {
+				pids = append(pids, w.Pid)
+			}
+		}
+		return pids
+	}
+	var spare int
+	eventually(t, 10*time.Second, "a spare in the status", func() bool {
+		if ps := spares(); len(ps) == 1 {
+			spare = ps[0]
+			return true
+		}
+		return false
+	})
+	if code, _ := s.get("/exit"); code != 502 {
+		t.Errorf("/exit = %d, want 502", code)
+	}
+	code, body := s.get("/pid")
+	if code != 200 || body != strconv.Itoa(spare) {
+		t.Errorf("after the crash /pid = %d %q, want the former spare %d", code, body, spare)
+	}
+	eventually(t, 10*time.Second, "a new spare", func() bool {
+		ps := spares()
+		return len(ps) == 1 && ps[0] != spare
+	})
 }
