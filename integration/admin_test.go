@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,4 +65,32 @@ func TestStatusAndProbes(t *testing.T) {
 			t.Errorf("%s = %d %s", path, code, out)
 		}
 	}
+}
+
+// TestStatusNotReadyWhileDraining: after SIGTERM, while a request still
+// runs, the admin API answers but reports not ready: /readyz 503 and
+// `corral status` exit 3, so probes take the instance out of rotation.
+func TestStatusNotReadyWhileDraining(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	s := startApp(t, nil, "-w", "1", "--admin-bind", "unix:"+sock, "--graceful-timeout", "20")
+	marker := filepath.Join(t.TempDir(), "go-on")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.get("/stream?" + marker)
+	}()
+	eventually(t, 10*time.Second, "the request running", func() bool {
+		out, _ := runCorral(t, "status", "--admin-bind", "unix:"+sock)
+		return strings.Contains(out, "/stream")
+	})
+	s.signal(syscall.SIGTERM)
+	eventually(t, 10*time.Second, "corral status exit 3 while draining", func() bool {
+		_, code := runCorral(t, "status", "--admin-bind", "unix:"+sock)
+		return code == 3
+	})
+	if out, code := curlUnix(t, sock, "/readyz"); code != 503 {
+		t.Errorf("/readyz while draining = %d %s, want 503", code, out)
+	}
+	writeFile(t, marker, "")
+	<-done
 }

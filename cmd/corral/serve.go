@@ -221,6 +221,7 @@ starting:
 	sig := ctl.run(runCtx, sigs)
 	stopRun()
 	mlog.Info("shutting down gracefully", "signal", sig.String(), "graceful_timeout", cfg.GracefulTimeout)
+	p.ShuttingDown()
 	quiesce(srv, listeners, conns)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()

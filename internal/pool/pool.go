@@ -145,6 +145,7 @@ type Pool struct {
 	stuck      int   // workers set aside as stuck and not yet gone
 	classOut   []int // calls sent and not done, per class
 	stopping   bool  // no new calls
+	closing    bool  // shutting down: not ready, though calls still run
 	halted     bool  // workers are being stopped: nothing will run again
 	idle       chan struct{}
 	busy       chan struct{} // wakes the housekeeper when work arrives

@@ -66,13 +66,22 @@ func (p *Pool) Status() (workers []WorkerStatus, queued int) {
 	return workers, queued
 }
 
+// ShuttingDown marks the pool as going away: Ready reports false from now
+// on, so probes take the instance out of rotation, while the requests
+// already read still run.
+func (p *Pool) ShuttingDown() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+}
+
 // Ready reports whether the pool takes requests: not stopping, and at least
 // one worker ready.
 func (p *Pool) Ready() (bool, string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
-	case p.stopping:
+	case p.stopping || p.closing:
 		return false, "shutting down"
 	case p.readyCount() == 0:
 		return false, "no worker is ready"
