@@ -784,7 +784,12 @@ func (p *Pool) takeSpare(s *slot) *member {
 		sp.w.Close()
 		return nil
 	}
-	return sp
+	// Its age and --max-lifetime count from now, not from the fork: a
+	// spare that waited an hour is not due for recycling on its first
+	// request.
+	sp.started = time.Now()
+	sp.lastActive = sp.started
+	return p.starting(sp)
 }
 
 // refillSpare forks a spare for slot s in the background (--preload only).
