@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"corral/internal/proto"
+	"corral/internal/urlpath"
 )
 
 // appendEnviron adds the per-request CGI/WSGI keys of r to a REQUEST frame
@@ -136,7 +137,7 @@ func pathInfo(path, prefix string) string {
 	if prefix == "" {
 		return path
 	}
-	if rest, ok := strings.CutPrefix(path, prefix); ok && (rest == "" || rest[0] == '/') {
+	if rest, ok := urlpath.Below(path, prefix); ok {
 		return rest
 	}
 	return path

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"corral/internal/journal"
+	"corral/internal/urlpath"
 )
 
 // Limit is a token bucket: Rate tokens per second, up to Burst. Rate 0
@@ -409,7 +410,7 @@ func (g *Guard) match(m *Matcher, path string) (int, bool) {
 	if known || g.cfg.ScriptName == "" {
 		return route, known
 	}
-	if rest, ok := strings.CutPrefix(path, g.cfg.ScriptName); ok && (rest == "" || rest[0] == '/') {
+	if rest, ok := urlpath.Below(path, g.cfg.ScriptName); ok {
 		if rest == "" {
 			rest = "/"
 		}

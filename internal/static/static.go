@@ -24,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"corral/internal/urlpath"
 )
 
 // Mount is one URL prefix served from one directory.
@@ -150,7 +152,7 @@ func (h *Handler) Match(p string) bool {
 func (h *Handler) match(p string) (*Mount, string, bool) {
 	for i := range h.mounts {
 		m := &h.mounts[i]
-		if rest, ok := strings.CutPrefix(p, m.Prefix); ok && (rest == "" || rest[0] == '/') {
+		if rest, ok := urlpath.Below(p, m.Prefix); ok {
 			return m, rest, true
 		}
 	}

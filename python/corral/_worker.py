@@ -225,7 +225,7 @@ def app_files():
     return sorted(files)
 
 
-def _hello(config, threads, dump_signal, routes, files=None):
+def _hello(config, threads, dump_signal, routes, files):
     return to_json(
         {
             "protocol": proto.VERSION,
@@ -236,7 +236,7 @@ def _hello(config, threads, dump_signal, routes, files=None):
             "app": config.get("app"),
             "dump_signal": dump_signal,
             "routes": routes,
-            "files": app_files() if files is None else files,
+            "files": files,
         }
     )
 
@@ -290,7 +290,8 @@ def main(data_sock, control_sock, config):
         # Never fails: an app whose routes cannot be told gets None.
         script_name = (config.get("environ") or {}).get("SCRIPT_NAME", "")
         routes = extract_routes(app, script_name)
-        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, routes)))
+        files = app_files()
+        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, routes, files)))
         mode = config.get("mode", "serve")
         if mode == "zygote":
             from . import _zygote
@@ -298,7 +299,7 @@ def main(data_sock, control_sock, config):
             # Forked workers report the zygote's routes and files: same app,
             # same code, and walking sys.modules in every child would cost
             # each fork a few milliseconds of CPU.
-            config = dict(config, _routes=routes, _files=app_files())
+            config = dict(config, _routes=routes, _files=files)
             return _zygote.serve(app, data_sock, control_sock, config, _serve_forked)
         if mode != "serve":
             return 0
