@@ -1038,3 +1038,51 @@ func TestOnReady(t *testing.T) {
 		t.Errorf("OnReady called %d times, want 2", n)
 	}
 }
+
+// TestRecycleUnderLoad retires workers (--max-requests) while requests
+// pipelined to them complete: every call gets its own answer, and under
+// -race the retirement's bookkeeping shares nothing unguarded with
+// completion.
+func TestRecycleUnderLoad(t *testing.T) {
+	h := start(t, Config{Workers: 2, MaxRequests: 15, Budget: time.Second})
+	const clients, each = 6, 40
+	var wg sync.WaitGroup
+	pids := make([]map[int]bool, clients)
+	for i := range clients {
+		pids[i] = map[int]bool{}
+		wg.Go(func() {
+			for j := range each {
+				tok := "c" + strconv.Itoa(i) + "r" + strconv.Itoa(j)
+				c, err := h.p.Submit(req("/fast", "", tok))
+				if err != nil {
+					t.Errorf("Submit %s: %v", tok, err)
+					return
+				}
+				status, body, err := result(c)
+				c.Release()
+				f := strings.Fields(body)
+				if err != nil || status != 200 || len(f) != 3 || f[1] != tok {
+					t.Errorf("%s: got %d %q, %v", tok, status, body, err)
+					return
+				}
+				pid, _ := strconv.Atoi(f[2])
+				pids[i][pid] = true
+			}
+		})
+	}
+	wg.Wait()
+	all := map[int]bool{}
+	for _, m := range pids {
+		for pid := range m {
+			all[pid] = true
+		}
+	}
+	// 240 requests at 15 per worker: both first workers were recycled
+	// while the clients kept them busy.
+	if len(all) < 3 {
+		t.Errorf("requests ran on %d workers, want more than the two slots'", len(all))
+	}
+	if n := strings.Count(h.log.String(), "retiring worker"); n < 2 {
+		t.Errorf("%d workers retired, want at least 2", n)
+	}
+}

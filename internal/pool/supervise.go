@@ -380,8 +380,9 @@ func (p *Pool) retire(m *member, reason string) {
 		m.emptied = make(chan struct{})
 	}
 	emptied := m.emptied
+	served := m.served // complete counts under the lock, until the worker is gone
 	p.mu.Unlock()
-	p.log.Info("retiring worker", "worker", m.id, "pid", m.w.Pid, "reason", reason, "served", m.served)
+	p.log.Info("retiring worker", "worker", m.id, "pid", m.w.Pid, "reason", reason, "served", served)
 	if steal {
 		_ = m.w.Steal()
 	}
@@ -510,6 +511,7 @@ func (p *Pool) died(m *member, readErr error) {
 	}
 	ps := p.requeue(back, now)
 	p.drained()
+	served := m.served
 	p.mu.Unlock()
 	for _, c := range lost {
 		c.fail(ErrWorkerDied)
@@ -520,7 +522,7 @@ func (p *Pool) died(m *member, readErr error) {
 		msg = "worker died; replacing it"
 	}
 	p.log.Info(msg, "worker", m.id, "pid", m.w.Pid, "status", exitStatus(m.w.ExitErr()),
-		"served", m.served, "lost", len(lost), "redispatched", len(back))
+		"served", served, "lost", len(lost), "redispatched", len(back))
 }
 
 func exitStatus(err error) string {
