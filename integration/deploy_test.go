@@ -228,7 +228,7 @@ func TestSocketActivation(t *testing.T) {
 	t.Run("systemd-socket-activate", func(t *testing.T) {
 		ssa, err := exec.LookPath("systemd-socket-activate")
 		if err != nil {
-			t.Skip("systemd-socket-activate is not installed")
+			missingTool(t, "systemd-socket-activate is not installed (scripts/test installs systemd)")
 		}
 		port := freePort(t)
 		addr := "127.0.0.1:" + strconv.Itoa(port)
@@ -448,7 +448,7 @@ func pythonFor(t *testing.T, uid, gid int) string {
 			return path
 		}
 	}
-	t.Skip("no Python interpreter the unprivileged user can run")
+	missingTool(t, "no Python interpreter the unprivileged user can run (scripts/test installs python3)")
 	return ""
 }
 

@@ -101,7 +101,7 @@ func readWordlist(t *testing.T) []string {
 	t.Helper()
 	f, err := os.Open(wordlist)
 	if err != nil {
-		t.Skipf("dirb's word list is missing (scripts/test installs dirb): %v", err)
+		missingTool(t, "dirb's word list is missing (scripts/test installs dirb): %v", err)
 	}
 	defer f.Close()
 	var words []string

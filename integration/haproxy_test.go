@@ -20,7 +20,7 @@ import (
 func TestHAProxy(t *testing.T) {
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {
-		t.Skip("haproxy is not installed (scripts/test installs it)")
+		missingTool(t, "haproxy is not installed (scripts/test installs it)")
 	}
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "corral.sock")

@@ -355,3 +355,15 @@ func curlUnix(t *testing.T, sock, path string) (string, int) {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b), resp.StatusCode
 }
+
+// missingTool skips a test whose outside tool is not installed, or fails it
+// when the run requires every tool (scripts/test sets
+// CORRAL_TEST_TOOLS=required, so a missing install step cannot pass as a
+// skip).
+func missingTool(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CORRAL_TEST_TOOLS") == "required" {
+		t.Fatalf(format+" (CORRAL_TEST_TOOLS=required)", args...)
+	}
+	t.Skipf(format, args...)
+}

@@ -105,7 +105,7 @@ func startTLS(t *testing.T, certFile, keyFile string, args ...string) (*server, 
 func curl(t *testing.T, args ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
+		missingTool(t, "curl is not installed (scripts/test installs it)")
 	}
 	out, err := exec.Command("curl", append([]string{"-sS", "--max-time", "20"}, args...)...).CombinedOutput()
 	if err != nil {
