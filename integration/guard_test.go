@@ -392,8 +392,23 @@ reserve = 0.5
 	}
 }
 
+// TestGuardAppBans: corral.ban() from the app and the X-Corral-Ban
+// response header ban the client, in spawned workers and in workers forked
+// by the zygote (--preload) alike.
 func TestGuardAppBans(t *testing.T) {
-	g := startGuard(t, "", nil, "-w", "1", testdata("wsgiapp.py")+":application")
+	for _, preload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preload=%v", preload), func(t *testing.T) {
+			args := []string{"-w", "1"}
+			if preload {
+				args = append(args, "--preload")
+			}
+			args = append(args, testdata("wsgiapp.py")+":application")
+			testAppBans(t, startGuard(t, "", nil, args...))
+		})
+	}
+}
+
+func testAppBans(t *testing.T, g *guardServer) {
 	c := clientFrom("127.0.0.11")
 	if code, _, body := guardFetch(c, "GET", g.url+"/ban-me", "", nil); code != 200 || body != "True" {
 		t.Fatalf("/ban-me: %d %q", code, body)

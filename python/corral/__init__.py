@@ -9,8 +9,10 @@ __all__ = ["AppImportError", "ClientDisconnected", "ban", "worker_id"]
 
 # Set by the worker runtime at boot; None when the app runs elsewhere.
 _worker_id = None
-# The worker's channel to the master (its send(bytes) method), set at boot.
-_channel = None
+# The worker's channel to the master (its send(bytes) method), set when the
+# worker starts serving. Not named after the corral._channel module: importing
+# that module sets the package attribute of the same name.
+_master = None
 
 
 class AppImportError(Exception):
@@ -46,7 +48,7 @@ def ban(addr, seconds, reason=""):
     seconds = float(seconds)
     if not seconds > 0 or seconds == float("inf"):
         raise ValueError("seconds must be a positive number, not %r" % (seconds,))
-    chan = _channel
+    chan = _master
     if chan is None:
         return False
     from . import _proto

@@ -241,26 +241,55 @@ def _hello(config, threads, dump_signal, routes, files):
     )
 
 
-def _serve_forked(app, config):
-    """A worker forked by the zygote: its channels are fds 3 and 4 now.
-    Says HELLO and serves; never returns into the zygote's loop."""
-    import socket
-
-    data_sock = socket.socket(fileno=3)
-    control_sock = socket.socket(fileno=4)
+def _own_sockets(data_sock, control_sock):
     for sock in (data_sock, control_sock):
         sock.setblocking(True)
+        # A process the app starts must not hold the channel open after the
+        # worker is gone (the master would never see EOF).
         sock.set_inheritable(False)
-    corral._worker_id = config.get("worker_id")
+
+
+def _send(sock, data):
+    """One frame on a socket that has no Channel (yet, or at all)."""
+    try:
+        sock.sendall(data)
+    except OSError as exc:
+        raise ChannelClosed(str(exc)) from None
+
+
+def _run(app, data_sock, control_sock, config, routes, files):
+    """Everything after the app is loaded, for every serving worker: one
+    the master spawned (main) and one the zygote forked (_serve_forked)
+    alike, so the two cannot drift apart. Makes the channel and sets the
+    runtime's module state (worker id, the channel corral.ban() uses),
+    registers the signals, says HELLO and serves until EOF or SIGTERM.
+    Returns the exit status; a second SIGTERM raises SystemExit."""
+    _own_sockets(data_sock, control_sock)
     threads = config.get("threads", 1)
     dump_signal = _register_dump_signal()
     chan = Channel(data_sock, threaded=threads > 1)
-    rc = 0
+    corral._worker_id = config.get("worker_id")
+    corral._master = chan
     try:
-        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, config.get("_routes"), config.get("_files"))))
-        rc = Worker(app, chan, config, threads).serve(control_sock)
+        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, routes, files)))
+        # Worker.serve installs the SIGTERM handler and the wakeup fd.
+        return Worker(app, chan, config, threads).serve(control_sock)
     except ChannelClosed:
-        rc = 0
+        return 0
+
+
+def _serve_forked(app, config):
+    """A worker forked by the zygote: its channels are fds 3 and 4 now.
+    Serves through _run(); never returns into the zygote's loop."""
+    import socket
+
+    # Forked workers report the zygote's routes and files: same app, same
+    # code, and walking sys.modules in every child would cost each fork a
+    # few milliseconds of CPU.
+    routes = config.get("_routes")
+    files = config.get("_files")
+    try:
+        rc = _run(app, socket.socket(fileno=3), socket.socket(fileno=4), config, routes, files)
     except SystemExit as exc:  # a second SIGTERM
         rc = exc.code if isinstance(exc.code, int) else 0
     sys.stdout.flush()
@@ -270,40 +299,36 @@ def _serve_forked(app, config):
 
 def main(data_sock, control_sock, config):
     """Called by the bootstrap with the BOOT config; returns the exit status."""
-    for sock in (data_sock, control_sock):
-        sock.setblocking(True)
-        # A process the app starts must not hold the channel open after the
-        # worker is gone (the master would never see EOF).
-        sock.set_inheritable(False)
+    # Before the app is imported: it may start processes, and it gets
+    # Ctrl-C from a terminal along with the master, which owns shutdown.
+    # A zygote's children inherit the streams and SIGINT; _run() sets up
+    # their own sockets.
+    _own_sockets(data_sock, control_sock)
     _line_buffered()
-    # The master owns shutdown; a terminal's Ctrl-C reaches the whole group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    dump_signal = _register_dump_signal()
-    threads = config.get("threads", 1)
-    chan = Channel(data_sock, threaded=isinstance(threads, int) and threads > 1)
     try:
         try:
             app = _prepare(config)
         except BaseException:
-            chan.send(frame(proto.BOOTFAIL, 0, error_payload(*sys.exc_info())))
+            _send(data_sock, frame(proto.BOOTFAIL, 0, error_payload(*sys.exc_info())))
             return 1
         # Never fails: an app whose routes cannot be told gets None.
         script_name = (config.get("environ") or {}).get("SCRIPT_NAME", "")
         routes = extract_routes(app, script_name)
         files = app_files()
-        chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, routes, files)))
         mode = config.get("mode", "serve")
+        if mode == "serve":
+            return _run(app, data_sock, control_sock, config, routes, files)
+        # check, routes, zygote: HELLO reports the app; this process serves
+        # no requests itself.
+        threads = config.get("threads", 1)
+        dump_signal = _register_dump_signal()
+        _send(data_sock, frame(proto.HELLO, 0, _hello(config, threads, dump_signal, routes, files)))
         if mode == "zygote":
             from . import _zygote
 
-            # Forked workers report the zygote's routes and files: same app,
-            # same code, and walking sys.modules in every child would cost
-            # each fork a few milliseconds of CPU.
             config = dict(config, _routes=routes, _files=files)
             return _zygote.serve(app, data_sock, control_sock, config, _serve_forked)
-        if mode != "serve":
-            return 0
-        corral._channel = chan
-        return Worker(app, chan, config, threads).serve(control_sock)
+        return 0
     except ChannelClosed:
         return 0

@@ -45,3 +45,13 @@ class OutsideCorralTest(WorkerTestCase):
                              capture_output=True, text=True, check=True,
                              env=dict(os.environ, PYTHONPATH=PYTHON_DIR))
         self.assertEqual(out.stdout.strip(), "False")
+
+    def test_ban_before_serving_returns_false(self):
+        # Until the worker serves there is no channel to the master, even
+        # once the runtime's own modules (corral._channel among them) are
+        # imported, as they are while a worker loads the app.
+        code = "import corral, corral._channel; print(corral.ban('192.0.2.1', 5))"
+        out = subprocess.run([sys.executable, "-c", code], cwd=PYTHON_DIR,
+                             capture_output=True, text=True, check=True,
+                             env=dict(os.environ, PYTHONPATH=PYTHON_DIR))
+        self.assertEqual(out.stdout.strip(), "False")

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import unittest
 
-from corral._routes import Unsupported, class_regex, escape, translate
+from corral._re2 import Unsupported, class_regex, escape, translate
 
 from .support import APPS_DIR, HELLO, PYTHON_DIR, WorkerTestCase
 

@@ -8,7 +8,9 @@ import socket
 import struct
 import time
 
-from .support import HELLO, TIMEOUT, Master, WorkerTestCase, encode
+from .support import HELLO, START, TIMEOUT, Master, WorkerTestCase, encode, environ_payload
+
+BAN = 0x1B
 
 FORK = 0x08
 FORKED = 0x1C
@@ -101,7 +103,32 @@ class ZygoteTest(WorkerTestCase):
             child, pid = self.fork(master, wid, wid)
             child.recv_frame()  # HELLO
             pids.add(pid)
+            child.data.sendall(encode(0x02, 1, environ_payload(_pairs("/info"))))
+            kind, _, payload = child.recv_frame()
+            self.assertEqual(kind, START)
+            self.assertEqual(_start_body(payload)["worker_id"], wid)
         self.assertEqual(len(pids), 2)
+
+    def test_forked_worker_can_ban(self):
+        # corral.ban() in a forked worker reaches the master over the
+        # worker's own channel, as in a spawned one (test_ban).
+        for threads in (1, 2):
+            with self.subTest(threads=threads):
+                master = self.start("scenarios:app", mode="zygote", threads=threads)
+                child, _ = self.fork(master, 1, 1)
+                self.assertEqual(child.recv_frame()[0], HELLO)
+                query = "addr=192.0.2.7&seconds=30&reason=spam"
+                child.data.sendall(encode(0x02, 1, environ_payload(_pairs("/ban", query))))
+                frames = [child.recv_frame()]
+                if frames[0][0] == BAN:
+                    frames.append(child.recv_frame())
+                kinds = [kind for kind, _, _ in frames]
+                self.assertEqual(kinds, [BAN, START], frames)
+                self.assertEqual(
+                    json.loads(frames[0][2]),
+                    {"addr": "192.0.2.7", "seconds": 30.0, "reason": "spam"},
+                )
+                self.assertEqual(_start_body(frames[1][2], raw=True), b"True")
 
 
 def _state(pid):
@@ -110,6 +137,19 @@ def _state(pid):
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def _pairs(path, query=""):
+    return [("REQUEST_METHOD", "GET"), ("PATH_INFO", path), ("QUERY_STRING", query),
+            ("SERVER_NAME", "x"), ("SERVER_PORT", "80"), ("SERVER_PROTOCOL", "HTTP/1.1"),
+            ("REMOTE_ADDR", "127.0.0.1"), ("wsgi.url_scheme", "http")]
+
+
+def _start_body(payload, raw=False):
+    """The body inside a START frame that completes its request."""
+    n = struct.unpack("!I", payload[:4])[0]
+    body = payload[4 + n :]
+    return body if raw else json.loads(body)
 
 
 def _environ_payload():
