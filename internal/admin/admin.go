@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"corral/internal/listen"
 )
 
 // Source is what the admin API reports on.
@@ -97,7 +98,7 @@ func Listen(addr string) (net.Listener, error) {
 		if err := os.MkdirAll(filepath.Dir(address), 0o700); err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
-		if err := removeStale(address); err != nil {
+		if err := listen.RemoveStale(context.Background(), address); err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
 	}
@@ -122,25 +123,6 @@ func split(addr string) (network, address string) {
 		return "unix", addr
 	}
 	return "tcp", addr
-}
-
-// removeStale removes a socket file nobody listens on any more.
-func removeStale(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("%s exists and is not a socket", path)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("%s is in use by another corral", path)
-	}
-	return os.Remove(path)
 }
 
 // Bans is the ban table the admin API manages.

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"corral/internal/proto"
 )
 
 // kind is the type of an option's value. It decides how text (flags,
@@ -152,14 +154,14 @@ func lookup(table []option, name string) *option {
 	return nil
 }
 
-// Limits of the request head. The worker protocol caps a frame at 1 MiB
-// (docs/PROTOCOL.md); the REQUEST frame carries the whole environ, in which
+// Limits of the request head. The worker protocol caps a frame's payload
+// (proto.MaxPayload, docs/PROTOCOL.md); the REQUEST frame carries the whole environ, in which
 // the request target appears up to three times (REQUEST_URI, RAW_URI,
 // PATH_INFO plus QUERY_STRING) and each header field gains its CGI name
 // ("HTTP_" and two NUL separators). headReserve is left for the constant
 // CGI keys and the frame's own fields.
 const (
-	frameLimit       = 1 << 20
+	frameLimit       = proto.MaxPayload
 	headReserve      = 16 << 10
 	fieldOverhead    = 8
 	maxRequestLine   = 8190  // as gunicorn

@@ -133,7 +133,7 @@ func setReusePort(_, _ string, c syscall.RawConn) error {
 // file is created 0600 (the process umask is narrowed while it binds) and
 // then widened, so nobody connects before its owner and mode are final.
 func listenUnix(ctx context.Context, path string, opts Options) (net.Listener, error) {
-	if err := removeStale(ctx, path); err != nil {
+	if err := RemoveStale(ctx, path); err != nil {
 		return nil, err
 	}
 	var lc net.ListenConfig
@@ -177,9 +177,10 @@ func setBacklog(l net.Listener, n int) error {
 	return lerr
 }
 
-// removeStale deletes a socket file left behind by a process that died,
-// and refuses to touch one that is in use or is not a socket.
-func removeStale(ctx context.Context, path string) error {
+// RemoveStale deletes a socket file left behind by a process that died,
+// and refuses to touch one that is in use (an error wrapping
+// syscall.EADDRINUSE) or is not a socket. A missing file is no error.
+func RemoveStale(ctx context.Context, path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
