@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,29 +11,7 @@ import (
 	"corral/internal/config"
 	"corral/internal/guard"
 	"corral/internal/journal"
-	"corral/internal/trust"
 )
-
-// prefixes parses a class's CIDRs; "*" is every address.
-func prefixes(entries []string) (guard.Prefixes, error) {
-	var ps guard.Prefixes
-	for _, e := range entries {
-		if e == "*" {
-			return guard.Prefixes{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}, nil
-		}
-		if p, err := netip.ParsePrefix(e); err == nil {
-			ps = append(ps, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(e)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an IP address or a CIDR", e)
-		}
-		a = a.Unmap()
-		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return ps, nil
-}
 
 // stateDir is --state-dir, else systemd's StateDirectory, else
 // /var/lib/corral for root, else the XDG state directory.
@@ -57,16 +34,13 @@ func stateDir(cfg *config.Config, getenv func(string) string) string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("corral-state-%d", os.Geteuid()))
 }
 
-// guardConfig builds the guard's configuration from corral's.
-func guardConfig(cfg *config.Config, static []string, log *slog.Logger) (guard.Config, error) {
-	trusted, err := trust.Parse(cfg.ForwardedAllowIPs)
-	if err != nil {
-		return guard.Config{}, fmt.Errorf("--forwarded-allow-ips: %w", err)
-	}
+// guardConfig builds the guard's configuration from corral's, which
+// config.Load has parsed and checked.
+func guardConfig(cfg *config.Config, static []string, log *slog.Logger) guard.Config {
 	gf := cfg.GuardFile
 	gc := guard.Config{
 		Enabled:              !cfg.NoGuard,
-		Trusted:              trusted,
+		Trusted:              cfg.ForwardedAllowIPs,
 		StrictRoutes:         cfg.StrictRoutes,
 		Allow:                gf.Allow,
 		Deny:                 gf.Deny,
@@ -89,13 +63,9 @@ func guardConfig(cfg *config.Config, static []string, log *slog.Logger) (guard.C
 		gc.RouteLimits = append(gc.RouteLimits, guard.RouteLimit{Path: r.Path, Limit: guard.Limit{Rate: r.Rate, Burst: r.Burst}})
 	}
 	for _, c := range gf.Classes {
-		nets, err := prefixes(c.CIDRs)
-		if err != nil {
-			return guard.Config{}, fmt.Errorf("priority class %q: %w", c.Name, err)
-		}
-		gc.Classes = append(gc.Classes, guard.Class{Name: c.Name, Nets: nets, Header: c.Header, Secret: c.Secret, Reserve: c.Reserve})
+		gc.Classes = append(gc.Classes, guard.Class{Name: c.Name, Nets: c.CIDRs, Header: c.Header, Secret: c.Secret, Reserve: c.Reserve})
 	}
-	return gc, nil
+	return gc
 }
 
 // openBanStore opens the ban store in the state directory; nil when the

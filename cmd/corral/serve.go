@@ -36,11 +36,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	for _, m := range mounts {
 		prefixes = append(prefixes, m.Prefix)
 	}
-	gcfg, err := guardConfig(cfg, prefixes, log)
-	if err != nil {
-		mlog.Error(err.Error())
-		return exitConfig
-	}
+	gcfg := guardConfig(cfg, prefixes, log)
 	gcfg.ScriptName = wcfg.Boot.Environ["SCRIPT_NAME"]
 	g, err := guard.New(gcfg)
 	if err != nil {

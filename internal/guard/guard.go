@@ -29,6 +29,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"corral/internal/addrset"
 	"corral/internal/journal"
 	"corral/internal/urlpath"
 )
@@ -62,12 +63,12 @@ func (rl *RouteLimit) matches(path, rule string) bool {
 	return rl.Path == path || rule != "" && rl.Path == rule
 }
 
-// Class is a priority class. Requests from Nets, or carrying Header with
-// the value Secret, belong to it. Header is removed from every request
-// before the app sees it, whatever its value.
+// Class is a priority class. Requests from Nets (addresses, CIDRs or *),
+// or carrying Header with the value Secret, belong to it. Header is
+// removed from every request before the app sees it, whatever its value.
 type Class struct {
 	Name    string
-	Nets    Prefixes
+	Nets    addrset.Set
 	Header  string
 	Secret  string
 	Reserve float64 // share of the worker threads kept for this class and higher, 0..1
@@ -86,8 +87,10 @@ type Config struct {
 	// Enabled turns the defences on; off, the guard only works out client
 	// identities and priority classes.
 	Enabled bool
-	// Trusted are the peers whose forwarding headers count; nil = none.
-	Trusted Trust
+	// Trusted are the peers whose forwarding headers count
+	// (--forwarded-allow-ips); the zero set holds none. Peers on a Unix
+	// socket always count.
+	Trusted addrset.Set
 	// StrictRoutes answers 404 from Go to requests for paths the app's
 	// reported routes do not know, without a worker. It has no effect
 	// while the routes are learned.
@@ -98,8 +101,11 @@ type Config struct {
 	// escalate its next ban (default 24h).
 	Remember time.Duration
 
-	Allow, Deny  []string      // IP addresses, CIDRs or host names
-	ResolveEvery time.Duration // host names are resolved again this often (default 5m)
+	// Allow and Deny hold IP addresses, CIDRs, * and host names
+	// (addrset.ParseHosts); the names are resolved by Start and again
+	// every ResolveEvery (default 5m).
+	Allow, Deny  addrset.Set
+	ResolveEvery time.Duration
 	// LookupHost resolves host names; nil = net.DefaultResolver.
 	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 
@@ -190,14 +196,8 @@ func New(cfg Config) (*Guard, error) {
 		}
 	}
 	log := cfg.Logger.With("component", "guard")
-	allow, err := newList("allow", cfg.Allow, log)
-	if err != nil {
-		return nil, err
-	}
-	deny, err := newList("deny", cfg.Deny, log)
-	if err != nil {
-		return nil, err
-	}
+	allow := newList("allow", cfg.Allow, log)
+	deny := newList("deny", cfg.Deny, log)
 	for i := range cfg.Classes {
 		c := &cfg.Classes[i]
 		if c.Header != "" {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"corral/internal/addrset"
 	"corral/internal/journal"
 )
 
@@ -66,6 +67,16 @@ type rig struct {
 	clock *clock
 }
 
+// hosts parses a list that may hold host names.
+func hosts(t *testing.T, entries ...string) addrset.Set {
+	t.Helper()
+	s, err := addrset.ParseHosts(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func newRig(t *testing.T, mod func(*Config)) *rig {
 	return newRigStore(t, nil, mod)
 }
@@ -74,7 +85,7 @@ func newRigStore(t *testing.T, store Store, mod func(*Config)) *rig {
 	t.Helper()
 	ck := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	cfg := Config{Enabled: true, Jails: DefaultJails(), Now: ck.now,
-		Trusted: Prefixes{netip.MustParsePrefix("10.0.0.1/32")}}
+		Trusted: addrset.MustParse("10.0.0.1")}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -301,8 +312,8 @@ func TestInFlightCap(t *testing.T) {
 
 func TestAllowAndDenyLists(t *testing.T) {
 	r := newRig(t, func(c *Config) {
-		c.Allow = []string{"192.0.2.0/28", "friend.test"}
-		c.Deny = []string{"198.51.100.0/24", "2001:db8::/32"}
+		c.Allow = hosts(t, "192.0.2.0/28", "friend.test")
+		c.Deny = hosts(t, "198.51.100.0/24", "2001:db8::/32")
 		c.ClientRate = Limit{Rate: 1, Burst: 1}
 		c.LookupHost = func(_ context.Context, h string) ([]netip.Addr, error) {
 			return []netip.Addr{netip.MustParseAddr("203.0.113.50")}, nil
@@ -325,7 +336,7 @@ func TestAllowAndDenyLists(t *testing.T) {
 	if _, err := r.g.Ban("192.0.2.1", time.Hour, "manual", ""); err == nil {
 		t.Error("banned an allow-listed address")
 	}
-	if _, err := New(Config{Allow: []string{"not a host!"}}); err == nil {
+	if _, err := addrset.ParseHosts([]string{"not a host!"}); err == nil {
 		t.Error("bad list entry accepted")
 	}
 }
@@ -356,7 +367,7 @@ func TestClasses(t *testing.T) {
 	r := newRig(t, func(c *Config) {
 		c.Classes = []Class{
 			{Name: "ops", Header: "X-Ops-Token", Secret: "s3cret"},
-			{Name: "office", Nets: Prefixes{netip.MustParsePrefix("192.0.2.0/24")}},
+			{Name: "office", Nets: addrset.MustParse("192.0.2.0/24")},
 		}
 	})
 	var gotClass int
