@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -84,6 +85,31 @@ func openBanStore(cfg *config.Config, log *slog.Logger) *journal.Bans {
 	log.Info("ban store open", "component", "guard", "path", path)
 	return store
 }
+
+// banStore adapts the SQLite ban store to the guard's Store. The journal
+// keeps its own row type so that it imports none of the server's packages
+// (DESIGN.md, "Layout"). The two Ban types have the same fields, so each
+// converts to the other: a field added to one and not the other fails to
+// compile here instead of being dropped on the way to the disk.
+type banStore struct{ db *journal.Bans }
+
+var _ guard.Store = banStore{}
+
+func (s banStore) Load(ctx context.Context) ([]guard.Ban, error) {
+	rows, err := s.db.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bans := make([]guard.Ban, len(rows))
+	for i, r := range rows {
+		bans[i] = guard.Ban(r)
+	}
+	return bans, nil
+}
+
+func (s banStore) Put(b guard.Ban)                 { s.db.Put(journal.Ban(b)) }
+func (s banStore) Delete(addr string)              { s.db.Delete(addr) }
+func (s banStore) Flush(ctx context.Context) error { return s.db.Flush(ctx) }
 
 // reserve turns the classes' shares of the worker threads into the pool's
 // Reserve: index = class (the first class listed is the highest).

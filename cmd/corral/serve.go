@@ -86,13 +86,10 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 
 	// The ban store is opened as the account corral serves as, so it can
 	// write the database's journal files later.
-	banStore := openBanStore(cfg, log)
-	if banStore != nil {
-		defer banStore.Close()
-	}
 	var store guard.Store
-	if banStore != nil {
-		store = banStore
+	if db := openBanStore(cfg, log); db != nil {
+		defer db.Close()
+		store = banStore{db}
 	}
 	if err := g.Start(context.Background(), store); err != nil {
 		mlog.Warn("stored bans could not be loaded", "component", "guard", "error", err)

@@ -30,7 +30,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"corral/internal/addrset"
-	"corral/internal/journal"
 	"corral/internal/urlpath"
 )
 
@@ -72,13 +71,6 @@ type Class struct {
 	Header  string
 	Secret  string
 	Reserve float64 // share of the worker threads kept for this class and higher, 0..1
-}
-
-// Store keeps bans across restarts; *journal.Bans is one.
-type Store interface {
-	Load(context.Context) ([]journal.Ban, error)
-	Put(journal.Ban)
-	Delete(addr string)
 }
 
 // Config configures a Guard. The zero value identifies clients and does
