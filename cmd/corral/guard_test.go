@@ -50,7 +50,10 @@ func TestStorePersistence(t *testing.T) {
 	if _, err := g.Unban("192.0.2.21", "test"); err != nil {
 		t.Fatal(err)
 	}
-	g.Close()
+	// As serve stops: the guard flushes the store, then the store closes.
+	if err := g.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,15 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	if err := g.Start(context.Background(), store); err != nil {
 		mlog.Warn("stored bans could not be loaded", "component", "guard", "error", err)
 	}
-	defer g.Close()
+	defer func() {
+		// Last of the shutdown sequence, before the store closes: the bans
+		// made while draining are written too.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil {
+			mlog.Warn("the guard's bans were not all stored", "component", "guard", "error", err)
+		}
+	}()
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)

@@ -94,7 +94,7 @@ func newRigStore(t *testing.T, store Store, mod func(*Config)) *rig {
 	if err := g.Start(context.Background(), store); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(g.Close)
+	t.Cleanup(func() { g.Close() })
 	a := &app{}
 	return &rig{g: g, h: g.Wrap(a), app: a, clock: ck}
 }
@@ -504,7 +504,9 @@ func TestStorePersistence(t *testing.T) {
 	if _, err := r.g.Unban("192.0.2.21", "test"); err != nil {
 		t.Fatal(err)
 	}
-	r.g.Close()
+	if err := r.g.Shutdown(context.Background()); err != nil || st.flushes != 1 {
+		t.Fatalf("Shutdown: %v, %d flushes; want the store flushed once", err, st.flushes)
+	}
 	b := st.bans["192.0.2.20"]
 	if len(st.bans) != 2 || b.Jail != "manual" || b.Reason != "test" || b.Offences != 1 || b.Status != 403 ||
 		b.Until.Sub(b.Since) != time.Hour || !st.bans["2001:db8:1:2::/64"].Until.IsZero() {

@@ -27,7 +27,7 @@ type Ban struct {
 // not block (queue the write and apply it in the background). All methods
 // must be safe for concurrent use. The SQLite store in the state directory
 // is one; its owner opens it, hands it to Start, and closes it after the
-// guard stops.
+// guard's Shutdown.
 type Store interface {
 	// Load returns every stored ban, ended ones included (their Offences
 	// escalate the client's next ban).
