@@ -1,10 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,29 +12,7 @@ import (
 	"corral/internal/config"
 	"corral/internal/guard"
 	"corral/internal/journal"
-	"corral/internal/trust"
 )
-
-// prefixes parses a class's CIDRs; "*" is every address.
-func prefixes(entries []string) (guard.Prefixes, error) {
-	var ps guard.Prefixes
-	for _, e := range entries {
-		if e == "*" {
-			return guard.Prefixes{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}, nil
-		}
-		if p, err := netip.ParsePrefix(e); err == nil {
-			ps = append(ps, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(e)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an IP address or a CIDR", e)
-		}
-		a = a.Unmap()
-		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return ps, nil
-}
 
 // stateDir is --state-dir, else systemd's StateDirectory, else
 // /var/lib/corral for root, else the XDG state directory.
@@ -57,16 +35,13 @@ func stateDir(cfg *config.Config, getenv func(string) string) string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("corral-state-%d", os.Geteuid()))
 }
 
-// guardConfig builds the guard's configuration from corral's.
-func guardConfig(cfg *config.Config, static []string, log *slog.Logger) (guard.Config, error) {
-	trusted, err := trust.Parse(cfg.ForwardedAllowIPs)
-	if err != nil {
-		return guard.Config{}, fmt.Errorf("--forwarded-allow-ips: %w", err)
-	}
+// guardConfig builds the guard's configuration from corral's, which
+// config.Load has parsed and checked.
+func guardConfig(cfg *config.Config, static []string, log *slog.Logger) guard.Config {
 	gf := cfg.GuardFile
 	gc := guard.Config{
 		Enabled:              !cfg.NoGuard,
-		Trusted:              trusted,
+		Trusted:              cfg.ForwardedAllowIPs,
 		StrictRoutes:         cfg.StrictRoutes,
 		Allow:                gf.Allow,
 		Deny:                 gf.Deny,
@@ -89,13 +64,9 @@ func guardConfig(cfg *config.Config, static []string, log *slog.Logger) (guard.C
 		gc.RouteLimits = append(gc.RouteLimits, guard.RouteLimit{Path: r.Path, Limit: guard.Limit{Rate: r.Rate, Burst: r.Burst}})
 	}
 	for _, c := range gf.Classes {
-		nets, err := prefixes(c.CIDRs)
-		if err != nil {
-			return guard.Config{}, fmt.Errorf("priority class %q: %w", c.Name, err)
-		}
-		gc.Classes = append(gc.Classes, guard.Class{Name: c.Name, Nets: nets, Header: c.Header, Secret: c.Secret, Reserve: c.Reserve})
+		gc.Classes = append(gc.Classes, guard.Class{Name: c.Name, Nets: c.CIDRs, Header: c.Header, Secret: c.Secret, Reserve: c.Reserve})
 	}
-	return gc, nil
+	return gc
 }
 
 // openBanStore opens the ban store in the state directory; nil when the
@@ -114,6 +85,31 @@ func openBanStore(cfg *config.Config, log *slog.Logger) *journal.Bans {
 	log.Info("ban store open", "component", "guard", "path", path)
 	return store
 }
+
+// banStore adapts the SQLite ban store to the guard's Store. The journal
+// keeps its own row type so that it imports none of the server's packages
+// (DESIGN.md, "Layout"). The two Ban types have the same fields, so each
+// converts to the other: a field added to one and not the other fails to
+// compile here instead of being dropped on the way to the disk.
+type banStore struct{ db *journal.Bans }
+
+var _ guard.Store = banStore{}
+
+func (s banStore) Load(ctx context.Context) ([]guard.Ban, error) {
+	rows, err := s.db.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bans := make([]guard.Ban, len(rows))
+	for i, r := range rows {
+		bans[i] = guard.Ban(r)
+	}
+	return bans, nil
+}
+
+func (s banStore) Put(b guard.Ban)                 { s.db.Put(journal.Ban(b)) }
+func (s banStore) Delete(addr string)              { s.db.Delete(addr) }
+func (s banStore) Flush(ctx context.Context) error { return s.db.Flush(ctx) }
 
 // reserve turns the classes' shares of the worker threads into the pool's
 // Reserve: index = class (the first class listed is the highest).

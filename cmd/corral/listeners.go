@@ -108,7 +108,7 @@ func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.
 		mlog.Warn("closed sockets systemd passed that no --bind names", "sockets", strings.Join(rest, ","))
 	}
 
-	trusted, _ := trust.Parse(cfg.ForwardedAllowIPs) // validated by config.Load
+	trusted := trust.New(cfg.ForwardedAllowIPs)
 	out := make([]net.Listener, 0, len(raw))
 	for _, l := range raw {
 		desc := describeAddr(l.Addr(), certs != nil)

@@ -8,24 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"corral/internal/guard"
 	"corral/internal/worker"
 )
-
-// routeSet is the "routes" object of HELLO (docs/PROTOCOL.md, "Routes").
-type routeSet struct {
-	Framework string       `json:"framework"`
-	Routes    []routeEntry `json:"routes"`
-	Prefixes  []string     `json:"prefixes"`
-	Warnings  []string     `json:"warnings"`
-}
-
-type routeEntry struct {
-	Rule     string   `json:"rule"`
-	Regex    string   `json:"regex"`
-	Methods  []string `json:"methods"`
-	Endpoint string   `json:"endpoint"`
-	Static   bool     `json:"static"`
-}
 
 // routes is `corral routes`: load the app in one worker and print the
 // routes it reports, as a table or (asJSON) as the raw object.
@@ -56,17 +41,17 @@ func routes(wcfg worker.Config, app string, asJSON bool, out io.Writer) int {
 	return exitOK
 }
 
-// printRoutes writes the routes object raw of app as a table for people.
+// printRoutes writes the routes object raw of app (HELLO's, read as the
+// guard reads it) as a table for people.
 func printRoutes(out io.Writer, app string, raw json.RawMessage) error {
-	s := strings.TrimSpace(string(raw))
-	if s == "" || s == "null" {
+	rs, err := guard.ParseRoutes(raw)
+	if err != nil {
+		return fmt.Errorf("from the worker: %w", err)
+	}
+	if rs == nil {
 		fmt.Fprintf(out, "%s: a WSGI app whose routes cannot be read from its code.\n", app)
 		fmt.Fprintln(out, "corral will learn its routes from traffic (paths that answer with a status other than 404).")
 		return nil
-	}
-	var rs routeSet
-	if err := json.Unmarshal(raw, &rs); err != nil {
-		return fmt.Errorf("routes from the worker: %w", err)
 	}
 	fmt.Fprintf(out, "%s: %s app, %d %s", app, rs.Framework, len(rs.Routes), plural(len(rs.Routes), "route", "routes"))
 	if n := len(rs.Prefixes); n > 0 {

@@ -36,11 +36,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	for _, m := range mounts {
 		prefixes = append(prefixes, m.Prefix)
 	}
-	gcfg, err := guardConfig(cfg, prefixes, log)
-	if err != nil {
-		mlog.Error(err.Error())
-		return exitConfig
-	}
+	gcfg := guardConfig(cfg, prefixes, log)
 	gcfg.ScriptName = wcfg.Boot.Environ["SCRIPT_NAME"]
 	g, err := guard.New(gcfg)
 	if err != nil {
@@ -90,18 +86,23 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 
 	// The ban store is opened as the account corral serves as, so it can
 	// write the database's journal files later.
-	banStore := openBanStore(cfg, log)
-	if banStore != nil {
-		defer banStore.Close()
-	}
 	var store guard.Store
-	if banStore != nil {
-		store = banStore
+	if db := openBanStore(cfg, log); db != nil {
+		defer db.Close()
+		store = banStore{db}
 	}
 	if err := g.Start(context.Background(), store); err != nil {
 		mlog.Warn("stored bans could not be loaded", "component", "guard", "error", err)
 	}
-	defer g.Close()
+	defer func() {
+		// Last of the shutdown sequence, before the store closes: the bans
+		// made while draining are written too.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil {
+			mlog.Warn("the guard's bans were not all stored", "component", "guard", "error", err)
+		}
+	}()
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"corral/internal/addrset"
 )
 
 // Config holds every setting of a corral server. Load fills it: after a
@@ -103,10 +105,10 @@ type Config struct {
 	// header from trusted peers (ForwardedAllowIPs and Unix-socket peers)
 	// and refuse connections that send one from any other peer.
 	ProxyProtocol bool
-	// ForwardedAllowIPs lists the peers trusted to tell who the client
-	// is: IP addresses, CIDR prefixes, or "*" for every peer, as
-	// trust.Parse takes them; valid after Load.
-	ForwardedAllowIPs []string
+	// ForwardedAllowIPs are the peers trusted to tell who the client is:
+	// IP addresses, CIDR prefixes, or "*" for every peer, parsed by
+	// addrset.Parse. The zero set trusts no TCP peer.
+	ForwardedAllowIPs addrset.Set
 
 	// CertFile is the PEM certificate chain that turns on TLS for every
 	// listener; "" = plain HTTP.
@@ -219,6 +221,10 @@ type Config struct {
 	cwd        string // the working directory given to Load
 	bindSet    bool   // bind came from a flag, the environment or the file
 	virtualEnv string // VIRTUAL_ENV from the environ given to Load
+
+	// forwardedAllowIPs is --forwarded-allow-ips as given, which the
+	// option table merges; Load parses it into ForwardedAllowIPs.
+	forwardedAllowIPs []string
 }
 
 var (

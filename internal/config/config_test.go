@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"corral/internal/addrset"
 )
 
 // writeFile writes content to dir/name and returns the path.
@@ -75,7 +77,7 @@ func TestDefaults(t *testing.T) {
 		SendTimeout:           60 * time.Second,
 		MaxConnections:        10000,
 		Umask:                 "0",
-		ForwardedAllowIPs:     []string{"127.0.0.1", "::1"},
+		ForwardedAllowIPs:     addrset.MustParse("127.0.0.1", "::1"),
 		CertReqs:              "none",
 		AccessLogFile:         "",
 		AccessLogFormat:       "combined",
@@ -89,6 +91,7 @@ func TestDefaults(t *testing.T) {
 		StaticMaxAge:          time.Hour,
 		GuardFile:             DefaultGuard(),
 		cwd:                   dir,
+		forwardedAllowIPs:     []string{"127.0.0.1", "::1"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -713,7 +716,14 @@ func TestTable(t *testing.T) {
 	// Every Config field but the bookkeeping ones is set by an option.
 	set := map[uintptr]bool{}
 	for i := range options {
-		set[reflect.ValueOf(options[i].field(&c)).Pointer()] = true
+		o := &options[i]
+		set[reflect.ValueOf(o.field(&c)).Pointer()] = true
+		if (o.typed == nil) != (o.parse == nil) {
+			t.Errorf("option %s: typed and parse go together", o.name)
+		}
+		if o.typed != nil {
+			set[reflect.ValueOf(o.typed(&c)).Pointer()] = true
+		}
 	}
 	rt := reflect.TypeOf(c)
 	rv := reflect.ValueOf(&c).Elem()

@@ -44,7 +44,7 @@ func TestDeployOptions(t *testing.T) {
 		c.CACerts != "ca.pem" || c.CertReqs != "required" || c.User != "nobody" || c.Group != "nogroup" || !c.AllowRoot {
 		t.Errorf("options not all set: %+v", c)
 	}
-	if want := []string{"10.0.0.0/8", "::1", "*"}; !slices.Equal(c.ForwardedAllowIPs, want) {
+	if want := []string{"10.0.0.0/8", "::1", "*"}; !slices.Equal(c.ForwardedAllowIPs.Entries(), want) {
 		t.Errorf("forwarded-allow-ips = %q, want %q", c.ForwardedAllowIPs, want)
 	}
 	if c.BindSet() {

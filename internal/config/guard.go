@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
+
+	"corral/internal/addrset"
 )
 
 // Guard holds the [guard] table of the config file: the request guard's
@@ -15,12 +16,13 @@ import (
 // that matter on the command line (--guard, --strict-routes,
 // --forwarded-allow-ips, --state-dir) are ordinary options.
 type Guard struct {
-	// Allow lists IP addresses, CIDRs and host names that are never
-	// banned or limited. Default: loopback.
-	Allow []string
-	// Deny lists IP addresses, CIDRs and host names refused with 403 (and
-	// their connections closed at accept).
-	Deny []string
+	// Allow holds the IP addresses, CIDRs and host names that are never
+	// banned or limited (addrset.ParseHosts). Default: loopback.
+	Allow addrset.Set
+	// Deny holds the IP addresses, CIDRs and host names refused with 403
+	// (and their connections closed at accept); * with an allow list lets
+	// in the allow-listed clients only.
+	Deny addrset.Set
 	// ResolveInterval is how often host names in Allow and Deny are
 	// resolved again.
 	ResolveInterval time.Duration
@@ -70,8 +72,10 @@ type RouteLimit struct {
 
 // Class is a priority class.
 type Class struct {
-	Name    string
-	CIDRs   []string
+	Name string
+	// CIDRs are the clients in the class: IP addresses, CIDRs or *
+	// (addrset.Parse; no host names).
+	CIDRs   addrset.Set
 	Header  string
 	Secret  string
 	Reserve float64 // share of the worker threads, 0..1
@@ -83,7 +87,7 @@ var JailNames = []string{"probe", "auth", "errors", "ratelimit"}
 // DefaultGuard returns the [guard] settings used when the file sets none.
 func DefaultGuard() Guard {
 	return Guard{
-		Allow:           []string{"127.0.0.0/8", "::1"},
+		Allow:           addrset.MustParse("127.0.0.0/8", "::1"),
 		ResolveInterval: 5 * time.Minute,
 		Tarpit:          10 * time.Second,
 		MaxClients:      65536,
@@ -198,7 +202,10 @@ func (t *tomlTable) str(key string, dst *string) {
 	*dst = s
 }
 
-func (t *tomlTable) list(key string, dst *[]string) {
+// addrs reads a list of addresses (a comma-separated string or an array
+// of strings) into an address set; hosts says whether host names may be
+// among them.
+func (t *tomlTable) addrs(key string, dst *addrset.Set, hosts bool) {
 	v, k, ok := t.get(key)
 	if !ok {
 		return
@@ -208,7 +215,16 @@ func (t *tomlTable) list(key string, dst *[]string) {
 		t.fail(k, err)
 		return
 	}
-	*dst = l.([]string)
+	parse := addrset.Parse
+	if hosts {
+		parse = addrset.ParseHosts
+	}
+	s, err := parse(l.([]string))
+	if err != nil {
+		t.fail(k, err)
+		return
+	}
+	*dst = s
 }
 
 // table returns the sub-table key, nil if absent or not a table.
@@ -290,8 +306,8 @@ func parseGuard(v any, display string, g *Guard) []error {
 		return []error{&Error{Source: fmt.Sprintf("%s: key %q", display, "guard"), Err: fmt.Errorf("want a table, got %s", describe(v))}}
 	}
 	t := newTable(m, "guard", display, &errs)
-	t.list("allow", &g.Allow)
-	t.list("deny", &g.Deny)
+	t.addrs("allow", &g.Allow, true)
+	t.addrs("deny", &g.Deny, true)
 	t.duration("resolve-interval", &g.ResolveInterval)
 	t.float("rate", &g.Rate, 0, 1e9)
 	t.int("burst", &g.Burst, 0, 1<<30)
@@ -302,12 +318,6 @@ func parseGuard(v any, display string, g *Guard) []error {
 	t.duration("tarpit", &g.Tarpit)
 	t.int("max-clients", &g.MaxClients, 1, 1<<24)
 	t.int("learn-max", &g.LearnMax, 1, 1<<24)
-	for _, e := range g.Allow {
-		checkListEntry(t, "allow", e)
-	}
-	for _, e := range g.Deny {
-		checkListEntry(t, "deny", e)
-	}
 	if jt := t.table("jails"); jt != nil {
 		jails := map[string]Jail{}
 		for k, j := range g.Jails {
@@ -350,22 +360,15 @@ func parseGuard(v any, display string, g *Guard) []error {
 	for _, ct := range t.tables("classes") {
 		var c Class
 		ct.str("name", &c.Name)
-		ct.list("cidrs", &c.CIDRs)
+		ct.addrs("cidrs", &c.CIDRs, false)
 		ct.str("header", &c.Header)
 		ct.str("secret", &c.Secret)
 		ct.float("reserve", &c.Reserve, 0, 1)
 		ct.done("name", "cidrs", "header", "secret", "reserve")
-		for _, cidr := range c.CIDRs {
-			if _, err := netip.ParsePrefix(cidr); err != nil {
-				if _, err := netip.ParseAddr(cidr); err != nil {
-					ct.fail("cidrs", fmt.Errorf("%q is not an IP address or a CIDR", cidr))
-				}
-			}
-		}
 		if c.Header != "" && c.Secret == "" {
 			ct.fail("secret", errors.New("a class chosen by header needs a secret"))
 		}
-		if c.Header == "" && len(c.CIDRs) == 0 {
+		if c.Header == "" && len(c.CIDRs.Entries()) == 0 {
 			ct.fail("cidrs", errors.New("a class needs cidrs or a header"))
 		}
 		g.Classes = append(g.Classes, c)
@@ -373,15 +376,4 @@ func parseGuard(v any, display string, g *Guard) []error {
 	t.done("allow", "deny", "resolve-interval", "rate", "burst", "global-rate", "global-burst",
 		"max-conns-per-client", "max-inflight-per-client", "tarpit", "max-clients", "learn-max", "jails", "routes", "classes")
 	return errs
-}
-
-// checkListEntry accepts an IP address, a CIDR or a host name.
-func checkListEntry(t *tomlTable, key, e string) {
-	if _, err := netip.ParsePrefix(e); err == nil {
-		return
-	}
-	if validHost(strings.TrimSpace(e)) {
-		return
-	}
-	t.fail(key, fmt.Errorf("%q is not an IP address, a CIDR or a host name", e))
 }

@@ -52,12 +52,12 @@ cidrs = ["192.0.2.0/24"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.StrictRoutes || !reflect.DeepEqual(c.ForwardedAllowIPs, []string{"10.0.0.0/8"}) {
+	if !c.StrictRoutes || !reflect.DeepEqual(c.ForwardedAllowIPs.Entries(), []string{"10.0.0.0/8"}) {
 		t.Errorf("strict %v, trusted %q", c.StrictRoutes, c.ForwardedAllowIPs)
 	}
 	g := c.GuardFile
-	if !reflect.DeepEqual(g.Allow, []string{"192.0.2.0/24", "office.example.com"}) ||
-		!reflect.DeepEqual(g.Deny, []string{"198.51.100.7", "203.0.113.0/24"}) {
+	if !reflect.DeepEqual(g.Allow.Entries(), []string{"192.0.2.0/24", "office.example.com"}) ||
+		!reflect.DeepEqual(g.Deny.Entries(), []string{"198.51.100.7", "203.0.113.0/24"}) {
 		t.Errorf("lists: %q %q", g.Allow, g.Deny)
 	}
 	if g.Rate != 20 || g.Burst != 40 || g.GlobalRate != 1000.5 || g.MaxInFlightPerClient != 8 || g.MaxConnsPerClient != 64 {
@@ -70,7 +70,7 @@ cidrs = ["192.0.2.0/24"]
 	if len(g.Routes) != 1 || g.Routes[0] != (RouteLimit{Path: "/login", Rate: 0.2, Burst: 5}) {
 		t.Errorf("routes: %+v", g.Routes)
 	}
-	if len(g.Classes) != 2 || g.Classes[0].Header != "X-Ops-Token" || g.Classes[0].Reserve != 0.25 || g.Classes[1].CIDRs[0] != "192.0.2.0/24" {
+	if len(g.Classes) != 2 || g.Classes[0].Header != "X-Ops-Token" || g.Classes[0].Reserve != 0.25 || g.Classes[1].CIDRs.String() != "192.0.2.0/24" {
 		t.Errorf("classes: %+v", g.Classes)
 	}
 }
@@ -109,5 +109,63 @@ func TestGuardInPyproject(t *testing.T) {
 	got := loadErr(t, nil, nil, dir)
 	if want := `pyproject.toml [tool.corral]: key "guard.jails.auth.maxretry": want an integer`; !strings.Contains(got, want) {
 		t.Errorf("error %q, want %q", got, want)
+	}
+}
+
+// TestAddressSets shows that every list of addresses is parsed by one set
+// of rules (package addrset) in one step with the rest of Load, and that
+// a bad entry is named with the key and the place it was set.
+func TestAddressSets(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "corral.toml", `
+app = "a:b"
+forwarded_allow_ips = [" ::ffff:10.0.0.0/104 ", "[::1]"]
+
+[guard]
+allow = ["::ffff:192.0.2.1", "Office.Example.com"]
+deny = "*"
+
+[[guard.classes]]
+name = "everyone"
+cidrs = ["*"]
+`)
+	c, err := Load(nil, nil, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, got, want string }{
+		{"forwarded_allow_ips", c.ForwardedAllowIPs.String(), "10.0.0.0/8,::1"},
+		{"guard.allow", c.GuardFile.Allow.String(), "192.0.2.1,office.example.com"},
+		{"guard.deny", c.GuardFile.Deny.String(), "*"},
+		{"guard.classes[0].cidrs", c.GuardFile.Classes[0].CIDRs.String(), "*"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+
+	errs := []struct {
+		args, environ []string
+		content       string
+		want          string
+	}{
+		{nil, nil, "forwarded_allow_ips = ['fe80::1%eth0']", `corral.toml: key "forwarded_allow_ips": trusted proxy "fe80::1%eth0" has an IPv6 zone`},
+		{nil, nil, "forwarded_allow_ips = ['10.0.0.0/8', ' ']", `corral.toml: key "forwarded_allow_ips": trusted proxy " " is empty (entry 2 of the list)`},
+		{nil, []string{"CORRAL_FORWARDED_ALLOW_IPS=10.0.0.0/33"}, "", `CORRAL_FORWARDED_ALLOW_IPS: trusted proxy "10.0.0.0/33" is not a CIDR`},
+		{[]string{"--forwarded-allow-ips", "[127.0.0.1]"}, nil, "", `--forwarded-allow-ips: trusted proxy "[127.0.0.1]" puts an IPv4 address in brackets`},
+		{nil, nil, "[guard]\ndeny = ['10.0.0.1', '']", `corral.toml: key "guard.deny": "" is empty (entry 2 of the list)`},
+		{nil, nil, "[guard]\nallow = ['fe80::1%eth0']", `corral.toml: key "guard.allow": "fe80::1%eth0" has an IPv6 zone`},
+		{nil, nil, "[[guard.classes]]\nname = 'x'\ncidrs = ['office.example.com']", `corral.toml: key "guard.classes[0].cidrs": "office.example.com" is not an IP address or a CIDR`},
+		{nil, nil, "[[guard.classes]]\nname = 'x'\ncidrs = []", `corral.toml: key "guard.classes[0].cidrs": a class needs cidrs or a header`},
+	}
+	for _, tt := range errs {
+		dir := t.TempDir()
+		if tt.content != "" {
+			writeFile(t, dir, "corral.toml", tt.content)
+		}
+		got := loadErr(t, append(tt.args, "a:b"), tt.environ, dir)
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("%q %q %q: error %q, want it to contain %q", tt.args, tt.environ, tt.content, got, tt.want)
+		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
+
+	"corral/internal/addrset"
 )
 
 // Layers of settings, lowest precedence first.
@@ -146,6 +148,16 @@ func assign(c *Config, s setting) {
 		*p = slices.Clone(s.value.([]string))
 	default:
 		panic(fmt.Sprintf("config: option %s: unsupported field type %T", s.opt.name, p))
+	}
+}
+
+// assignTyped stores v, the parsed form of o's value, in o's typed field.
+func assignTyped(c *Config, o *option, v any) {
+	switch p := o.typed(c).(type) {
+	case *addrset.Set:
+		*p = v.(addrset.Set)
+	default:
+		panic(fmt.Sprintf("config: option %s: unsupported typed field %T", o.name, p))
 	}
 }
 
@@ -456,7 +468,16 @@ func validate(table []option, c *Config, sources map[string]setting, requireApp 
 		if o.check != nil {
 			if err := o.check(v); err != nil {
 				fail(o, err)
+				continue
 			}
+		}
+		if o.parse != nil {
+			t, err := o.parse(v)
+			if err != nil {
+				fail(o, err)
+				continue
+			}
+			assignTyped(c, o, t)
 		}
 	}
 	if requireApp && strings.TrimSpace(c.App) == "" {

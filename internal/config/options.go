@@ -110,6 +110,13 @@ type option struct {
 	// check validates the final value (after all sources are merged); nil
 	// accepts anything that parsed. Numbers are also checked to be >= 0.
 	check func(v any) error
+	// typed, when not nil, returns a pointer to the Config field that holds
+	// the value parsed (field then holds it as given, for the sources to
+	// merge), and parse validates the final value and returns the parsed
+	// form, in one step; its error is reported like check's. Set both or
+	// neither.
+	typed func(*Config) any
+	parse func(v any) (any, error)
 }
 
 // envName is the environment variable that sets the option.
@@ -347,8 +354,9 @@ var options = []option{
 	{
 		name: "forwarded-allow-ips", kind: kindList, group: groupListen, arg: "ADDRS", def: "127.0.0.1,::1", split: true,
 		help:  "Proxies trusted to tell the client's address: comma-separated IP addresses and CIDR prefixes (10.0.0.0/8), or * for every peer. Peers on a Unix socket are always trusted. Repeatable.",
-		check: checkTrusted,
-		field: func(c *Config) any { return &c.ForwardedAllowIPs },
+		field: func(c *Config) any { return &c.forwardedAllowIPs },
+		typed: func(c *Config) any { return &c.ForwardedAllowIPs },
+		parse: parseTrusted,
 	},
 
 	// TLS & HTTP/2

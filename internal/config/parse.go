@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"corral/internal/trust"
+	"corral/internal/addrset"
 )
 
 // parseText parses the text of a flag or environment variable for o.
@@ -397,9 +397,13 @@ func checkBinds(v any) error {
 	return nil
 }
 
-func checkTrusted(v any) error {
-	_, err := trust.Parse(v.([]string))
-	return err
+// parseTrusted parses --forwarded-allow-ips.
+func parseTrusted(v any) (any, error) {
+	s, err := addrset.Parse(v.([]string))
+	if err != nil {
+		return nil, fmt.Errorf("trusted proxy %w", err)
+	}
+	return s, nil
 }
 
 // ParseUmask parses a umask as gunicorn does: octal with a leading 0 or

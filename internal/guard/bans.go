@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"corral/internal/journal"
 )
 
 // Jails, by index in Config.Jails.
@@ -277,7 +275,7 @@ func (g *Guard) persist(b *ban) {
 	if g.store == nil {
 		return
 	}
-	g.store.Put(journal.Ban{Addr: keyString(b.key), Since: b.since, Until: b.until, Jail: b.jail,
+	g.store.Put(Ban{Addr: keyString(b.key), Since: b.since, Until: b.until, Jail: b.jail,
 		Reason: b.reason, Offences: b.offences, Status: b.status})
 }
 

@@ -29,7 +29,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"corral/internal/journal"
+	"corral/internal/addrset"
 	"corral/internal/urlpath"
 )
 
@@ -62,22 +62,15 @@ func (rl *RouteLimit) matches(path, rule string) bool {
 	return rl.Path == path || rule != "" && rl.Path == rule
 }
 
-// Class is a priority class. Requests from Nets, or carrying Header with
-// the value Secret, belong to it. Header is removed from every request
-// before the app sees it, whatever its value.
+// Class is a priority class. Requests from Nets (addresses, CIDRs or *),
+// or carrying Header with the value Secret, belong to it. Header is
+// removed from every request before the app sees it, whatever its value.
 type Class struct {
 	Name    string
-	Nets    Prefixes
+	Nets    addrset.Set
 	Header  string
 	Secret  string
 	Reserve float64 // share of the worker threads kept for this class and higher, 0..1
-}
-
-// Store keeps bans across restarts; *journal.Bans is one.
-type Store interface {
-	Load(context.Context) ([]journal.Ban, error)
-	Put(journal.Ban)
-	Delete(addr string)
 }
 
 // Config configures a Guard. The zero value identifies clients and does
@@ -86,8 +79,10 @@ type Config struct {
 	// Enabled turns the defences on; off, the guard only works out client
 	// identities and priority classes.
 	Enabled bool
-	// Trusted are the peers whose forwarding headers count; nil = none.
-	Trusted Trust
+	// Trusted are the peers whose forwarding headers count
+	// (--forwarded-allow-ips); the zero set holds none. Peers on a Unix
+	// socket always count.
+	Trusted addrset.Set
 	// StrictRoutes answers 404 from Go to requests for paths the app's
 	// reported routes do not know, without a worker. It has no effect
 	// while the routes are learned.
@@ -98,8 +93,11 @@ type Config struct {
 	// escalate its next ban (default 24h).
 	Remember time.Duration
 
-	Allow, Deny  []string      // IP addresses, CIDRs or host names
-	ResolveEvery time.Duration // host names are resolved again this often (default 5m)
+	// Allow and Deny hold IP addresses, CIDRs, * and host names
+	// (addrset.ParseHosts); the names are resolved by Start and again
+	// every ResolveEvery (default 5m).
+	Allow, Deny  addrset.Set
+	ResolveEvery time.Duration
 	// LookupHost resolves host names; nil = net.DefaultResolver.
 	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 
@@ -128,7 +126,8 @@ type Config struct {
 	Now        func() time.Time // for tests; nil = time.Now
 }
 
-// Guard is the request guard. Create with New, then Start.
+// Guard is the request guard. Create with New, then Start; stop with
+// Shutdown or Close.
 type Guard struct {
 	cfg     Config
 	log     *slog.Logger
@@ -140,7 +139,7 @@ type Guard struct {
 	learned *learned
 	global  *rate.Limiter
 	conns   *connCounts
-	store   Store
+	store   Store // set by Start, before the guard serves
 
 	routesMu  sync.Mutex
 	routesRaw string
@@ -155,9 +154,18 @@ type Guard struct {
 	connRefused atomic.Int64 // connections closed at accept (deny list or per-client cap)
 	held        atomic.Int64 // connections in the tarpit
 
-	stop chan struct{}
-	done chan struct{}
+	life    sync.Mutex
+	started bool // Start ran (the housekeeping runs or ran)
+	stopped bool // Shutdown or Close ran
+	// stopCtx is cancelled (stop) by Shutdown and Close: it ends the
+	// housekeeping and cuts short a Start in progress.
+	stopCtx context.Context
+	stop    context.CancelFunc
+	done    chan struct{} // closed when the housekeeping has returned
 }
+
+// ErrClosed is returned by Start after Shutdown or Close.
+var ErrClosed = errors.New("guard: closed")
 
 // New checks cfg and returns a Guard. Host names in the lists are not
 // resolved until Start.
@@ -190,14 +198,8 @@ func New(cfg Config) (*Guard, error) {
 		}
 	}
 	log := cfg.Logger.With("component", "guard")
-	allow, err := newList("allow", cfg.Allow, log)
-	if err != nil {
-		return nil, err
-	}
-	deny, err := newList("deny", cfg.Deny, log)
-	if err != nil {
-		return nil, err
-	}
+	allow := newList("allow", cfg.Allow, log)
+	deny := newList("deny", cfg.Deny, log)
 	for i := range cfg.Classes {
 		c := &cfg.Classes[i]
 		if c.Header != "" {
@@ -216,8 +218,9 @@ func New(cfg Config) (*Guard, error) {
 		bans:    newBanTable(cfg.MaxBans),
 		learned: newLearned(cfg.LearnMax),
 		conns:   newConnCounts(),
-		stop:    make(chan struct{}), done: make(chan struct{}),
+		done:    make(chan struct{}),
 	}
+	g.stopCtx, g.stop = context.WithCancel(context.Background())
 	if cfg.GlobalRate.Rate > 0 {
 		g.global = rate.NewLimiter(rate.Limit(cfg.GlobalRate.Rate), cfg.GlobalRate.burst())
 	}
@@ -230,9 +233,26 @@ func New(cfg Config) (*Guard, error) {
 // which from then on keeps every ban, resolves the host names of the lists
 // and starts the housekeeping (unbans, re-resolving). Call it once, before
 // the guard serves. A failed load is returned; the guard works anyway,
-// without the old bans.
+// without the old bans. Shutdown or Close while Start runs cancel its
+// loading and resolving; after them Start does nothing and returns
+// ErrClosed.
 func (g *Guard) Start(ctx context.Context, store Store) error {
+	g.life.Lock()
+	switch {
+	case g.stopped:
+		g.life.Unlock()
+		return ErrClosed
+	case g.started:
+		g.life.Unlock()
+		return errors.New("guard: Start called twice")
+	}
+	g.started = true
 	g.store = store
+	g.life.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(g.stopCtx, cancel)()
 	var err error
 	if store != nil {
 		err = g.load(ctx)
@@ -243,15 +263,49 @@ func (g *Guard) Start(ctx context.Context, store Store) error {
 	return err
 }
 
-// Close stops the housekeeping.
-func (g *Guard) Close() {
-	select {
-	case <-g.stop:
-		return
-	default:
+// halt marks the guard stopped and cancels its background work. It
+// returns whether Start ran, so the housekeeping must be waited for, and
+// the store Start was given.
+func (g *Guard) halt() (started bool, store Store) {
+	g.life.Lock()
+	defer g.life.Unlock()
+	g.stopped = true
+	g.stop()
+	return g.started, g.store
+}
+
+// Shutdown stops the housekeeping (unbans, re-resolving host names), waits
+// for it to return, and flushes the writes queued in the store, within
+// ctx: its deadline is the grace period. It returns ctx's error if the
+// grace period ran out, else the store's. The guard goes on answering
+// requests from what it holds in memory. Shutdown does not close the
+// store: the store's owner does, after Shutdown. It is safe to call before
+// Start, more than once, and with Close.
+func (g *Guard) Shutdown(ctx context.Context) error {
+	started, store := g.halt()
+	if started {
+		select {
+		case <-g.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	close(g.stop)
-	<-g.done
+	if store == nil {
+		return nil
+	}
+	return store.Flush(ctx)
+}
+
+// Close stops the housekeeping at once (a lookup in progress is
+// cancelled) and waits for it to return, without flushing the store. The
+// guard goes on answering requests from what it holds in memory. Close
+// is safe to call before Start, more than once, and with Shutdown; it
+// returns nil.
+func (g *Guard) Close() error {
+	if started, _ := g.halt(); started {
+		<-g.done
+	}
+	return nil
 }
 
 func (g *Guard) housekeep() {
@@ -261,7 +315,7 @@ func (g *Guard) housekeep() {
 	lastResolve := g.now()
 	for {
 		select {
-		case <-g.stop:
+		case <-g.stopCtx.Done():
 			return
 		case <-t.C:
 		}
@@ -269,7 +323,7 @@ func (g *Guard) housekeep() {
 		g.expire(now)
 		if now.Sub(lastResolve) >= g.cfg.ResolveEvery {
 			lastResolve = now
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(g.stopCtx, 30*time.Second)
 			g.allow.resolve(ctx, g.cfg.LookupHost)
 			g.deny.resolve(ctx, g.cfg.LookupHost)
 			cancel()

@@ -4,32 +4,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"corral/internal/addrset"
 )
-
-// Trust decides which peers may speak for their clients with forwarding
-// headers: trust.Proxies (--forwarded-allow-ips). TrustsIP must be safe
-// for concurrent use.
-type Trust interface {
-	TrustsIP(netip.Addr) bool
-}
-
-// Prefixes is a set of CIDR blocks; as a Trust it trusts the peers in them.
-type Prefixes []netip.Prefix
-
-// TrustsIP is Contains, so that Prefixes is a Trust.
-func (ps Prefixes) TrustsIP(a netip.Addr) bool { return ps.Contains(a) }
-
-// Contains reports whether a is in one of the blocks. An IPv4-mapped IPv6
-// address matches as IPv4.
-func (ps Prefixes) Contains(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
 
 // Identity is who a request comes from, as far as corral can tell.
 type Identity struct {
@@ -46,16 +23,17 @@ type Identity struct {
 
 // Identify works out the client of a request that arrived from peer (the
 // connection's remote address; invalid for a Unix socket). Forwarding
-// headers count only when the peer is trusted (a Unix-socket peer is: only
-// local processes with access to the socket file can connect). Of the
+// headers count only when the peer is in trusted (--forwarded-allow-ips)
+// or on a Unix socket (only local processes with access to the socket file
+// can connect). Of the
 // forwarded hops it takes the rightmost one that is not itself a trusted
 // proxy, walking from the right: hops left of an untrusted one may be made
 // up by the client. Forwarded (RFC 7239) wins over X-Forwarded-For when a
 // request has both. A hop that does not parse as an address stops the
 // walk at the last good address, so garbage never frames anyone.
-func Identify(peer netip.Addr, h http.Header, trusted Trust) Identity {
+func Identify(peer netip.Addr, h http.Header, trusted addrset.Set) Identity {
 	id := Identity{Addr: peer.Unmap()}
-	if peer.IsValid() && (trusted == nil || !trusted.TrustsIP(id.Addr)) {
+	if peer.IsValid() && !trusted.Contains(id.Addr) {
 		return id
 	}
 	if vs := h["Forwarded"]; len(vs) > 0 {
@@ -81,7 +59,7 @@ func Identify(peer netip.Addr, h http.Header, trusted Trust) Identity {
 // address. It returns the first untrusted address, or the leftmost
 // address if every hop is trusted, or the last good one before a hop that
 // did not parse.
-func walkList(vs []string, trusted Trust, parse func(string) (netip.Addr, bool)) (netip.Addr, bool) {
+func walkList(vs []string, trusted addrset.Set, parse func(string) (netip.Addr, bool)) (netip.Addr, bool) {
 	var last netip.Addr
 	found := false
 	for i := len(vs) - 1; i >= 0; i-- {
@@ -102,7 +80,7 @@ func walkList(vs []string, trusted Trust, parse func(string) (netip.Addr, bool))
 				return last, found
 			}
 			last, found = a, true
-			if trusted == nil || !trusted.TrustsIP(a) {
+			if !trusted.Contains(a) {
 				return a, true
 			}
 		}
@@ -128,7 +106,7 @@ func parseXFF(s string) (netip.Addr, bool) {
 }
 
 // walkForwarded walks the for= parameters of Forwarded elements.
-func walkForwarded(vs []string, trusted Trust) (netip.Addr, bool) {
+func walkForwarded(vs []string, trusted addrset.Set) (netip.Addr, bool) {
 	return walkList(vs, trusted, func(elem string) (netip.Addr, bool) {
 		v, ok := param(elem, "for")
 		if !ok {

@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"net/netip"
 	"testing"
+
+	"corral/internal/addrset"
 )
 
 func TestIdentify(t *testing.T) {
-	trusted := Prefixes{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	trusted := addrset.MustParse("127.0.0.0/8", "10.0.0.0/8", "::1")
 	proxy := netip.MustParseAddr("127.0.0.1")
 	stranger := netip.MustParseAddr("203.0.113.9")
 	cases := []struct {
@@ -68,7 +70,7 @@ func TestPeerAddrAndKey(t *testing.T) {
 }
 
 func BenchmarkIdentify(b *testing.B) {
-	trusted := Prefixes{netip.MustParsePrefix("127.0.0.0/8")}
+	trusted := addrset.MustParse("127.0.0.0/8")
 	h := http.Header{"X-Forwarded-For": {"1.1.1.1, 198.51.100.1"}, "X-Forwarded-Proto": {"https"}}
 	peer := netip.MustParseAddr("127.0.0.1")
 	b.ReportAllocs()

@@ -35,7 +35,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		peer := connAddr(c)
-		if !peer.IsValid() || g.cfg.Trusted != nil && g.cfg.Trusted.TrustsIP(peer) || g.allow.contains(peer) {
+		if !peer.IsValid() || g.cfg.Trusted.Contains(peer) || g.allow.contains(peer) {
 			return c, nil
 		}
 		if b := g.bans.active(Key(peer), g.now); b != nil && b.status != 429 {

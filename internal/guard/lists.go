@@ -7,116 +7,48 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
+
+	"corral/internal/addrset"
 )
 
-// addrSet is an immutable set of addresses and networks.
-type addrSet struct {
-	exact map[netip.Addr]struct{}
-	nets  []netip.Prefix
-}
-
-func (s *addrSet) contains(a netip.Addr) bool {
-	if len(s.exact) > 0 {
-		if _, ok := s.exact[a]; ok {
-			return true
-		}
-	}
-	for _, p := range s.nets {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// list is an allow or deny list: addresses and CIDRs given as such, and
-// host names resolved at start and again every so often.
+// list is an allow or deny list: the addresses, CIDRs and * of its set as
+// given, plus the addresses its host names resolve to, looked up at start
+// and again every so often.
 type list struct {
 	name  string
 	log   *slog.Logger
-	fixed []netip.Prefix
+	fixed addrset.Set
 	hosts []string
-	cur   atomic.Pointer[addrSet]
+	cur   atomic.Pointer[addrset.Set] // fixed plus the resolved addresses
 
 	mu       sync.Mutex
 	resolved map[string][]netip.Addr // last good answer per host
 	failing  map[string]bool
 }
 
-// newList parses entries: IP addresses, CIDRs or host names.
-func newList(name string, entries []string, log *slog.Logger) (*list, error) {
-	l := &list{name: name, log: log, resolved: map[string][]netip.Addr{}, failing: map[string]bool{}}
-	for _, e := range entries {
-		e = strings.TrimSpace(e)
-		if e == "" {
-			continue
-		}
-		if p, err := netip.ParsePrefix(e); err == nil {
-			if p.Addr().Is4In6() && p.Bits() >= 96 {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			}
-			l.fixed = append(l.fixed, p.Masked())
-			continue
-		}
-		if a, err := netip.ParseAddr(e); err == nil {
-			a = a.Unmap()
-			l.fixed = append(l.fixed, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		if !validHostName(e) {
-			return nil, fmt.Errorf("%s list: %q is not an IP address, a CIDR or a host name", name, e)
-		}
-		l.hosts = append(l.hosts, strings.ToLower(e))
-	}
-	l.rebuild()
-	return l, nil
-}
-
-func validHostName(h string) bool {
-	if len(h) == 0 || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-				return false
-			}
-		}
-	}
-	return true
+func newList(name string, set addrset.Set, log *slog.Logger) *list {
+	l := &list{name: name, log: log, fixed: set, hosts: set.Hosts(),
+		resolved: map[string][]netip.Addr{}, failing: map[string]bool{}}
+	l.cur.Store(&set)
+	return l
 }
 
 func (l *list) contains(a netip.Addr) bool {
-	return l.cur.Load().contains(a)
+	return l.cur.Load().Contains(a)
 }
 
 // rebuild publishes the fixed entries plus the last resolved addresses.
 func (l *list) rebuild() {
-	s := &addrSet{exact: map[netip.Addr]struct{}{}}
-	add := func(p netip.Prefix) {
-		if p.IsSingleIP() {
-			s.exact[p.Addr()] = struct{}{}
-		} else {
-			s.nets = append(s.nets, p)
-		}
-	}
-	for _, p := range l.fixed {
-		add(p)
-	}
+	var as []netip.Addr
 	l.mu.Lock()
-	for _, as := range l.resolved {
-		for _, a := range as {
-			add(netip.PrefixFrom(a, a.BitLen()))
-		}
+	for _, r := range l.resolved {
+		as = append(as, r...)
 	}
 	l.mu.Unlock()
-	l.cur.Store(s)
+	s := l.fixed.With(as...)
+	l.cur.Store(&s)
 }
 
 // resolve looks the host names up again. A host that fails keeps its

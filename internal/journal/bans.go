@@ -2,6 +2,9 @@
 // store: the guard's bans, kept across restarts. Writes are queued and
 // applied by one goroutine in batches, so a ban never waits for the disk
 // on the request path.
+//
+// The package imports none of the server's packages: its Ban is the
+// stored row, and cmd/corral adapts Bans to the guard's Store.
 package journal
 
 import (
@@ -18,7 +21,9 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, without cgo
 )
 
-// Ban is one stored ban. Until is zero for a ban that never expires.
+// Ban is one stored ban: a row of the bans table. Addr is the client key
+// as the guard writes it (an address or an IPv6 /64). Until is zero for a
+// ban that never expires.
 // Offences counts the bans of this client so far (this one included): the
 // guard escalates ban times with it, so a stored ban outlives its Until
 // for a while to remember it.
@@ -151,8 +156,9 @@ func (b *Bans) queue(addr string, x *Ban) {
 	}
 }
 
-// Flush applies every queued write now.
-func (b *Bans) Flush() error {
+// Flush applies every queued write now, giving up when ctx is done (the
+// writes not applied then are lost).
+func (b *Bans) Flush(ctx context.Context) error {
 	b.mu.Lock()
 	pending, order := b.pending, b.order
 	b.pending, b.order = map[string]*Ban{}, nil
@@ -160,8 +166,6 @@ func (b *Bans) Flush() error {
 	if len(order) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store bans: %w", err)
@@ -206,7 +210,9 @@ func (b *Bans) writer() {
 			t.Stop()
 			return
 		}
-		err := b.Flush()
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		err := b.Flush(ctx)
+		cancel()
 		switch {
 		case err != nil && !failing:
 			failing = true
@@ -218,7 +224,13 @@ func (b *Bans) writer() {
 	}
 }
 
-// Close applies the queued writes and closes the database.
+// flushTimeout bounds one batch of writes from the background writer,
+// and the last one in Close.
+const flushTimeout = 30 * time.Second
+
+// Close applies the queued writes (for up to flushTimeout) and closes the
+// database. Puts and Deletes after Close are dropped. Close is safe to
+// call more than once.
 func (b *Bans) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -229,6 +241,8 @@ func (b *Bans) Close() error {
 	b.mu.Unlock()
 	close(b.stop)
 	<-b.done
-	err := b.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	err := b.Flush(ctx)
 	return errors.Join(err, b.db.Close())
 }

@@ -15,6 +15,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 
+	"corral/internal/addrset"
 	"corral/internal/trust"
 )
 
@@ -351,10 +352,7 @@ func TestUnixSocketMode(t *testing.T) {
 }
 
 func TestProxyProtocol(t *testing.T) {
-	only2, err := trust.Parse([]string{"127.0.0.2"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	only2 := trust.New(addrset.MustParse("127.0.0.2"))
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -3,49 +3,13 @@ package trust
 import (
 	"net"
 	"net/netip"
-	"strings"
 	"testing"
+
+	"corral/internal/addrset"
 )
 
-func TestParse(t *testing.T) {
-	tests := []struct {
-		in      []string
-		want    string
-		wantErr string
-	}{
-		{nil, "", ""},
-		{[]string{"127.0.0.1", "::1"}, "127.0.0.1,::1", ""},
-		{[]string{" 10.0.0.0/8 ", "", "fd00::/8"}, "10.0.0.0/8,fd00::/8", ""},
-		{[]string{"10.1.2.3/8"}, "10.0.0.0/8", ""}, // masked
-		{[]string{"::ffff:127.0.0.1"}, "127.0.0.1", ""},
-		{[]string{"*"}, "*", ""},
-		{[]string{"127.0.0.1", "localhost"}, "", `"localhost"`},
-		{[]string{"10.0.0.0/33"}, "", `"10.0.0.0/33"`},
-		{[]string{"fe80::1%eth0"}, "", `"fe80::1%eth0"`},
-	}
-	for _, tt := range tests {
-		got, err := Parse(tt.in)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("Parse(%q) error = %v, want one naming %s", tt.in, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("Parse(%q): %v", tt.in, err)
-			continue
-		}
-		if got.String() != tt.want {
-			t.Errorf("Parse(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestTrusts(t *testing.T) {
-	p, err := Parse([]string{"127.0.0.1", "::1", "10.0.0.0/8"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := New(addrset.MustParse("127.0.0.1", "::1", "10.0.0.0/8"))
 	tcp := func(s string) net.Addr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
 	tests := []struct {
 		addr net.Addr
@@ -68,12 +32,15 @@ func TestTrusts(t *testing.T) {
 			t.Errorf("Trusts(%v) = %t, want %t", tt.addr, got, tt.want)
 		}
 	}
+	if got, want := p.String(), "127.0.0.1,::1,10.0.0.0/8"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
 
 	var zero Proxies
 	if zero.Trusts(tcp("127.0.0.1:1")) || !zero.Trusts(&net.UnixAddr{}) {
 		t.Errorf("zero Proxies: want only Unix peers trusted")
 	}
-	all, _ := Parse([]string{"*"})
+	all := New(addrset.MustParse("*"))
 	if !all.Trusts(tcp("192.0.2.7:1")) || !all.TrustsIP(netip.MustParseAddr("2001:db8::1")) || all.TrustsIP(netip.Addr{}) {
 		t.Errorf("*: want every valid address trusted")
 	}
