@@ -62,7 +62,7 @@ func (p *Pool) Start(ctx context.Context) error {
 	p.mu.Lock()
 	slots := make([]*slot, n)
 	for i := range slots {
-		slots[i] = p.newSlot(i + 1)
+		slots[i] = p.newSlotLocked(i + 1)
 	}
 	p.mu.Unlock()
 	// The first workers serve before Start returns; the supervisors take
@@ -166,7 +166,7 @@ func (p *Pool) AddWorker() {
 			}
 		}
 	}
-	s := p.newSlot(id)
+	s := p.newSlotLocked(id)
 	p.wg.Add(1)
 	p.mu.Unlock()
 	p.log.Info("adding a worker", "worker", id, "workers", p.Workers())
@@ -203,7 +203,7 @@ func (p *Pool) Workers() int {
 func (p *Pool) Stop(grace time.Duration) {
 	p.mu.Lock()
 	p.stopping, p.halted = true, true
-	p.failQueued(ErrShuttingDown)
+	p.failQueuedLocked(ErrShuttingDown)
 	p.mu.Unlock()
 	p.stopFunc()
 	p.wg.Wait() // supervisors return; none starts a worker after this

@@ -83,7 +83,7 @@ func (p *Pool) Ready() (bool, string) {
 	switch {
 	case p.stopping || p.closing:
 		return false, "shutting down"
-	case p.readyCount() == 0:
+	case p.readyCountLocked() == 0:
 		return false, "no worker is ready"
 	}
 	return true, ""

@@ -47,8 +47,8 @@ type replaceReq struct {
 	done   chan error
 }
 
-// newSlot adds an empty slot. Called with p.mu held.
-func (p *Pool) newSlot(id int) *slot {
+// newSlotLocked adds an empty slot.
+func (p *Pool) newSlotLocked(id int) *slot {
 	s := &slot{id: id, replace: make(chan replaceReq, 1), remove: make(chan struct{})}
 	p.slotList = append(p.slotList, s)
 	return s
@@ -126,7 +126,7 @@ func (p *Pool) install(s *slot, m *member) error {
 	s.cur = m
 	s.failing = false
 	p.members = append(p.members, m)
-	ps := p.assignQueued(time.Now())
+	ps := p.assignQueuedLocked(time.Now())
 	p.mu.Unlock()
 	if m.zygote > 0 {
 		p.log.Info("worker ready", "worker", m.id, "pid", m.w.Pid, "zygote", m.zygote)
@@ -265,7 +265,7 @@ func (p *Pool) sleep(d time.Duration, removed <-chan struct{}) bool {
 }
 
 // requestReplace asks s's supervisor for a new worker unless a request is
-// already pending. Safe to call with p.mu held.
+// already pending. It never blocks, so callers may hold p.mu.
 func (p *Pool) requestReplace(s *slot, reason string) {
 	select {
 	case s.replace <- replaceReq{reason: reason}:
@@ -335,12 +335,13 @@ func (p *Pool) timedOut(c *Call) {
 }
 
 // kill takes m out of dispatch and ends its process: stack dump, STEAL,
-// SIGTERM twice, and SIGKILL after the grace. A replacement is asked for at once.
+// SIGTERM twice, and SIGKILL after the grace. A replacement is asked for
+// at once.
 func (p *Pool) kill(m *member, reason string) {
 	p.mu.Lock()
 	changed := m.transition(StateStopping)
 	if changed {
-		if s := p.slotOf(m); s != nil {
+		if s := p.slotOfLocked(m); s != nil {
 			p.requestReplace(s, reason)
 		}
 	}
@@ -371,8 +372,8 @@ func (p *Pool) kill(m *member, reason string) {
 	}()
 }
 
-// slotOf returns the slot whose current worker is m. Called with p.mu held.
-func (p *Pool) slotOf(m *member) *slot {
+// slotOfLocked returns the slot whose current worker is m, or nil.
+func (p *Pool) slotOfLocked(m *member) *slot {
 	for _, s := range p.slotList {
 		if s.cur == m {
 			return s
@@ -407,7 +408,7 @@ func (p *Pool) died(m *member, readErr error) {
 	var lost, back []*Call
 	for i, c := range m.inflight {
 		m.byIDDel(c.id)
-		p.untrack(c)
+		p.untrackLocked(c)
 		if i < p.slots {
 			c.state = callDone
 			lost = append(lost, c)
@@ -421,8 +422,8 @@ func (p *Pool) died(m *member, readErr error) {
 		close(m.emptied)
 		m.emptied = nil
 	}
-	ps := p.requeue(back, now)
-	p.drained()
+	ps := p.requeueLocked(back, now)
+	p.drainedLocked()
 	served := m.served
 	p.mu.Unlock()
 	for _, c := range lost {
