@@ -216,7 +216,7 @@ func (p *Pool) Stop(grace time.Duration) {
 	p.mu.Lock()
 	ms := append([]*member(nil), p.members...)
 	for _, m := range ms {
-		m.transition(StateStopping)
+		p.transitionLocked(m, StateStopping)
 	}
 	p.mu.Unlock()
 	var wg sync.WaitGroup

@@ -242,7 +242,7 @@ func (p *Pool) pickLocked(c *Call, now time.Time) *member {
 	held, below := p.reservedAboveLocked(c.class)
 	free := 0
 	for _, m := range p.members {
-		if m == nil || m.state != stateReady {
+		if m == nil || m.state != StateReady {
 			continue
 		}
 		if len(m.inflight) < p.slots {
@@ -490,7 +490,7 @@ func (p *Pool) crashLoopingLocked() bool {
 func (p *Pool) readyCountLocked() int {
 	n := 0
 	for _, m := range p.members {
-		if m != nil && m.state == stateReady {
+		if m != nil && m.state == StateReady {
 			n++
 		}
 	}

@@ -332,7 +332,7 @@ func (h *harness) waitReplaced(old int) int {
 	h.t.Helper()
 	for end := time.Now().Add(patience); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		ws, _ := h.p.Status()
-		if len(ws) > 0 && ws[0].Pid != old && ws[0].State == StateReady.String() {
+		if len(ws) > 0 && ws[0].Pid != old && ws[0].State == StateReady {
 			return ws[0].Pid
 		}
 	}

@@ -85,10 +85,9 @@ func (p *Pool) spawn(ctx context.Context, id int) (*member, error) {
 	return p.starting(newMember(id, w)), nil
 }
 
-// starting sets a new worker's recycling limits (with jitter) and marks it
-// starting.
+// starting sets the recycling limits (with jitter) of a worker about to
+// take its slot: a new one, or a spare taking over.
 func (p *Pool) starting(m *member) *member {
-	m.state = StateStarting
 	if r := p.cfg.MaxRequests; r > 0 {
 		m.maxServed = int64(r + jitter(p.cfg.MaxRequestsJitter))
 	}
@@ -119,7 +118,7 @@ func (p *Pool) install(s *slot, m *member) error {
 		p.warmup(m, path)
 	}
 	p.mu.Lock()
-	if !m.transition(StateReady) {
+	if !p.transitionLocked(m, StateReady) {
 		p.mu.Unlock()
 		return errors.New("worker died before it was ready")
 	}
@@ -279,7 +278,7 @@ func (p *Pool) requestReplace(s *slot, reason string) {
 // does not exit). A worker already stopping is left to its fate.
 func (p *Pool) retire(m *member, reason string) {
 	p.mu.Lock()
-	if !m.transition(StateDraining) {
+	if !p.transitionLocked(m, StateDraining) {
 		p.mu.Unlock()
 		return
 	}
@@ -310,7 +309,7 @@ func (p *Pool) retire(m *member, reason string) {
 			t.Stop()
 		}
 		p.mu.Lock()
-		m.transition(StateStopping)
+		p.transitionLocked(m, StateStopping)
 		p.mu.Unlock()
 		m.w.Stop(time.Second, p.cfg.KillGrace)
 	}()
@@ -339,7 +338,7 @@ func (p *Pool) timedOut(c *Call) {
 // at once.
 func (p *Pool) kill(m *member, reason string) {
 	p.mu.Lock()
-	changed := m.transition(StateStopping)
+	changed := p.transitionLocked(m, StateStopping)
 	if changed {
 		if s := p.slotOfLocked(m); s != nil {
 			p.requestReplace(s, reason)
@@ -394,11 +393,7 @@ func (p *Pool) died(m *member, readErr error) {
 	now := time.Now()
 	p.mu.Lock()
 	planned := m.state >= StateDraining || p.halted
-	m.transition(StateExited)
-	if m.stuck {
-		m.stuck = false
-		p.stuck--
-	}
+	p.transitionLocked(m, StateExited) // ends stuck and emptied
 	for i, x := range p.members {
 		if x == m {
 			p.members = append(p.members[:i], p.members[i+1:]...)
@@ -418,10 +413,6 @@ func (p *Pool) died(m *member, readErr error) {
 	}
 	m.inflight = nil
 	m.diedBusy = len(lost) > 0
-	if m.emptied != nil {
-		close(m.emptied)
-		m.emptied = nil
-	}
 	ps := p.requeueLocked(back, now)
 	p.drainedLocked()
 	served := m.served
