@@ -10,7 +10,7 @@ import (
 type WorkerStatus struct {
 	ID       int            `json:"id"`
 	Pid      int            `json:"pid"`
-	State    State          `json:"state"` // a lifecycle state, StateBusy or StateSpare
+	State    State          `json:"state"`     // a lifecycle state, StateBusy or StateSpare
 	InFlight int            `json:"in_flight"` // running and pipelined requests
 	Served   int64          `json:"served"`
 	RSS      int64          `json:"rss_bytes"`
