@@ -224,7 +224,9 @@ func (p *Pool) Stop(grace time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.w.Stop(grace, p.cfg.KillGrace)
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			_ = m.w.Shutdown(ctx)
+			cancel()
 			<-m.dead
 		}()
 	}

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"time"
 )
 
@@ -77,6 +78,8 @@ func (p *Pool) dropSpare(s *slot) {
 	s.spare = nil
 	p.mu.Unlock()
 	if sp != nil {
-		sp.w.Stop(time.Second, p.cfg.KillGrace)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = sp.w.Shutdown(ctx)
+		cancel()
 	}
 }

@@ -58,6 +58,7 @@ func (p *Pool) newSlotLocked(id int) *slot {
 // yet dispatched to.
 func (p *Pool) spawn(ctx context.Context, id int) (*member, error) {
 	cfg := p.cfg.Worker
+	cfg.KillGrace = p.cfg.KillGrace
 	cfg.Boot.WorkerID = id
 	cfg.Boot.Mode = "serve"
 	cfg.Boot.Threads = p.cfg.Threads
@@ -311,7 +312,9 @@ func (p *Pool) retire(m *member, reason string) {
 		p.mu.Lock()
 		p.transitionLocked(m, StateStopping)
 		p.mu.Unlock()
-		m.w.Stop(time.Second, p.cfg.KillGrace)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = m.w.Shutdown(ctx)
+		cancel()
 	}()
 }
 

@@ -30,6 +30,7 @@ func (p *Pool) zygote(ctx context.Context) (*worker.Zygote, error) {
 
 func (p *Pool) startZygote(ctx context.Context) (*worker.Zygote, error) {
 	cfg := p.cfg.Worker
+	cfg.KillGrace = p.cfg.KillGrace
 	cfg.Boot.WorkerID = 0
 	cfg.Boot.Threads = p.cfg.Threads
 	cfg.Boot.Multiprocess = p.cfg.Workers > 1
@@ -57,7 +58,9 @@ func (p *Pool) retireZygote(z *worker.Zygote) {
 			return // Stop takes care of it
 		}
 	}
-	z.Stop(time.Second, p.cfg.KillGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = z.Shutdown(ctx)
+	cancel()
 	p.forgetZygote(z)
 	p.log.Info("old zygote stopped", "pid", z.Pid())
 }
@@ -84,6 +87,8 @@ func (p *Pool) stopZygotes() {
 	p.zyg, p.oldZygotes = nil, nil
 	p.zmu.Unlock()
 	for _, z := range zs {
-		z.Stop(time.Second, p.cfg.KillGrace)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = z.Shutdown(ctx)
+		cancel()
 	}
 }
