@@ -10,12 +10,49 @@ import (
 	"corral/internal/worker"
 )
 
+// ErrClosed is returned by Start after Shutdown or Close, and by a
+// Shutdown that Close (or another Shutdown's ended context) cut short.
+var ErrClosed = errors.New("pool closed")
+
+// phase is where the pool is in its lifecycle. It only moves forward;
+// Ready, Submit and the supervisors read it under p.mu.
+type phase uint8
+
+const (
+	phaseRunning  phase = iota // New and Start: takes requests (once started)
+	phaseNotReady              // MarkNotReady: Ready reports false; requests are still admitted
+	phaseDraining              // Shutdown: new requests refused; admitted ones go on
+	phaseHalted                // the workers are being stopped: nothing runs again
+)
+
 // Start spawns the workers and waits until each has either become ready or
 // failed. It fails if the app cannot be loaded (a *worker.BootError, with
 // the traceback) or if no worker could start at all; then nothing is left
 // running. Workers that fail for other reasons are retried in the
 // background.
+//
+// Start may be called once. After Shutdown or Close it fails with
+// ErrClosed; so does a Start that Close (or Shutdown) interrupts, which
+// then waits for Start to have put away what it started.
 func (p *Pool) Start(ctx context.Context) error {
+	p.mu.Lock()
+	switch {
+	case p.phase >= phaseDraining:
+		p.mu.Unlock()
+		return ErrClosed
+	case p.started:
+		p.mu.Unlock()
+		return errors.New("pool: Start called twice")
+	}
+	p.started = true
+	p.wg.Add(1) // halt waits for Start; under p.mu, so never after halt's Wait began
+	p.mu.Unlock()
+	defer p.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(p.stopCtx, cancel) // Close aborts the spawns
+	defer stop()
+
 	type result struct {
 		i   int
 		m   *member
@@ -47,6 +84,14 @@ func (p *Pool) Start(ctx context.Context) error {
 		if m != nil {
 			ready++
 		}
+	}
+	if p.stopCtx.Err() != nil { // Close or Shutdown came during the spawns
+		for _, m := range started {
+			if m != nil {
+				m.w.Close()
+			}
+		}
+		return ErrClosed
 	}
 	if bootErr != nil || ready == 0 {
 		for _, m := range started {
@@ -102,9 +147,24 @@ func (p *Pool) Start(ctx context.Context) error {
 // capacity never drops. If a new worker cannot load the app, the reload
 // stops there and the remaining workers keep the code they run; the error
 // (a *worker.BootError with the traceback) is returned.
+//
+// It fails with ErrClosed once Shutdown or Close has been called; one that
+// is under way when the workers are stopped ends early.
 func (p *Pool) Reload(ctx context.Context) error {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
+	p.mu.Lock()
+	if p.phase >= phaseDraining {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.wg.Add(1) // halt waits for it: a zygote it starts must not outlive the pool
+	p.mu.Unlock()
+	defer p.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(p.stopCtx, cancel)
+	defer stop()
 	if p.cfg.Preload {
 		// The new code loads once, in a new zygote: if it fails, nothing
 		// was replaced. The old zygote lives on until its last worker has
@@ -148,10 +208,11 @@ func (p *Pool) Reload(ctx context.Context) error {
 	return nil
 }
 
-// AddWorker adds a slot with a new worker (SIGTTIN).
+// AddWorker adds a slot with a new worker (SIGTTIN). It does nothing
+// before Start or once Shutdown or Close has been called.
 func (p *Pool) AddWorker() {
 	p.mu.Lock()
-	if p.stopping {
+	if !p.started || p.phase >= phaseDraining {
 		p.mu.Unlock()
 		return
 	}
@@ -173,10 +234,11 @@ func (p *Pool) AddWorker() {
 	go p.supervise(s, nil)
 }
 
-// RemoveWorker retires the newest slot's worker, never the last one (SIGTTOU).
+// RemoveWorker retires the newest slot's worker, never the last one
+// (SIGTTOU). It does nothing once Shutdown or Close has been called.
 func (p *Pool) RemoveWorker() {
 	p.mu.Lock()
-	if len(p.slotList) <= 1 || p.stopping {
+	if len(p.slotList) <= 1 || p.phase >= phaseDraining {
 		p.mu.Unlock()
 		p.log.Warn("not removing the last worker")
 		return
@@ -197,16 +259,115 @@ func (p *Pool) Workers() int {
 	return len(p.slotList)
 }
 
-// Stop ends every worker: each gets EOF and grace to finish what it has
-// started, then SIGTERM, then SIGKILL. Call Drain first for a graceful
-// stop. Stop returns when every worker process is gone.
-func (p *Pool) Stop(grace time.Duration) {
+// MarkNotReady makes Ready report false from now on, while Submit still
+// admits requests and they run as before. It exists for the first moment
+// of a graceful shutdown behind an HTTP server: readiness probes must see
+// the instance leave rotation at once, before the HTTP server has stopped
+// reading requests, but Shutdown refuses new requests, so calling it
+// before the HTTP server's own Shutdown has returned would refuse requests
+// already read from clients. Shutdown and Close imply it. It may be called
+// at any time, more than once, and before Start.
+func (p *Pool) MarkNotReady() {
 	p.mu.Lock()
-	p.stopping, p.halted = true, true
-	p.failQueuedLocked(ErrShuttingDown)
+	p.phase = max(p.phase, phaseNotReady)
 	p.mu.Unlock()
+}
+
+// Ready reports whether the pool takes requests: not shutting down (nor
+// marked not ready), and at least one worker ready. If not, it says why.
+func (p *Pool) Ready() (bool, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.phase >= phaseNotReady:
+		return false, "shutting down"
+	case p.readyCountLocked() == 0:
+		return false, "no worker is ready"
+	}
+	return true, ""
+}
+
+// Shutdown stops the pool gracefully. At once Ready reports false and
+// Submit fails with ErrShuttingDown, while the requests already admitted,
+// queued or running, go on. When none is left, or when ctx ends, the
+// workers are stopped: each gets EOF, and the time ctx has left to finish
+// what it runs, then SIGTERM, and SIGKILL Config.KillGrace later. Requests
+// still queued then fail with ErrShuttingDown, running ones with
+// ErrWorkerDied.
+//
+// Shutdown returns once every worker process (and zygote) is gone: nil if
+// every admitted request completed, else an error wrapping ctx's error, or
+// ErrClosed if Close (or another Shutdown whose ctx ended) stopped the
+// workers first. Behind an HTTP server, call MarkNotReady first and
+// Shutdown once the server's Shutdown has returned (see MarkNotReady).
+//
+// Shutdown may be called more than once and concurrently, with Close too;
+// the workers' grace ends when any caller's ctx ends, or Close is called.
+// Before Start it stops nothing and Start then fails with ErrClosed.
+func (p *Pool) Shutdown(ctx context.Context) error {
+	err := p.drain(ctx)
+	p.halt(ctx)
+	return err
+}
+
+// Close stops the pool now: queued requests fail with ErrShuttingDown,
+// running ones with ErrWorkerDied, and every worker gets EOF and SIGTERM
+// at once and SIGKILL Config.KillGrace later (a worker exits on SIGTERM
+// when its running requests are done: docs/PROTOCOL.md). Close returns
+// once every worker process (and zygote) is gone. It may be called more
+// than once, concurrently with Shutdown (which it cuts short) or Start
+// (which then fails with ErrClosed), and before Start.
+func (p *Pool) Close() {
+	p.endGrace()
+	p.halt(p.graceCtx)
+}
+
+// drain refuses new requests from now on and waits until every admitted
+// one, queued or running, has completed, or ctx ends, or the workers are
+// being stopped.
+func (p *Pool) drain(ctx context.Context) error {
+	p.mu.Lock()
+	p.phase = max(p.phase, phaseDraining)
+	if p.inflight == 0 && p.queue.n == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.idle == nil {
+		p.idle = make(chan struct{})
+	}
+	idle := p.idle
+	p.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: %d requests still running: %w", p.InFlight(), ctx.Err())
+	case <-p.stopCtx.Done():
+		return fmt.Errorf("shutdown: %d requests still running: %w", p.InFlight(), ErrClosed)
+	}
+}
+
+// halt stops every worker, spare and zygote, once, and returns when they
+// are gone; every caller waits for that. grace is the caller's context:
+// when it ends (or Close is called) the workers still running get
+// SIGTERM, then SIGKILL after Config.KillGrace.
+func (p *Pool) halt(grace context.Context) {
+	stop := context.AfterFunc(grace, p.endGrace)
+	defer stop()
+	p.mu.Lock()
+	first := p.phase < phaseHalted
+	p.phase = phaseHalted
+	if first {
+		p.failQueuedLocked(ErrShuttingDown)
+	}
+	p.mu.Unlock()
+	if !first {
+		<-p.halted
+		return
+	}
+	defer close(p.halted)
 	p.stopFunc()
-	p.wg.Wait() // supervisors return; none starts a worker after this
+	p.wg.Wait() // Start, Reload, supervisors and refills return; none starts a worker after this
 	p.mu.Lock()
 	slots := append([]*slot(nil), p.slotList...)
 	p.mu.Unlock()
@@ -221,15 +382,19 @@ func (p *Pool) Stop(grace time.Duration) {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), grace)
-			_ = m.w.Shutdown(ctx)
-			cancel()
+		wg.Go(func() {
+			_ = m.w.Shutdown(p.graceCtx)
 			<-m.dead
-		}()
+		})
 	}
 	wg.Wait()
 	p.stopZygotes()
+}
+
+// shutdownWithin shuts w (a worker or a zygote) down with a grace of d,
+// which Close, or the end of a Shutdown's grace, cuts short.
+func (p *Pool) shutdownWithin(w interface{ Shutdown(context.Context) error }, d time.Duration) {
+	ctx, cancel := context.WithTimeout(p.graceCtx, d)
+	defer cancel()
+	_ = w.Shutdown(ctx)
 }

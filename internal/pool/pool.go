@@ -7,7 +7,6 @@ package pool
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -81,7 +80,7 @@ type Config struct {
 	OnBan func(proto.BanRequest)
 
 	Spawner *worker.Spawner
-	Worker  worker.Config // template; Boot.WorkerID is set per worker
+	Worker  worker.Config // template; Boot.WorkerID and KillGrace are set per worker
 	Logger  *slog.Logger
 }
 
@@ -125,6 +124,14 @@ func (c *Config) setDefaults() {
 }
 
 // Pool is a supervised set of workers and the queue in front of them.
+//
+// Its lifecycle has net/http's shape:
+//
+//	New → Start → (MarkNotReady →) Shutdown(ctx) or Close()
+//
+// Shutdown drains and then stops the workers gracefully, with ctx's
+// deadline as their grace; Close stops them now. Both may be called more
+// than once, concurrently with each other, and before Start.
 type Pool struct {
 	cfg    Config
 	log    *slog.Logger
@@ -145,18 +152,25 @@ type Pool struct {
 	slotList []*slot
 	queue    queue
 	est      *estimates
-	inflight int   // calls sent and not done
-	stuck    int   // workers set aside as stuck and not yet gone
-	classOut []int // calls sent and not done, per class
-	stopping bool  // no new calls
-	closing  bool  // shutting down: not ready, though calls still run
-	halted   bool  // workers are being stopped: nothing will run again
-	idle     chan struct{}
+	inflight int           // calls sent and not done
+	stuck    int           // workers set aside as stuck and not yet gone
+	classOut []int         // calls sent and not done, per class
+	phase    phase         // only moves forward (lifecycle.go)
+	started  bool          // Start was called
+	idle     chan struct{} // closed when nothing is queued or running, if drain waits for that
 	busy     chan struct{} // wakes the housekeeper when work arrives
 
+	// Lifecycle (lifecycle.go). wg counts the goroutines that may start
+	// workers (Start, Reload, supervisors, spare refills) and the
+	// housekeeper and monitor; halt waits for them after cancelling
+	// stopCtx. graceCtx ends the graces of stopping workers: Close, or the
+	// end of a Shutdown's ctx. halted is closed once every worker is gone.
 	wg       sync.WaitGroup
 	stopCtx  context.Context
 	stopFunc context.CancelFunc
+	graceCtx context.Context
+	endGrace context.CancelFunc
+	halted   chan struct{}
 }
 
 // New returns a Pool; Start spawns its workers.
@@ -177,6 +191,8 @@ func New(cfg Config) *Pool {
 	p.queue.lanes = make([]lane, classes)
 	p.classOut = make([]int, classes)
 	p.stopCtx, p.stopFunc = context.WithCancel(context.Background())
+	p.graceCtx, p.endGrace = context.WithCancel(context.Background())
+	p.halted = make(chan struct{})
 	return p
 }
 
@@ -187,7 +203,7 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 	c := &Call{req: *r, pool: p, headC: make(chan struct{})}
 	c.class = min(max(r.Class, 0), len(p.classOut)-1)
 	p.mu.Lock()
-	if p.stopping {
+	if p.phase >= phaseDraining {
 		p.mu.Unlock()
 		return nil, ErrShuttingDown
 	}
@@ -509,7 +525,7 @@ func (p *Pool) requeueLocked(cs []*Call, now time.Time) []pending {
 			c.fail(ErrAborted)
 			continue
 		}
-		if p.halted {
+		if p.phase >= phaseHalted {
 			c.state = callDone
 			c.fail(ErrShuttingDown)
 			continue
@@ -520,29 +536,7 @@ func (p *Pool) requeueLocked(cs []*Call, now time.Time) []pending {
 	return p.assignQueuedLocked(now)
 }
 
-// Drain refuses new calls from the moment it is called and waits until
-// every admitted call, queued or running, has completed, or ctx ends.
-func (p *Pool) Drain(ctx context.Context) error {
-	p.mu.Lock()
-	p.stopping = true
-	if p.inflight == 0 && p.queue.n == 0 {
-		p.mu.Unlock()
-		return nil
-	}
-	if p.idle == nil {
-		p.idle = make(chan struct{})
-	}
-	idle := p.idle
-	p.mu.Unlock()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("drain: %d requests still running: %w", p.InFlight(), ctx.Err())
-	}
-}
-
-// drainedLocked signals Drain when nothing is queued or running.
+// drainedLocked signals drain when nothing is queued or running.
 func (p *Pool) drainedLocked() {
 	if p.inflight == 0 && p.queue.n == 0 && p.idle != nil {
 		close(p.idle)

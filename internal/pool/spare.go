@@ -1,9 +1,6 @@
 package pool
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // nextWorker is a new worker for slot s: its spare when it has a live one
 // forked from the current zygote, else a new one.
@@ -48,19 +45,19 @@ func (p *Pool) refillSpare(s *slot) {
 		return
 	}
 	p.mu.Lock()
-	if s.spare != nil || s.refilling || s.removed || p.stopping {
+	if s.spare != nil || s.refilling || s.removed || p.phase >= phaseDraining {
 		p.mu.Unlock()
 		return
 	}
 	s.refilling = true
-	p.wg.Add(1) // Stop waits for it: no fork may outlive the pool
+	p.wg.Add(1) // halt waits for it: no fork may outlive the pool
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
 		m, err := p.spawn(p.stopCtx, s.id)
 		p.mu.Lock()
 		s.refilling = false
-		keep := err == nil && s.spare == nil && !s.removed && !p.stopping
+		keep := err == nil && s.spare == nil && !s.removed && p.phase < phaseDraining
 		if keep {
 			s.spare = m
 		}
@@ -78,8 +75,6 @@ func (p *Pool) dropSpare(s *slot) {
 	s.spare = nil
 	p.mu.Unlock()
 	if sp != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = sp.w.Shutdown(ctx)
-		cancel()
+		p.shutdownWithin(sp.w, time.Second)
 	}
 }

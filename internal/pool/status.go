@@ -66,29 +66,6 @@ func (p *Pool) Status() (workers []WorkerStatus, queued int) {
 	return workers, queued
 }
 
-// ShuttingDown marks the pool as going away: Ready reports false from now
-// on, so probes take the instance out of rotation, while the requests
-// already read still run.
-func (p *Pool) ShuttingDown() {
-	p.mu.Lock()
-	p.closing = true
-	p.mu.Unlock()
-}
-
-// Ready reports whether the pool takes requests: not stopping, and at least
-// one worker ready.
-func (p *Pool) Ready() (bool, string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.stopping || p.closing:
-		return false, "shutting down"
-	case p.readyCountLocked() == 0:
-		return false, "no worker is ready"
-	}
-	return true, ""
-}
-
 // AppFiles returns the app's own source files, as the workers reported
 // them when they loaded it.
 func (p *Pool) AppFiles() []string {

@@ -312,9 +312,7 @@ func (p *Pool) retire(m *member, reason string) {
 		p.mu.Lock()
 		p.transitionLocked(m, StateStopping)
 		p.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = m.w.Shutdown(ctx)
-		cancel()
+		p.shutdownWithin(m.w, time.Second)
 	}()
 }
 
@@ -395,7 +393,7 @@ func (p *Pool) died(m *member, readErr error) {
 	m.closeOut() // no write may still use a frame that is about to be re-dispatched
 	now := time.Now()
 	p.mu.Lock()
-	planned := m.state >= StateDraining || p.halted
+	planned := m.state >= StateDraining || p.phase >= phaseHalted
 	p.transitionLocked(m, StateExited) // ends stuck and emptied
 	for i, x := range p.members {
 		if x == m {

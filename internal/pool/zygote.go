@@ -55,12 +55,10 @@ func (p *Pool) retireZygote(z *worker.Zygote) {
 			p.forgetZygote(z)
 			return
 		case <-p.stopCtx.Done():
-			return // Stop takes care of it
+			return // halt takes care of it
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_ = z.Shutdown(ctx)
-	cancel()
+	p.shutdownWithin(z, time.Second)
 	p.forgetZygote(z)
 	p.log.Info("old zygote stopped", "pid", z.Pid())
 }
@@ -77,7 +75,7 @@ func (p *Pool) forgetZygote(z *worker.Zygote) {
 }
 
 // stopZygotes ends the current zygote, and any old one still waiting for its
-// workers. Called by Stop once every worker is gone.
+// workers. halt calls it once every worker is gone.
 func (p *Pool) stopZygotes() {
 	p.zmu.Lock()
 	zs := p.oldZygotes
@@ -87,8 +85,6 @@ func (p *Pool) stopZygotes() {
 	p.zyg, p.oldZygotes = nil, nil
 	p.zmu.Unlock()
 	for _, z := range zs {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = z.Shutdown(ctx)
-		cancel()
+		p.shutdownWithin(z, time.Second)
 	}
 }
