@@ -11,6 +11,9 @@ func (p *Pool) nextWorker(s *slot) (*member, error) {
 	return p.spawn(p.stopCtx, s.id)
 }
 
+// takeSpare hands over slot s's spare, if it is alive and was forked from
+// the current zygote; a spare that is not is closed, and takeSpare
+// returns nil.
 func (p *Pool) takeSpare(s *slot) *member {
 	p.mu.Lock()
 	sp := s.spare

@@ -322,7 +322,7 @@ func (w *Worker) ExitErr() error { return w.exitErr }
 // later. A ctx that has already ended means no grace: SIGTERM at once.
 //
 // Shutdown returns when the process is gone: nil if it went before ctx
-// ended, else ctx's error. It may be called more than once and from
+// ended, else an error wrapping ctx's. It may be called more than once and from
 // several goroutines (the worker gets one EOF and at most one SIGTERM from
 // them all), and Close cuts it short.
 func (w *Worker) Shutdown(ctx context.Context) error {
