@@ -130,7 +130,7 @@ func (c *control) status() string {
 	ws, queued := c.pool.Status()
 	busy, ready := 0, 0
 	for _, w := range ws {
-		if w.State == pool.StateReady.String() || w.State == pool.StateBusy {
+		if w.State == pool.StateReady || w.State == pool.StateBusy {
 			ready++
 		}
 		busy += w.InFlight

@@ -137,9 +137,8 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	})
 	mlog.Info("starting", "version", version, "app", cfg.App, "workers", cfg.Workers, "threads", cfg.Threads, "python", wcfg.Python)
 
-	bootCtx, cancelBoot := context.WithCancel(context.Background())
 	booted := make(chan error, 1)
-	go func() { booted <- p.Start(bootCtx) }()
+	go func() { booted <- p.Start(context.Background()) }()
 starting:
 	for {
 		select {
@@ -150,13 +149,10 @@ starting:
 				continue // reloads and resizing wait until the pool is up
 			}
 			mlog.Info("signal during start-up; stopping", "signal", sig.String())
-			cancelBoot()
-			<-booted
-			p.Stop(0)
+			p.Close() // Start fails with pool.ErrClosed; Close waits for it
 			return exitFail
 		}
 	}
-	cancelBoot()
 	if err != nil {
 		var be *worker.BootError
 		if errors.As(err, &be) {
@@ -222,7 +218,9 @@ starting:
 	sig := ctl.run(runCtx, sigs)
 	stopRun()
 	mlog.Info("shutting down gracefully", "signal", sig.String(), "graceful_timeout", cfg.GracefulTimeout)
-	p.ShuttingDown()
+	// Not ready at once, so probes take the instance out of rotation
+	// while it still serves.
+	p.MarkNotReady()
 	quiesce(srv, listeners, conns)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()
@@ -232,26 +230,22 @@ starting:
 		case sig := <-sigs:
 			mlog.Warn("second signal; stopping now", "signal", sig.String())
 			close(forced)
-			cancel()
+			cancel()  // the HTTP server stops waiting for its handlers
+			p.Close() // the workers get SIGTERM now and SIGKILL soon after
 		case <-ctx.Done():
 		}
 	}()
-	// HTTP first: Shutdown waits for the running handlers, which wait for
-	// their requests in the pool. Draining the pool at the same time would
-	// refuse a request already read but not yet submitted.
+	// HTTP first: its Shutdown waits for the running handlers, which wait
+	// for their requests in the pool. Shutting the pool down at the same
+	// time would refuse a request already read but not yet submitted.
 	if err := srv.Shutdown(ctx); err != nil {
 		srv.Close()
 	}
-	if err := p.Drain(ctx); err != nil {
+	// Then the pool: what is still queued or running may finish until the
+	// graceful timeout, then the workers are stopped.
+	if err := p.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
 		mlog.Warn("graceful timeout reached", "error", err)
 	}
-	grace := 5 * time.Second
-	select {
-	case <-forced:
-		grace = 0
-	default:
-	}
-	p.Stop(grace)
 	srv.Close()
 	serving.Wait()
 	select {

@@ -92,7 +92,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	if err := p.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	defer p.Stop(0)
+	defer p.Close()
 	h := New(Config{Pool: p, LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190})
 	req := httptest.NewRequest(http.MethodGet, "http://bench.test/hello?x=1", nil)
 	req.Header.Set("User-Agent", "wrk")

@@ -128,7 +128,7 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 // never sees a finished call as still running.
 func (p *Pool) finish(c *Call) {
 	p.mu.Lock()
-	ps := p.complete(c, time.Now())
+	ps := p.completeLocked(c, time.Now())
 	p.mu.Unlock()
 	p.flush(ps)
 }
@@ -200,15 +200,15 @@ func (p *Pool) returned(m *member, ids []uint32) {
 				break
 			}
 		}
-		p.untrack(c)
+		p.untrackLocked(c)
 		back = append(back, c)
 	}
 	if len(back) > 0 {
 		p.log.Debug("requests taken back from a slow worker", "worker", m.id, "count", len(back))
 	}
-	p.promote(m, now)
-	ps := p.requeue(back, now)
-	p.checkEmptied(m)
+	p.promoteLocked(m, now)
+	ps := p.requeueLocked(back, now)
+	p.checkEmptiedLocked(m)
 	p.mu.Unlock()
 	p.flush(ps)
 }

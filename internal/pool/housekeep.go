@@ -6,8 +6,7 @@ import "time"
 // than its route usually takes (and at least StuckAfter).
 const stuckFactor = 20
 
-// maxStuck is how many stuck workers may be set aside at once. Called with
-// p.mu held.
+// maxStuck is how many stuck workers may be set aside at once.
 func (p *Pool) maxStuck() int {
 	if p.cfg.MaxStuck > 0 {
 		return p.cfg.MaxStuck
@@ -20,7 +19,8 @@ func (p *Pool) maxStuck() int {
 // request can sit behind an overdue one before it is taken back.
 const tick = 10 * time.Millisecond
 
-// wake tells the housekeeper there is work. Called with p.mu held.
+// wake tells the housekeeper there is work. It never blocks, so callers
+// may hold p.mu.
 func (p *Pool) wake() {
 	select {
 	case p.busy <- struct{}{}:
@@ -71,7 +71,7 @@ func (p *Pool) sweep(now time.Time) bool {
 				c = next
 			}
 		}
-		p.drained()
+		p.drainedLocked()
 	}
 	for _, m := range p.members {
 		if m == nil {
@@ -101,14 +101,14 @@ func (p *Pool) sweep(now time.Time) bool {
 			// Every thread of m is on a request far slower than its route
 			// usually is: give its slot a fresh worker now, and let m finish
 			// (or time out) on the side.
-			if sl := p.slotOf(m); sl != nil {
+			if sl := p.slotOfLocked(m); sl != nil {
 				m.recycling, m.stuck = true, true
 				p.stuck++
 				p.requestReplace(sl, "stuck")
 			}
 		}
 		if m.state == StateReady && !m.stealing && len(m.inflight) > p.slots {
-			if _, ok := p.expectedWait(m, now); !ok {
+			if _, ok := p.expectedWaitLocked(m, now); !ok {
 				m.stealing = true
 				steal = append(steal, m)
 			}

@@ -2,48 +2,143 @@ package pool
 
 import (
 	"net"
+	"slices"
 	"sync"
 	"time"
 
 	"corral/internal/worker"
 )
 
-// State is a worker's place in its lifecycle.
+// State is where a worker is in its lifecycle (StateStarting …
+// StateExited), or how Status shows it (StateBusy, StateSpare).
 type State uint8
 
 // Worker states. A worker moves forward only: Starting → Ready →
-// (Draining →) Stopping → Exited.
+// (Draining →) Stopping → Exited, and any of them may end in Exited when
+// the process dies.
 const (
-	StateStarting State = iota // spawned, importing the app
+	StateStarting State = iota // spawned or forked, loading the app; takes no requests
 	StateReady                 // takes requests
-	StateDraining              // finishing its requests, takes no new ones
+	StateDraining              // being retired: finishes its requests, takes no new ones
 	StateStopping              // being stopped or killed
 	StateExited                // gone
+
+	// Display states: Status shows them, no member is ever in one.
+	StateBusy  // ready and running a request; still takes pipelined requests
+	StateSpare // a spare (--preload): forked and loaded, waiting to take its slot over
 )
 
+// stateUnknown is what UnmarshalText makes of a word it does not know.
+const stateUnknown State = 255
+
+var stateNames = [...]string{
+	StateStarting: "starting",
+	StateReady:    "ready",
+	StateDraining: "draining",
+	StateStopping: "stopping",
+	StateExited:   "exited",
+	StateBusy:     "busy",
+	StateSpare:    "spare",
+}
+
 func (s State) String() string {
-	switch s {
-	case StateStarting:
-		return "starting"
-	case StateReady:
-		return "ready"
-	case StateDraining:
-		return "draining"
-	case StateStopping:
-		return "stopping"
-	case StateExited:
-		return "exited"
+	if int(s) < len(stateNames) {
+		return stateNames[s]
 	}
 	return "unknown"
 }
 
-const stateReady = StateReady
+// MarshalText encodes s as its String, the word the admin API shows.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// StateBusy is what Status shows for a ready worker running a request. It
-// is not a dispatch state: a busy worker still takes pipelined requests.
-const StateBusy = "busy"
+// UnmarshalText decodes a word MarshalText wrote. A word it does not know
+// decodes to a state whose String is "unknown", so that a status client
+// still reads a server that knows more states than it does.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, name := range stateNames {
+		if name == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	*s = stateUnknown
+	return nil
+}
+
+// legalNext is the transition table of the member doc comment, which
+// transitionLocked enforces: the states a member in each state may move to.
+var legalNext = [...][]State{
+	StateStarting: {StateReady, StateExited},
+	StateReady:    {StateDraining, StateStopping, StateExited},
+	StateDraining: {StateStopping, StateExited},
+	StateStopping: {StateExited},
+	StateExited:   nil,
+}
+
+// transitionLocked moves m to state to if the table allows it from m's
+// state, and reports whether it did; a refused move changes nothing, so a
+// caller racing another transition (a kill and a death, say) can tell that
+// it lost. Entering StateExited also ends the flags that cannot outlive
+// the process: stuck (and its count in p.stuck) and emptied.
+func (p *Pool) transitionLocked(m *member, to State) bool {
+	if int(m.state) >= len(legalNext) || !slices.Contains(legalNext[m.state], to) {
+		return false
+	}
+	m.state = to
+	if to == StateExited {
+		if m.stuck {
+			m.stuck = false
+			p.stuck--
+		}
+		if m.emptied != nil {
+			close(m.emptied)
+			m.emptied = nil
+		}
+	}
+	return true
+}
 
 // member is the pool's view of one worker process.
+//
+// Its lifecycle is its state and a few flags, all guarded by p.mu.
+// transitionLocked is the only writer of the state and refuses any move
+// this table does not list (every state may also end in Exited, when the
+// reader sees the process's channel close: died):
+//
+//	state     dispatch  entered from     by (why)
+//	--------  --------  ---------------  -----------------------------------------
+//	Starting  no        (new)            spawn or fork; a spare stays Starting
+//	                                     until it takes its slot over
+//	Ready     yes       Starting         install: HELLO, then the warm-up answered
+//	Draining  no        Ready            retire: recycled, reloaded, removed, or
+//	                                     replaced after being set aside as stuck
+//	Stopping  no        Ready, Draining  kill (timeout, heartbeat); the end of a
+//	                                     retirement; the pool's Shutdown or Close
+//	Exited    no        any other        died
+//
+// The flags say what is under way for the member, whatever its state:
+//
+//	flag       set when (in state)                 by                     cleared
+//	---------  ----------------------------------  ---------------------  ----------------
+//	recycling  a replacement was asked for         completeLocked         never: asked
+//	           (Ready)                             (max-requests),        once
+//	                                               checkWorkers (max-
+//	                                               lifetime, max-rss),
+//	                                               sweep (stuck)
+//	stuck      set aside as stuck, counted in      sweep, with            entering Exited
+//	           p.stuck (Ready)                     recycling
+//	stealing   a STEAL is outstanding (Ready,      sweep, retire          RETURNED
+//	           Draining)
+//	pingSent   a heartbeat is unanswered (Ready,   checkWorkers           PONG
+//	           idle)
+//	emptied    a retirement waits for its          retire                 nothing left in
+//	           requests (Draining)                                        flight, or
+//	                                                                      entering Exited
+//	diedBusy   it died running requests (Exited)   died                   never
+//
+// Display states are not in the table: Status shows a Ready member running
+// a request as StateBusy and a slot's spare (which is Starting) as
+// StateSpare.
 type member struct {
 	id      int // slot, 1-based
 	w       *worker.Worker
@@ -51,7 +146,7 @@ type member struct {
 	started time.Time
 
 	// Guarded by the pool's mutex.
-	state      State
+	state      State   // written only by transitionLocked
 	inflight   []*Call // in write order; the first `slots` are (probably) running
 	nextID     uint32
 	served     int64
@@ -84,18 +179,8 @@ type member struct {
 
 func newMember(id int, w *worker.Worker) *member {
 	now := time.Now()
-	return &member{id: id, w: w, started: now, lastActive: now, state: StateReady,
+	return &member{id: id, w: w, started: now, lastActive: now, state: StateStarting,
 		byID: make(map[uint32]*Call), dead: make(chan struct{})}
-}
-
-// transition moves m to state s if that is forward; it reports whether it
-// did. Called with the pool's mutex held.
-func (m *member) transition(s State) bool {
-	if s <= m.state {
-		return false
-	}
-	m.state = s
-	return true
 }
 
 func (m *member) byIDPut(c *Call) {

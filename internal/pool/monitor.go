@@ -84,7 +84,7 @@ func (p *Pool) checkWorkers(now time.Time) {
 	if len(recycles) > 0 {
 		p.mu.Lock()
 		for _, r := range recycles {
-			if s := p.slotOf(r.m); s != nil {
+			if s := p.slotOfLocked(r.m); s != nil {
 				p.requestReplace(s, r.reason)
 			}
 		}
@@ -120,7 +120,7 @@ func (p *Pool) warmup(m *member, path string) {
 	if p.inflight == 0 && p.queue.n == 0 {
 		p.wake()
 	}
-	write := p.assign(c, m, now)
+	write := p.assignLocked(c, m, now)
 	p.mu.Unlock()
 	if write {
 		m.drain()

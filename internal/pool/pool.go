@@ -7,7 +7,6 @@ package pool
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -81,7 +80,7 @@ type Config struct {
 	OnBan func(proto.BanRequest)
 
 	Spawner *worker.Spawner
-	Worker  worker.Config // template; Boot.WorkerID is set per worker
+	Worker  worker.Config // template; Boot.WorkerID and KillGrace are set per worker
 	Logger  *slog.Logger
 }
 
@@ -125,6 +124,14 @@ func (c *Config) setDefaults() {
 }
 
 // Pool is a supervised set of workers and the queue in front of them.
+//
+// Its lifecycle has net/http's shape:
+//
+//	New → Start → (MarkNotReady →) Shutdown(ctx) or Close()
+//
+// Shutdown drains and then stops the workers gracefully, with ctx's
+// deadline as their grace; Close stops them now. Both may be called more
+// than once, concurrently with each other, and before Start.
 type Pool struct {
 	cfg    Config
 	log    *slog.Logger
@@ -132,27 +139,38 @@ type Pool struct {
 	slots  int // requests a worker runs at once
 	depth  int // requests a worker may hold
 
-	mu         sync.Mutex
-	members    []*member // live workers: ready, draining or stopping
-	slotList   []*slot
 	reloadMu   sync.Mutex // one reload at a time
 	zmu        sync.Mutex // guards zyg and oldZygotes; held while a zygote starts
 	zyg        *worker.Zygote
 	oldZygotes []*worker.Zygote // replaced by a reload, waiting for their workers to go
-	queue      queue
-	est        *estimates
-	inflight   int   // calls sent and not done
-	stuck      int   // workers set aside as stuck and not yet gone
-	classOut   []int // calls sent and not done, per class
-	stopping   bool  // no new calls
-	closing    bool  // shutting down: not ready, though calls still run
-	halted     bool  // workers are being stopped: nothing will run again
-	idle       chan struct{}
-	busy       chan struct{} // wakes the housekeeper when work arrives
 
+	// mu guards the fields below, the fields of slots and members marked
+	// "guarded by p.mu", and the dispatch fields of every Call. Methods
+	// whose names end in Locked must be called with mu held.
+	mu       sync.Mutex
+	members  []*member // live workers: ready, draining or stopping
+	slotList []*slot
+	queue    queue
+	est      *estimates
+	inflight int           // calls sent and not done
+	stuck    int           // workers set aside as stuck and not yet gone
+	classOut []int         // calls sent and not done, per class
+	phase    phase         // only moves forward (lifecycle.go)
+	started  bool          // Start was called
+	idle     chan struct{} // closed when nothing is queued or running, if drain waits for that
+	busy     chan struct{} // wakes the housekeeper when work arrives
+
+	// Lifecycle (lifecycle.go). wg counts the goroutines that may start
+	// workers (Start, Reload, supervisors, spare refills) and the
+	// housekeeper and monitor; halt waits for them after cancelling
+	// stopCtx. graceCtx ends the graces of stopping workers: Close, or the
+	// end of a Shutdown's ctx. halted is closed once every worker is gone.
 	wg       sync.WaitGroup
 	stopCtx  context.Context
 	stopFunc context.CancelFunc
+	graceCtx context.Context
+	endGrace context.CancelFunc
+	halted   chan struct{}
 }
 
 // New returns a Pool; Start spawns its workers.
@@ -173,6 +191,8 @@ func New(cfg Config) *Pool {
 	p.queue.lanes = make([]lane, classes)
 	p.classOut = make([]int, classes)
 	p.stopCtx, p.stopFunc = context.WithCancel(context.Background())
+	p.graceCtx, p.endGrace = context.WithCancel(context.Background())
+	p.halted = make(chan struct{})
 	return p
 }
 
@@ -183,7 +203,7 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 	c := &Call{req: *r, pool: p, headC: make(chan struct{})}
 	c.class = min(max(r.Class, 0), len(p.classOut)-1)
 	p.mu.Lock()
-	if p.stopping {
+	if p.phase >= phaseDraining {
 		p.mu.Unlock()
 		return nil, ErrShuttingDown
 	}
@@ -193,15 +213,15 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 	if p.inflight == 0 && p.queue.n == 0 {
 		p.wake()
 	}
-	if m := p.pick(c, now); m != nil {
-		write := p.assign(c, m, now)
+	if m := p.pickLocked(c, now); m != nil {
+		write := p.assignLocked(c, m, now)
 		p.mu.Unlock()
 		if write {
 			m.drain() // the handler's goroutine may block on the worker's socket
 		}
 		return c, nil
 	}
-	if p.readyCount() == 0 && p.crashLooping() {
+	if p.readyCountLocked() == 0 && p.crashLoopingLocked() {
 		p.mu.Unlock()
 		return nil, ErrNoWorkers
 	}
@@ -224,7 +244,7 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 	return c, nil
 }
 
-// pick chooses the worker for c, or nil if it should wait in the queue:
+// pickLocked chooses the worker for c, or nil if it should wait in the queue:
 // a worker with a free thread (the least loaded), else the worker where c
 // is expected to start soonest, if that is within the budget.
 //
@@ -232,13 +252,13 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 // reservations only takes a free thread, and only if enough stay free; a
 // call below any reservation is never pipelined, so it cannot take a
 // reserved worker's next turn.
-func (p *Pool) pick(c *Call, now time.Time) *member {
+func (p *Pool) pickLocked(c *Call, now time.Time) *member {
 	var best *member
 	var bestWait time.Duration
-	held, below := p.reservedAbove(c.class)
+	held, below := p.reservedAboveLocked(c.class)
 	free := 0
 	for _, m := range p.members {
-		if m == nil || m.state != stateReady {
+		if m == nil || m.state != StateReady {
 			continue
 		}
 		if len(m.inflight) < p.slots {
@@ -251,7 +271,7 @@ func (p *Pool) pick(c *Call, now time.Time) *member {
 		if below || bestWait == 0 && best != nil || len(m.inflight) >= p.depth {
 			continue
 		}
-		wait, ok := p.expectedWait(m, now)
+		wait, ok := p.expectedWaitLocked(m, now)
 		if ok && wait <= p.cfg.Budget && (best == nil || wait < bestWait) {
 			best, bestWait = m, wait
 		}
@@ -262,10 +282,10 @@ func (p *Pool) pick(c *Call, now time.Time) *member {
 	return best
 }
 
-// reservedAbove is the number of threads the classes above class keep
+// reservedAboveLocked is the number of threads the classes above class keep
 // for themselves (their reservations minus what they use), and whether any
-// class above has a reservation. Called with p.mu held.
-func (p *Pool) reservedAbove(class int) (held int, below bool) {
+// class above has a reservation.
+func (p *Pool) reservedAboveLocked(class int) (held int, below bool) {
 	for k := class + 1; k < len(p.cfg.Reserve); k++ {
 		if r := p.cfg.Reserve[k]; r > 0 {
 			below = true
@@ -275,16 +295,16 @@ func (p *Pool) reservedAbove(class int) (held int, below bool) {
 	return held, below
 }
 
-// untrack counts a sent call as no longer in flight. Called with p.mu held.
-func (p *Pool) untrack(c *Call) {
+// untrackLocked counts a sent call as no longer in flight.
+func (p *Pool) untrackLocked(c *Call) {
 	p.inflight--
 	p.classOut[c.class]--
 }
 
-// expectedWait estimates how long a request added to m now would wait
+// expectedWaitLocked estimates how long a request added to m now would wait
 // before it starts. ok is false when every running request is overdue: it
 // is slower than usual, so nothing more should wait behind it.
-func (p *Pool) expectedWait(m *member, now time.Time) (time.Duration, bool) {
+func (p *Pool) expectedWaitLocked(m *member, now time.Time) (time.Duration, bool) {
 	var left time.Duration
 	overdue := 0
 	for i, c := range m.inflight {
@@ -312,9 +332,9 @@ func (p *Pool) overdueAfter(est time.Duration) time.Duration {
 	return max(4*est, 2*p.cfg.Budget)
 }
 
-// assign records that c goes to m and queues its frame. It reports whether
-// the caller must drain m's output queue. Called with p.mu held.
-func (p *Pool) assign(c *Call, m *member, now time.Time) bool {
+// assignLocked records that c goes to m and queues its frame. It reports
+// whether the caller must drain m's output queue.
+func (p *Pool) assignLocked(c *Call, m *member, now time.Time) bool {
 	m.nextID++
 	if m.nextID == 0 {
 		m.nextID = 1
@@ -331,11 +351,11 @@ func (p *Pool) assign(c *Call, m *member, now time.Time) bool {
 	return m.push(c.req.Frame)
 }
 
-// promote starts the clock of calls that moved into a running position
+// promoteLocked starts the clock of calls that moved into a running position
 // (one of the first slots of m's queue): a call ahead of them ended or was
 // given back. Every call in a running position must have a start time, or
-// no timeout would ever fire for it. Called with p.mu held.
-func (p *Pool) promote(m *member, now time.Time) {
+// no timeout would ever fire for it.
+func (p *Pool) promoteLocked(m *member, now time.Time) {
 	for i, c := range m.inflight {
 		if i >= p.slots {
 			return
@@ -360,7 +380,7 @@ func (p *Pool) release(c *Call) {
 	case callQueued:
 		p.queue.remove(c)
 		c.state = callAbandoned
-		p.drained()
+		p.drainedLocked()
 	case callSent:
 		if !c.cancelled {
 			c.cancelled = true
@@ -391,10 +411,10 @@ func (p *Pool) resume(c *Call) {
 	}
 }
 
-// complete removes a finished call from its worker, learns its service
-// time and hands queued calls to workers that can take them. Called with
-// p.mu held; returns the sends to perform after unlocking.
-func (p *Pool) complete(c *Call, now time.Time) []pending {
+// completeLocked removes a finished call from its worker, learns its service
+// time and hands queued calls to workers that can take them. It returns
+// the sends to perform after unlocking.
+func (p *Pool) completeLocked(c *Call, now time.Time) []pending {
 	m := c.m
 	idx := -1
 	for i, x := range m.inflight {
@@ -412,28 +432,28 @@ func (p *Pool) complete(c *Call, now time.Time) []pending {
 	m.inflight = m.inflight[:len(m.inflight)-1]
 	m.byIDDel(c.id)
 	c.state = callDone
-	p.untrack(c)
+	p.untrackLocked(c)
 	m.served++
 	m.lastActive = now
 	if m.maxServed > 0 && m.served >= m.maxServed && !m.recycling && m.state == StateReady {
 		m.recycling = true
-		if s := p.slotOf(m); s != nil {
+		if s := p.slotOfLocked(m); s != nil {
 			p.requestReplace(s, "max-requests")
 		}
 	}
-	p.checkEmptied(m)
+	p.checkEmptiedLocked(m)
 	if wasRunning && !c.since.IsZero() {
 		p.est.observe(c.key, now.Sub(c.since))
 	}
-	p.promote(m, now)
-	ps := p.assignQueued(now)
-	p.drained()
+	p.promoteLocked(m, now)
+	ps := p.assignQueuedLocked(now)
+	p.drainedLocked()
 	return ps
 }
 
-// checkEmptied tells a retiring worker's drain that nothing is left in
-// flight. Called with p.mu held.
-func (p *Pool) checkEmptied(m *member) {
+// checkEmptiedLocked tells a retiring worker's drain that nothing is left in
+// flight.
+func (p *Pool) checkEmptiedLocked(m *member) {
 	if len(m.inflight) == 0 && m.emptied != nil {
 		close(m.emptied)
 		m.emptied = nil
@@ -444,17 +464,17 @@ func (p *Pool) checkEmptied(m *member) {
 // released.
 type pending = *member
 
-// assignQueued moves calls from the queue to workers while they can take
-// them. Called with p.mu held.
-func (p *Pool) assignQueued(now time.Time) []pending {
+// assignQueuedLocked moves calls from the queue to workers while they can take
+// them.
+func (p *Pool) assignQueuedLocked(now time.Time) []pending {
 	var out []pending
 	for c := p.queue.first(); c != nil; c = p.queue.first() {
-		m := p.pick(c, now)
+		m := p.pickLocked(c, now)
 		if m == nil {
 			break
 		}
 		p.queue.remove(c)
-		if p.assign(c, m, now) {
+		if p.assignLocked(c, m, now) {
 			out = append(out, m)
 		}
 	}
@@ -471,9 +491,9 @@ func (p *Pool) flush(ps []pending) {
 	}
 }
 
-// crashLooping reports whether every slot is in a long backoff, so no
-// worker will be ready soon. Called with p.mu held.
-func (p *Pool) crashLooping() bool {
+// crashLoopingLocked reports whether every slot is in a long backoff, so no
+// worker will be ready soon.
+func (p *Pool) crashLoopingLocked() bool {
 	for _, s := range p.slotList {
 		if !s.failing {
 			return false
@@ -482,20 +502,20 @@ func (p *Pool) crashLooping() bool {
 	return true
 }
 
-func (p *Pool) readyCount() int {
+// readyCountLocked is the number of workers that take requests.
+func (p *Pool) readyCountLocked() int {
 	n := 0
 	for _, m := range p.members {
-		if m != nil && m.state == stateReady {
+		if m != nil && m.state == StateReady {
 			n++
 		}
 	}
 	return n
 }
 
-// requeue puts calls a worker gave back (or did not start before it died)
+// requeueLocked puts calls a worker gave back (or did not start before it died)
 // at the front of the queue, in their original order, and dispatches.
-// Called with p.mu held.
-func (p *Pool) requeue(cs []*Call, now time.Time) []pending {
+func (p *Pool) requeueLocked(cs []*Call, now time.Time) []pending {
 	for i := len(cs) - 1; i >= 0; i-- {
 		c := cs[i]
 		c.m, c.id, c.since = nil, 0, time.Time{}
@@ -505,7 +525,7 @@ func (p *Pool) requeue(cs []*Call, now time.Time) []pending {
 			c.fail(ErrAborted)
 			continue
 		}
-		if p.halted {
+		if p.phase >= phaseHalted {
 			c.state = callDone
 			c.fail(ErrShuttingDown)
 			continue
@@ -513,47 +533,25 @@ func (p *Pool) requeue(cs []*Call, now time.Time) []pending {
 		c.state = callQueued
 		p.queue.pushFront(c)
 	}
-	return p.assignQueued(now)
+	return p.assignQueuedLocked(now)
 }
 
-// Drain refuses new calls from the moment it is called and waits until
-// every admitted call, queued or running, has completed, or ctx ends.
-func (p *Pool) Drain(ctx context.Context) error {
-	p.mu.Lock()
-	p.stopping = true
-	if p.inflight == 0 && p.queue.n == 0 {
-		p.mu.Unlock()
-		return nil
-	}
-	if p.idle == nil {
-		p.idle = make(chan struct{})
-	}
-	idle := p.idle
-	p.mu.Unlock()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("drain: %d requests still running: %w", p.InFlight(), ctx.Err())
-	}
-}
-
-// drained signals Drain when nothing is queued or running. Called with p.mu held.
-func (p *Pool) drained() {
+// drainedLocked signals drain when nothing is queued or running.
+func (p *Pool) drainedLocked() {
 	if p.inflight == 0 && p.queue.n == 0 && p.idle != nil {
 		close(p.idle)
 		p.idle = nil
 	}
 }
 
-// failQueued ends every queued call with err. Called with p.mu held.
-func (p *Pool) failQueued(err error) {
+// failQueuedLocked ends every queued call with err.
+func (p *Pool) failQueuedLocked(err error) {
 	for c := p.queue.first(); c != nil; c = p.queue.first() {
 		p.queue.remove(c)
 		c.state = callDone
 		c.fail(err)
 	}
-	p.drained()
+	p.drainedLocked()
 }
 
 // InFlight returns the number of calls sent to workers and not complete.

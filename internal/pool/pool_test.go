@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ type harness struct {
 	dir     string
 	p       *Pool
 	log     *syncBuffer
-	stopped bool
+	stopped atomic.Bool // Shutdown or Close was called: cleanup need not
 }
 
 type syncBuffer struct {
@@ -102,12 +103,12 @@ func start(t *testing.T, cfg Config) *harness {
 }
 
 func (h *harness) cleanup() {
-	if !h.stopped {
-		h.stop(time.Second)
+	if !h.stopped.Load() {
+		_ = h.shutdown(time.Second)
 	}
 	for _, pid := range fakeworker.Pids(h.dir) {
 		if syscall.Kill(pid, 0) != syscall.ESRCH {
-			h.t.Errorf("worker %d still exists after Stop", pid)
+			h.t.Errorf("worker %d still exists after the pool stopped", pid)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
@@ -120,19 +121,37 @@ func (h *harness) cleanup() {
 	}
 }
 
-// stop runs Pool.Stop, failing the test if it does not return.
-func (h *harness) stop(grace time.Duration) {
+// shutdown runs Pool.Shutdown with grace as its context's timeout and
+// returns its error, failing the test if it does not return.
+func (h *harness) shutdown(grace time.Duration) error {
 	h.t.Helper()
-	h.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var err error
+	h.bounded("Shutdown", func() { err = h.p.Shutdown(ctx) })
+	return err
+}
+
+// close runs Pool.Close, failing the test if it does not return.
+func (h *harness) close() {
+	h.t.Helper()
+	h.bounded("Close", h.p.Close)
+}
+
+// bounded runs a call that stops the pool, failing the test (and killing
+// the workers) if it does not return within patience.
+func (h *harness) bounded(what string, f func()) {
+	h.t.Helper()
+	h.stopped.Store(true)
 	done := make(chan struct{})
 	go func() {
-		h.p.Stop(grace)
+		f()
 		close(done)
 	}()
 	select {
 	case <-done:
 	case <-time.After(patience):
-		h.t.Error("Stop did not return")
+		h.t.Errorf("%s did not return", what)
 		for _, pid := range fakeworker.Pids(h.dir) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -332,7 +351,7 @@ func (h *harness) waitReplaced(old int) int {
 	h.t.Helper()
 	for end := time.Now().Add(patience); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		ws, _ := h.p.Status()
-		if len(ws) > 0 && ws[0].Pid != old && ws[0].State == StateReady.String() {
+		if len(ws) > 0 && ws[0].Pid != old && ws[0].State == StateReady {
 			return ws[0].Pid
 		}
 	}
@@ -584,72 +603,283 @@ func TestNoWorkers(t *testing.T) {
 	}
 }
 
-func TestDrain(t *testing.T) {
+// waitNotReady waits until Ready reports false.
+func (h *harness) waitNotReady() {
+	h.t.Helper()
+	for end := time.Now().Add(patience); ; time.Sleep(2 * time.Millisecond) {
+		if ok, _ := h.p.Ready(); !ok {
+			return
+		}
+		if time.Now().After(end) {
+			h.t.Fatal("the pool still reports ready")
+		}
+	}
+}
+
+// TestShutdownDrains: Shutdown refuses new requests at once, lets the
+// running and queued ones finish, and only then stops the workers.
+func TestShutdownDrains(t *testing.T) {
 	h := start(t, Config{Workers: 1, Depth: 1})
 	c0 := h.submit(req("/wait", "file=go", "t0"))
 	c1 := h.submit(req("/fast", "", "t1")) // queued
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	err := h.p.Drain(ctx)
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Drain with calls running: err = %v, want context.DeadlineExceeded", err)
-	}
-	if _, err := h.p.Submit(req("/fast", "", "late")); !errors.Is(err, ErrShuttingDown) {
-		t.Errorf("Submit while draining: err = %v, want ErrShuttingDown", err)
-	}
+	h.waitEvent("recv", "tok", "t0")
+	pids := h.pids()
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), patience)
 		defer cancel()
-		done <- h.p.Drain(ctx)
+		done <- h.p.Shutdown(ctx)
 	}()
+	h.stopped.Store(true)
+	h.waitNotReady()
+	if ok, why := h.p.Ready(); ok || why != "shutting down" {
+		t.Errorf("Ready while draining = %v %q, want false \"shutting down\"", ok, why)
+	}
+	if _, err := h.p.Submit(req("/fast", "", "late")); !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("Submit while draining: err = %v, want ErrShuttingDown", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned while a request ran: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
 	h.touch("go")
-	if err := <-done; err != nil {
-		t.Fatalf("Drain: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("Shutdown did not return")
 	}
 	evs := h.events()
 	for _, tok := range []string{"t0", "t1"} {
 		if _, ok := find(evs, "done", "tok", tok); !ok {
-			t.Errorf("Drain returned before %s was done", tok)
+			t.Errorf("Shutdown returned before %s was done", tok)
 		}
 	}
 	if n := h.p.InFlight(); n != 0 {
-		t.Errorf("InFlight = %d after Drain, want 0", n)
+		t.Errorf("InFlight = %d after Shutdown, want 0", n)
 	}
 	h.wantOK(c0, "t0")
 	h.wantOK(c1, "t1")
-	// Draining an idle pool returns at once.
-	if err := h.p.Drain(context.Background()); err != nil {
-		t.Errorf("second Drain: %v", err)
+	for _, pid := range pids {
+		if syscall.Kill(pid, 0) != syscall.ESRCH {
+			t.Errorf("worker %d still exists after Shutdown", pid)
+		}
+	}
+	if _, ok := find(h.events(), "term"); ok {
+		t.Error("a drained worker got SIGTERM; EOF alone should have ended it")
+	}
+	// Shutting down a pool already shut down returns at once.
+	if err := h.shutdown(patience); err != nil {
+		t.Errorf("second Shutdown: %v", err)
 	}
 }
 
-func TestStop(t *testing.T) {
-	h := start(t, Config{Workers: 2, Depth: 1, KillGrace: 200 * time.Millisecond})
-	c0 := h.submit(req("/hang", "", "h0"))
-	c1 := h.submit(req("/hang", "", "h1"))
+// stuckPool is a pool of two workers, each running a request that never
+// ends, with a third request queued behind them.
+func stuckPool(t *testing.T) (h *harness, running [2]*Call, queued *Call, pids []int) {
+	h = start(t, Config{Workers: 2, Depth: 1, KillGrace: 200 * time.Millisecond})
+	running[0] = h.submit(req("/hang", "", "h0"))
+	running[1] = h.submit(req("/hang", "", "h1"))
 	h.waitEvent("hang", "tok", "h0")
 	h.waitEvent("hang", "tok", "h1")
-	c2 := h.submit(req("/fast", "", "q")) // queued: both workers are full
-	pids := h.pids()
+	queued = h.submit(req("/fast", "", "q")) // queued: both workers are full
+	pids = h.pids()
 	if len(pids) != 2 {
 		t.Fatalf("workers: %v, want 2", pids)
 	}
-	h.stop(200 * time.Millisecond)
-	wantErr(t, c2, ErrShuttingDown)
-	wantErr(t, c0, ErrWorkerDied)
-	wantErr(t, c1, ErrWorkerDied)
+	return h, running, queued, pids
+}
+
+// wantStopped checks a pool stuckPool made after it was stopped.
+func wantStopped(t *testing.T, h *harness, running [2]*Call, queued *Call, pids []int) {
+	t.Helper()
+	wantErr(t, queued, ErrShuttingDown)
+	wantErr(t, running[0], ErrWorkerDied)
+	wantErr(t, running[1], ErrWorkerDied)
 	for _, pid := range pids {
 		if syscall.Kill(pid, 0) != syscall.ESRCH {
-			t.Errorf("worker %d still exists after Stop", pid)
+			t.Errorf("worker %d still exists after the pool stopped", pid)
 		}
 	}
 	if _, err := h.p.Submit(req("/fast", "", "late")); !errors.Is(err, ErrShuttingDown) {
-		t.Errorf("Submit after Stop: err = %v, want ErrShuttingDown", err)
+		t.Errorf("Submit after the pool stopped: err = %v, want ErrShuttingDown", err)
 	}
 	if ws, _ := h.p.Status(); len(ws) != 0 {
-		t.Errorf("Status after Stop lists %d workers", len(ws))
+		t.Errorf("Status after the pool stopped lists %d workers", len(ws))
 	}
+}
+
+// TestShutdownDeadline: requests that outlast Shutdown's context are cut:
+// their workers are stopped (SIGTERM, then SIGKILL), queued requests fail,
+// and Shutdown says its deadline passed.
+func TestShutdownDeadline(t *testing.T) {
+	h, running, queued, pids := stuckPool(t)
+	err := h.shutdown(200 * time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown with requests running: err = %v, want context.DeadlineExceeded", err)
+	}
+	wantStopped(t, h, running, queued, pids)
+}
+
+// TestClose: Close stops at once what Shutdown would have waited for.
+func TestClose(t *testing.T) {
+	h, running, queued, pids := stuckPool(t)
+	start := time.Now()
+	h.close()
+	// SIGTERM at once, SIGKILL after KillGrace: nowhere near patience.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close took %s", took)
+	}
+	wantStopped(t, h, running, queued, pids)
+}
+
+// TestCloseDuringShutdown: Close cuts a Shutdown short, which then
+// returns ErrClosed once the workers are gone.
+func TestCloseDuringShutdown(t *testing.T) {
+	h, running, queued, pids := stuckPool(t)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		defer cancel()
+		done <- h.p.Shutdown(ctx)
+	}()
+	h.waitNotReady()
+	h.close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Shutdown cut short by Close: err = %v, want ErrClosed", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("Shutdown did not return after Close")
+	}
+	wantStopped(t, h, running, queued, pids)
+}
+
+// Shutdown and Close twice, one after the other and at once, in both
+// orders: the pool stops once and every call returns.
+func TestShutdownAndCloseTwice(t *testing.T) {
+	t.Run("shutdown", func(t *testing.T) {
+		h := start(t, Config{Workers: 2})
+		pids := h.pids()
+		var wg sync.WaitGroup
+		errs := make(chan error, 3)
+		for range 2 {
+			wg.Go(func() { errs <- h.shutdown(patience) })
+		}
+		wg.Wait()
+		errs <- h.shutdown(patience)
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		}
+		h.close()
+		h.close()
+		for _, pid := range pids {
+			if syscall.Kill(pid, 0) != syscall.ESRCH {
+				t.Errorf("worker %d still exists", pid)
+			}
+		}
+	})
+	t.Run("close", func(t *testing.T) {
+		h := start(t, Config{Workers: 2})
+		pids := h.pids()
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(h.close)
+		}
+		wg.Wait()
+		h.close()
+		if err := h.shutdown(patience); err != nil {
+			t.Errorf("Shutdown after Close: %v", err)
+		}
+		for _, pid := range pids {
+			if syscall.Kill(pid, 0) != syscall.ESRCH {
+				t.Errorf("worker %d still exists", pid)
+			}
+		}
+	})
+}
+
+// Shutdown or Close before Start: they return at once, Start then fails
+// with ErrClosed and starts no worker, and a second call is harmless.
+func TestStopBeforeStart(t *testing.T) {
+	for _, name := range []string{"shutdown", "close"} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, Config{Workers: 2}, fakeworker.ModeServe)
+			for range 2 {
+				if name == "shutdown" {
+					if err := h.shutdown(patience); err != nil {
+						t.Errorf("Shutdown before Start: %v", err)
+					}
+				} else {
+					h.close()
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), patience)
+			defer cancel()
+			if err := h.p.Start(ctx); !errors.Is(err, ErrClosed) {
+				t.Errorf("Start after %s: err = %v, want ErrClosed", name, err)
+			}
+			if pids := fakeworker.Pids(h.dir); len(pids) != 0 {
+				t.Errorf("workers started after %s: %v", name, pids)
+			}
+			if ok, _ := h.p.Ready(); ok {
+				t.Error("Ready after Start failed")
+			}
+		})
+	}
+}
+
+// TestCloseDuringStart: Close while Start waits for workers that never
+// say HELLO makes Start fail with ErrClosed, and leaves no process.
+func TestCloseDuringStart(t *testing.T) {
+	h := newHarness(t, Config{Workers: 2}, fakeworker.ModeSilent)
+	started := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		defer cancel()
+		started <- h.p.Start(ctx)
+	}()
+	for end := time.Now().Add(patience); len(fakeworker.Pids(h.dir)) < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the workers did not start")
+		}
+	}
+	h.close()
+	select {
+	case err := <-started:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Start interrupted by Close: err = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second): // Close waits for Start; this is the send
+		t.Fatal("Start did not return after Close")
+	}
+	for _, pid := range fakeworker.Pids(h.dir) {
+		if syscall.Kill(pid, 0) != syscall.ESRCH {
+			t.Errorf("worker %d still exists after Close", pid)
+		}
+	}
+}
+
+// TestMarkNotReady: probes see the pool leave rotation while it still
+// takes and serves requests.
+func TestMarkNotReady(t *testing.T) {
+	h := start(t, Config{Workers: 1})
+	if ok, why := h.p.Ready(); !ok {
+		t.Fatalf("Ready after Start = false %q", why)
+	}
+	h.p.MarkNotReady()
+	h.p.MarkNotReady()
+	if ok, why := h.p.Ready(); ok || why != "shutting down" {
+		t.Errorf("Ready after MarkNotReady = %v %q, want false \"shutting down\"", ok, why)
+	}
+	h.wantOK(h.submit(req("/fast", "", "t0")), "t0")
 }
 
 func TestAppError(t *testing.T) {
@@ -892,17 +1122,20 @@ func TestStartBootFailure(t *testing.T) {
 	}
 }
 
-// Stop at once after Start: nothing Start set going may outlive Stop.
-func TestStopRightAfterStart(t *testing.T) {
+// Shutdown at once after Start: nothing Start set going may outlive
+// Shutdown.
+func TestShutdownRightAfterStart(t *testing.T) {
 	h := start(t, Config{Workers: 2})
-	h.stop(time.Second)
+	if err := h.shutdown(time.Second); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
 	pids := fakeworker.Pids(h.dir)
 	if len(pids) != 2 {
 		t.Errorf("%d workers started, want 2", len(pids))
 	}
 	for _, pid := range pids {
 		if syscall.Kill(pid, 0) != syscall.ESRCH {
-			t.Errorf("worker %d still exists after Stop", pid)
+			t.Errorf("worker %d still exists after Shutdown", pid)
 		}
 	}
 }

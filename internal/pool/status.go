@@ -10,7 +10,7 @@ import (
 type WorkerStatus struct {
 	ID       int            `json:"id"`
 	Pid      int            `json:"pid"`
-	State    string         `json:"state"`
+	State    State          `json:"state"`     // a lifecycle state, StateBusy or StateSpare
 	InFlight int            `json:"in_flight"` // running and pipelined requests
 	Served   int64          `json:"served"`
 	RSS      int64          `json:"rss_bytes"`
@@ -35,7 +35,7 @@ func (p *Pool) Status() (workers []WorkerStatus, queued int) {
 			continue
 		}
 		st := WorkerStatus{
-			ID: m.id, Pid: m.w.Pid, State: m.state.String(), InFlight: len(m.inflight),
+			ID: m.id, Pid: m.w.Pid, State: m.state, InFlight: len(m.inflight),
 			Served: m.served, AgeSec: now.Sub(m.started).Seconds(),
 		}
 		if len(m.inflight) > 0 && !m.inflight[0].since.IsZero() {
@@ -53,7 +53,7 @@ func (p *Pool) Status() (workers []WorkerStatus, queued int) {
 	}
 	for _, sl := range p.slotList {
 		if sp := sl.spare; sp != nil {
-			workers = append(workers, WorkerStatus{ID: sp.id, Pid: sp.w.Pid, State: "spare",
+			workers = append(workers, WorkerStatus{ID: sp.id, Pid: sp.w.Pid, State: StateSpare,
 				AgeSec: now.Sub(sp.started).Seconds()})
 			ws = append(ws, sp.w)
 		}
@@ -64,29 +64,6 @@ func (p *Pool) Status() (workers []WorkerStatus, queued int) {
 		workers[i].RSS, _ = w.RSS()
 	}
 	return workers, queued
-}
-
-// ShuttingDown marks the pool as going away: Ready reports false from now
-// on, so probes take the instance out of rotation, while the requests
-// already read still run.
-func (p *Pool) ShuttingDown() {
-	p.mu.Lock()
-	p.closing = true
-	p.mu.Unlock()
-}
-
-// Ready reports whether the pool takes requests: not stopping, and at least
-// one worker ready.
-func (p *Pool) Ready() (bool, string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.stopping || p.closing:
-		return false, "shutting down"
-	case p.readyCount() == 0:
-		return false, "no worker is ready"
-	}
-	return true, ""
 }
 
 // AppFiles returns the app's own source files, as the workers reported

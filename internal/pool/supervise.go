@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"syscall"
 	"time"
 
@@ -48,95 +47,8 @@ type replaceReq struct {
 	done   chan error
 }
 
-// Start spawns the workers and waits until each has either become ready or
-// failed. It fails if the app cannot be loaded (a *worker.BootError, with
-// the traceback) or if no worker could start at all; then nothing is left
-// running. Workers that fail for other reasons are retried in the
-// background.
-func (p *Pool) Start(ctx context.Context) error {
-	type result struct {
-		i   int
-		m   *member
-		err error
-	}
-	n := p.cfg.Workers
-	results := make(chan result, n)
-	for i := range n {
-		go func() {
-			m, err := p.spawn(ctx, i+1)
-			results <- result{i, m, err}
-		}()
-	}
-	var firstErr error
-	var bootErr *worker.BootError
-	started := make([]*member, n)
-	for range n {
-		r := <-results
-		started[r.i] = r.m
-		if r.err != nil && firstErr == nil {
-			firstErr = r.err
-		}
-		if r.err != nil && bootErr == nil {
-			errors.As(r.err, &bootErr)
-		}
-	}
-	ready := 0
-	for _, m := range started {
-		if m != nil {
-			ready++
-		}
-	}
-	if bootErr != nil || ready == 0 {
-		for _, m := range started {
-			if m != nil {
-				m.w.Close()
-			}
-		}
-		if bootErr != nil {
-			return bootErr
-		}
-		return firstErr
-	}
-	p.mu.Lock()
-	slots := make([]*slot, n)
-	for i := range slots {
-		slots[i] = p.newSlot(i + 1)
-	}
-	p.mu.Unlock()
-	// The first workers serve before Start returns; the supervisors take
-	// over from there (and start the ones that failed, with backoff).
-	var wg sync.WaitGroup
-	for i, m := range started {
-		if m == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.install(slots[i], m); err != nil {
-				started[i] = nil
-			}
-		}()
-	}
-	wg.Wait()
-	for i, s := range slots {
-		p.wg.Add(1)
-		go p.supervise(s, started[i])
-	}
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		p.housekeep()
-	}()
-	go func() {
-		defer p.wg.Done()
-		p.monitor()
-	}()
-	return nil
-}
-
-// newSlot adds an empty slot. Called with p.mu held.
-func (p *Pool) newSlot(id int) *slot {
+// newSlotLocked adds an empty slot.
+func (p *Pool) newSlotLocked(id int) *slot {
 	s := &slot{id: id, replace: make(chan replaceReq, 1), remove: make(chan struct{})}
 	p.slotList = append(p.slotList, s)
 	return s
@@ -146,6 +58,7 @@ func (p *Pool) newSlot(id int) *slot {
 // yet dispatched to.
 func (p *Pool) spawn(ctx context.Context, id int) (*member, error) {
 	cfg := p.cfg.Worker
+	cfg.KillGrace = p.cfg.KillGrace
 	cfg.Boot.WorkerID = id
 	cfg.Boot.Mode = "serve"
 	cfg.Boot.Threads = p.cfg.Threads
@@ -173,10 +86,9 @@ func (p *Pool) spawn(ctx context.Context, id int) (*member, error) {
 	return p.starting(newMember(id, w)), nil
 }
 
-// starting sets a new worker's recycling limits (with jitter) and marks it
-// starting.
+// starting sets the recycling limits (with jitter) of a worker about to
+// take its slot: a new one, or a spare taking over.
 func (p *Pool) starting(m *member) *member {
-	m.state = StateStarting
 	if r := p.cfg.MaxRequests; r > 0 {
 		m.maxServed = int64(r + jitter(p.cfg.MaxRequestsJitter))
 	}
@@ -207,14 +119,14 @@ func (p *Pool) install(s *slot, m *member) error {
 		p.warmup(m, path)
 	}
 	p.mu.Lock()
-	if !m.transition(StateReady) {
+	if !p.transitionLocked(m, StateReady) {
 		p.mu.Unlock()
 		return errors.New("worker died before it was ready")
 	}
 	s.cur = m
 	s.failing = false
 	p.members = append(p.members, m)
-	ps := p.assignQueued(time.Now())
+	ps := p.assignQueuedLocked(time.Now())
 	p.mu.Unlock()
 	if m.zygote > 0 {
 		p.log.Info("worker ready", "worker", m.id, "pid", m.w.Pid, "zygote", m.zygote)
@@ -353,7 +265,7 @@ func (p *Pool) sleep(d time.Duration, removed <-chan struct{}) bool {
 }
 
 // requestReplace asks s's supervisor for a new worker unless a request is
-// already pending. Safe to call with p.mu held.
+// already pending. It never blocks, so callers may hold p.mu.
 func (p *Pool) requestReplace(s *slot, reason string) {
 	select {
 	case s.replace <- replaceReq{reason: reason}:
@@ -367,7 +279,7 @@ func (p *Pool) requestReplace(s *slot, reason string) {
 // does not exit). A worker already stopping is left to its fate.
 func (p *Pool) retire(m *member, reason string) {
 	p.mu.Lock()
-	if !m.transition(StateDraining) {
+	if !p.transitionLocked(m, StateDraining) {
 		p.mu.Unlock()
 		return
 	}
@@ -398,9 +310,9 @@ func (p *Pool) retire(m *member, reason string) {
 			t.Stop()
 		}
 		p.mu.Lock()
-		m.transition(StateStopping)
+		p.transitionLocked(m, StateStopping)
 		p.mu.Unlock()
-		m.w.Stop(time.Second, p.cfg.KillGrace)
+		p.shutdownWithin(m.w, time.Second)
 	}()
 }
 
@@ -423,12 +335,13 @@ func (p *Pool) timedOut(c *Call) {
 }
 
 // kill takes m out of dispatch and ends its process: stack dump, STEAL,
-// SIGTERM twice, and SIGKILL after the grace. A replacement is asked for at once.
+// SIGTERM twice, and SIGKILL after the grace. A replacement is asked for
+// at once.
 func (p *Pool) kill(m *member, reason string) {
 	p.mu.Lock()
-	changed := m.transition(StateStopping)
+	changed := p.transitionLocked(m, StateStopping)
 	if changed {
-		if s := p.slotOf(m); s != nil {
+		if s := p.slotOfLocked(m); s != nil {
 			p.requestReplace(s, reason)
 		}
 	}
@@ -459,8 +372,8 @@ func (p *Pool) kill(m *member, reason string) {
 	}()
 }
 
-// slotOf returns the slot whose current worker is m. Called with p.mu held.
-func (p *Pool) slotOf(m *member) *slot {
+// slotOfLocked returns the slot whose current worker is m, or nil.
+func (p *Pool) slotOfLocked(m *member) *slot {
 	for _, s := range p.slotList {
 		if s.cur == m {
 			return s
@@ -480,12 +393,8 @@ func (p *Pool) died(m *member, readErr error) {
 	m.closeOut() // no write may still use a frame that is about to be re-dispatched
 	now := time.Now()
 	p.mu.Lock()
-	planned := m.state >= StateDraining || p.halted
-	m.transition(StateExited)
-	if m.stuck {
-		m.stuck = false
-		p.stuck--
-	}
+	planned := m.state >= StateDraining || p.phase >= phaseHalted
+	p.transitionLocked(m, StateExited) // ends stuck and emptied
 	for i, x := range p.members {
 		if x == m {
 			p.members = append(p.members[:i], p.members[i+1:]...)
@@ -495,7 +404,7 @@ func (p *Pool) died(m *member, readErr error) {
 	var lost, back []*Call
 	for i, c := range m.inflight {
 		m.byIDDel(c.id)
-		p.untrack(c)
+		p.untrackLocked(c)
 		if i < p.slots {
 			c.state = callDone
 			lost = append(lost, c)
@@ -505,12 +414,8 @@ func (p *Pool) died(m *member, readErr error) {
 	}
 	m.inflight = nil
 	m.diedBusy = len(lost) > 0
-	if m.emptied != nil {
-		close(m.emptied)
-		m.emptied = nil
-	}
-	ps := p.requeue(back, now)
-	p.drained()
+	ps := p.requeueLocked(back, now)
+	p.drainedLocked()
 	served := m.served
 	p.mu.Unlock()
 	for _, c := range lost {
@@ -539,297 +444,4 @@ func exitStatus(err error) string {
 		}
 	}
 	return err.Error()
-}
-
-// Reload replaces every worker with one that imports the app afresh, one
-// slot at a time: each new worker serves before the old one is retired, so
-// capacity never drops. If a new worker cannot load the app, the reload
-// stops there and the remaining workers keep the code they run; the error
-// (a *worker.BootError with the traceback) is returned.
-func (p *Pool) Reload(ctx context.Context) error {
-	p.reloadMu.Lock()
-	defer p.reloadMu.Unlock()
-	if p.cfg.Preload {
-		// The new code loads once, in a new zygote: if it fails, nothing
-		// was replaced. The old zygote lives on until its last worker has
-		// been retired (its workers die with it).
-		nz, err := p.startZygote(ctx)
-		if err != nil {
-			return fmt.Errorf("reload: %w", err)
-		}
-		p.zmu.Lock()
-		old := p.zyg
-		p.zyg = nz
-		if old != nil {
-			p.oldZygotes = append(p.oldZygotes, old)
-		}
-		p.zmu.Unlock()
-		if old != nil {
-			defer func() { go p.retireZygote(old) }()
-		}
-	}
-	p.mu.Lock()
-	slots := append([]*slot(nil), p.slotList...)
-	p.mu.Unlock()
-	for i, s := range slots {
-		done := make(chan error, 1)
-		select {
-		case s.replace <- replaceReq{reason: "reload", done: done}:
-		case <-s.remove:
-			continue
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				return fmt.Errorf("reload: new worker %d of %d: %w", i+1, len(slots), err)
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
-// AddWorker adds a slot with a new worker (SIGTTIN).
-func (p *Pool) AddWorker() {
-	p.mu.Lock()
-	if p.stopping {
-		p.mu.Unlock()
-		return
-	}
-	id := 1
-	for taken := true; taken; {
-		taken = false
-		for _, s := range p.slotList {
-			if s.id == id {
-				taken = true
-				id++
-				break
-			}
-		}
-	}
-	s := p.newSlot(id)
-	p.wg.Add(1)
-	p.mu.Unlock()
-	p.log.Info("adding a worker", "worker", id, "workers", p.Workers())
-	go p.supervise(s, nil)
-}
-
-// RemoveWorker retires the newest slot's worker, never the last one (SIGTTOU).
-func (p *Pool) RemoveWorker() {
-	p.mu.Lock()
-	if len(p.slotList) <= 1 || p.stopping {
-		p.mu.Unlock()
-		p.log.Warn("not removing the last worker")
-		return
-	}
-	s := p.slotList[len(p.slotList)-1]
-	p.slotList = p.slotList[:len(p.slotList)-1]
-	s.removed = true
-	close(s.remove)
-	n := len(p.slotList)
-	p.mu.Unlock()
-	p.log.Info("removing a worker", "worker", s.id, "workers", n)
-}
-
-// Workers returns the number of worker slots.
-func (p *Pool) Workers() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.slotList)
-}
-
-// Stop ends every worker: each gets EOF and grace to finish what it has
-// started, then SIGTERM, then SIGKILL. Call Drain first for a graceful
-// stop. Stop returns when every worker process is gone.
-func (p *Pool) Stop(grace time.Duration) {
-	p.mu.Lock()
-	p.stopping, p.halted = true, true
-	p.failQueued(ErrShuttingDown)
-	p.mu.Unlock()
-	p.stopFunc()
-	p.wg.Wait() // supervisors return; none starts a worker after this
-	p.mu.Lock()
-	slots := append([]*slot(nil), p.slotList...)
-	p.mu.Unlock()
-	for _, sl := range slots {
-		p.dropSpare(sl)
-	}
-	p.mu.Lock()
-	ms := append([]*member(nil), p.members...)
-	for _, m := range ms {
-		m.transition(StateStopping)
-	}
-	p.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.w.Stop(grace, p.cfg.KillGrace)
-			<-m.dead
-		}()
-	}
-	wg.Wait()
-	p.stopZygotes()
-}
-
-// zygote returns the zygote workers are forked from (--preload), starting
-// one if there is none or the last one died.
-func (p *Pool) zygote(ctx context.Context) (*worker.Zygote, error) {
-	p.zmu.Lock()
-	defer p.zmu.Unlock()
-	if z := p.zyg; z != nil {
-		select {
-		case <-z.Done():
-			p.log.Warn("the zygote exited; starting a new one", "pid", z.Pid())
-		default:
-			return z, nil
-		}
-	}
-	z, err := p.startZygote(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p.zyg = z
-	return z, nil
-}
-
-func (p *Pool) startZygote(ctx context.Context) (*worker.Zygote, error) {
-	cfg := p.cfg.Worker
-	cfg.Boot.WorkerID = 0
-	cfg.Boot.Threads = p.cfg.Threads
-	cfg.Boot.Multiprocess = p.cfg.Workers > 1
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.BootTimeout)
-	defer cancel()
-	z, err := worker.StartZygote(ctx, p.cfg.Spawner, cfg)
-	if err != nil {
-		return nil, err
-	}
-	p.log.Info("zygote ready: workers are forked from the preloaded app", "pid", z.Pid())
-	return z, nil
-}
-
-// retireZygote stops a replaced zygote once the workers it forked are gone.
-func (p *Pool) retireZygote(z *worker.Zygote) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for z.Children() > 0 {
-		select {
-		case <-t.C:
-		case <-z.Done():
-			p.forgetZygote(z)
-			return
-		case <-p.stopCtx.Done():
-			return // Stop takes care of it
-		}
-	}
-	z.Stop(time.Second, p.cfg.KillGrace)
-	p.forgetZygote(z)
-	p.log.Info("old zygote stopped", "pid", z.Pid())
-}
-
-func (p *Pool) forgetZygote(z *worker.Zygote) {
-	p.zmu.Lock()
-	defer p.zmu.Unlock()
-	for i, o := range p.oldZygotes {
-		if o == z {
-			p.oldZygotes = append(p.oldZygotes[:i], p.oldZygotes[i+1:]...)
-			return
-		}
-	}
-}
-
-// stopZygotes ends the current zygote, and any old one still waiting for its
-// workers. Called by Stop once every worker is gone.
-func (p *Pool) stopZygotes() {
-	p.zmu.Lock()
-	zs := p.oldZygotes
-	if p.zyg != nil {
-		zs = append(zs, p.zyg)
-	}
-	p.zyg, p.oldZygotes = nil, nil
-	p.zmu.Unlock()
-	for _, z := range zs {
-		z.Stop(time.Second, p.cfg.KillGrace)
-	}
-}
-
-// nextWorker is a new worker for slot s: its spare when it has a live one
-// forked from the current zygote, else a new one.
-func (p *Pool) nextWorker(s *slot) (*member, error) {
-	if sp := p.takeSpare(s); sp != nil {
-		return sp, nil
-	}
-	return p.spawn(p.stopCtx, s.id)
-}
-
-func (p *Pool) takeSpare(s *slot) *member {
-	p.mu.Lock()
-	sp := s.spare
-	s.spare = nil
-	p.mu.Unlock()
-	if sp == nil {
-		return nil
-	}
-	p.zmu.Lock()
-	current := p.zyg != nil && p.zyg.Pid() == sp.zygote
-	p.zmu.Unlock()
-	select {
-	case <-sp.w.Exited():
-		current = false
-	default:
-	}
-	if !current { // died, or forked from a zygote a reload replaced
-		sp.w.Close()
-		return nil
-	}
-	// Its age and --max-lifetime count from now, not from the fork: a
-	// spare that waited an hour is not due for recycling on its first
-	// request.
-	sp.started = time.Now()
-	sp.lastActive = sp.started
-	return p.starting(sp)
-}
-
-// refillSpare forks a spare for slot s in the background (--preload only).
-func (p *Pool) refillSpare(s *slot) {
-	if !p.cfg.Preload {
-		return
-	}
-	p.mu.Lock()
-	if s.spare != nil || s.refilling || s.removed || p.stopping {
-		p.mu.Unlock()
-		return
-	}
-	s.refilling = true
-	p.wg.Add(1) // Stop waits for it: no fork may outlive the pool
-	p.mu.Unlock()
-	go func() {
-		defer p.wg.Done()
-		m, err := p.spawn(p.stopCtx, s.id)
-		p.mu.Lock()
-		s.refilling = false
-		keep := err == nil && s.spare == nil && !s.removed && !p.stopping
-		if keep {
-			s.spare = m
-		}
-		p.mu.Unlock()
-		if err == nil && !keep {
-			m.w.Close()
-		}
-	}()
-}
-
-// dropSpare stops slot s's spare, if it has one.
-func (p *Pool) dropSpare(s *slot) {
-	p.mu.Lock()
-	sp := s.spare
-	s.spare = nil
-	p.mu.Unlock()
-	if sp != nil {
-		sp.w.Stop(time.Second, p.cfg.KillGrace)
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os/exec"
 	"runtime"
+	"sync"
 )
 
 // Spawner starts worker processes from one OS thread that lives as long as
@@ -11,8 +12,9 @@ import (
 // exits, not the process: forking from whatever thread the Go scheduler
 // picks would kill workers whenever that thread is retired.
 type Spawner struct {
-	reqs chan spawnReq
-	done chan struct{}
+	reqs      chan spawnReq
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 type spawnReq struct {
@@ -55,5 +57,9 @@ func (s *Spawner) start(cmd *exec.Cmd) error {
 	}
 }
 
-// Close stops the spawning thread.
-func (s *Spawner) Close() { close(s.done) }
+// Close stops the spawning thread; Spawn fails from then on. Close may be
+// called more than once and from several goroutines. It does not wait for
+// anything: a spawn already under way finishes. A Spawner has no Shutdown,
+// since it holds no work to drain; the workers it started are their own
+// to shut down, and must be gone before Close (see NewSpawner).
+func (s *Spawner) Close() { s.closeOnce.Do(func() { close(s.done) }) }

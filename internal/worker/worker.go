@@ -67,7 +67,13 @@ type Config struct {
 	// Credential is the user and groups the worker runs as; nil = the
 	// master's. Its NoSetGroups must be set unless the master is root.
 	Credential *syscall.Credential
+	// KillGrace is how long Shutdown waits between SIGTERM and SIGKILL
+	// once its context has ended; 0 = 2s. Workers a zygote forks use the
+	// zygote's.
+	KillGrace time.Duration
 }
+
+const defaultKillGrace = 2 * time.Second
 
 // Worker is a running Python worker process.
 type Worker struct {
@@ -85,6 +91,11 @@ type Worker struct {
 	exited  chan struct{}
 	exitErr error
 	output  *tail
+
+	killGrace time.Duration // Config.KillGrace
+	eofOnce   sync.Once     // Shutdown's EOF
+	termOnce  sync.Once     // Shutdown's SIGTERM: a second one would mean "exit now"
+	closeOnce sync.Once     // closeConns
 }
 
 // Spawn starts a worker, sends BOOT and waits for HELLO. It returns a
@@ -104,7 +115,11 @@ func Spawn(ctx context.Context, sp *Spawner, cfg Config) (*Worker, error) {
 	defer dataC.Close()
 	defer ctlC.Close()
 
-	w := &Worker{ID: cfg.Boot.WorkerID, exited: make(chan struct{}), output: newTail(40)}
+	w := &Worker{ID: cfg.Boot.WorkerID, exited: make(chan struct{}), output: newTail(40),
+		killGrace: cfg.KillGrace}
+	if w.killGrace <= 0 {
+		w.killGrace = defaultKillGrace
+	}
 	cmd := exec.Command(cfg.Python, "-c", cfg.Bootstrap)
 	cmd.Env = cfg.Env
 	cmd.ExtraFiles = []*os.File{dataC, ctlC} // fd 3 and fd 4
@@ -300,21 +315,33 @@ func (w *Worker) Exited() <-chan struct{} { return w.exited }
 // ExitErr is the process's exit error; valid after Exited is closed.
 func (w *Worker) ExitErr() error { return w.exitErr }
 
-// Stop ends the worker gracefully: EOF on the data channel lets it finish
-// what it started; after grace it gets SIGTERM, and SIGKILL a further
-// killGrace later. Stop returns when the process is gone.
-func (w *Worker) Stop(grace, killGrace time.Duration) {
-	_ = w.data.CloseWrite()
-	t := time.NewTimer(grace)
-	defer t.Stop()
+// Shutdown stops the worker gracefully. EOF on its data channel lets it
+// finish the requests it has started and exit; the time until ctx ends is
+// its grace. If it is still running then, it gets SIGTERM (it still
+// finishes what it runs: docs/PROTOCOL.md), and SIGKILL Config.KillGrace
+// later. A ctx that has already ended means no grace: SIGTERM at once.
+//
+// Shutdown returns when the process is gone: nil if it went before ctx
+// ended, else an error wrapping ctx's. It may be called more than once and from
+// several goroutines (the worker gets one EOF and at most one SIGTERM from
+// them all), and Close cuts it short.
+func (w *Worker) Shutdown(ctx context.Context) error {
+	w.eofOnce.Do(func() { _ = w.data.CloseWrite() })
 	select {
 	case <-w.exited:
 		w.closeConns()
-		return
-	case <-t.C:
+		return nil
+	case <-ctx.Done():
 	}
-	w.Signal(syscall.SIGTERM)
-	t.Reset(killGrace)
+	select {
+	case <-w.exited: // gone just as ctx ended: it made it
+		w.closeConns()
+		return nil
+	default:
+	}
+	w.termOnce.Do(func() { w.Signal(syscall.SIGTERM) })
+	t := time.NewTimer(w.killGrace)
+	defer t.Stop()
 	select {
 	case <-w.exited:
 	case <-t.C:
@@ -322,21 +349,26 @@ func (w *Worker) Stop(grace, killGrace time.Duration) {
 		<-w.exited
 	}
 	w.closeConns()
+	return fmt.Errorf("shut down worker %d: %w", w.ID, ctx.Err())
 }
 
-// Close releases the channels of a worker whose process has exited.
-func (w *Worker) closeConns() {
-	w.data.Close()
-	w.ctl.Close()
-	w.rd.closeFDs()
-}
-
-// Close kills the process if needed and releases everything. It is for
-// workers that are already dead or must die now.
+// Close kills the process at once if it still runs (SIGKILL: no grace),
+// waits until it is gone and releases the channels. It is for workers
+// that are already dead or must die now. It may be called more than once,
+// and while Shutdown runs, which it cuts short.
 func (w *Worker) Close() {
 	w.Kill()
 	<-w.exited
 	w.closeConns()
+}
+
+// closeConns releases the channels of a worker whose process has exited.
+func (w *Worker) closeConns() {
+	w.closeOnce.Do(func() {
+		w.data.Close()
+		w.ctl.Close()
+		w.rd.closeFDs()
+	})
 }
 
 // RSS returns the resident set size of the process in bytes.

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +54,7 @@ func configFor(mode, dir string) Config {
 		Env:       append(os.Environ(), fakeworker.Env(mode, dir)...),
 		Boot:      Boot{Mode: "serve", App: "app:application", WorkerID: 7, Threads: 1},
 		Logger:    slog.New(slog.DiscardHandler),
+		KillGrace: 200 * time.Millisecond,
 	}
 }
 
@@ -155,7 +157,7 @@ func hasEvent(t *testing.T, dir, kind string) bool {
 }
 
 // gone reports whether pid no longer exists. Only for our own children,
-// which Spawn and Stop reap.
+// which Spawn, Shutdown and Close reap.
 func gone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
 
 func onlyPid(t *testing.T, dir string) int {
@@ -291,7 +293,25 @@ func TestSpawnerClosed(t *testing.T) {
 	}
 }
 
-func TestStop(t *testing.T) {
+// Closing a Spawner twice, or from two goroutines at once, is closing it
+// once (it used to panic on the second close of its channel).
+func TestSpawnerCloseTwice(t *testing.T) {
+	sp := NewSpawner()
+	sp.Close()
+	sp.Close()
+	sp2 := NewSpawner()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(sp2.Close)
+	}
+	wg.Wait()
+	cfg, _ := fakeConfig(t, fakeworker.ModeServe)
+	if _, err := Spawn(context.Background(), sp, cfg); !errors.Is(err, errSpawnerClosed) {
+		t.Errorf("Spawn after two Closes: err = %v, want errSpawnerClosed", err)
+	}
+}
+
+func TestShutdown(t *testing.T) {
 	cases := []struct {
 		mode       string
 		grace      time.Duration
@@ -302,26 +322,31 @@ func TestStop(t *testing.T) {
 		{fakeworker.ModeServe, time.Minute, false, "exit status 0"},
 		// A worker that ignores EOF gets SIGTERM after grace and exits.
 		{fakeworker.ModeIgnoreEOF, 200 * time.Millisecond, true, "exit status 0"},
-		// One that also ignores SIGTERM is killed after killGrace.
+		// One that also ignores SIGTERM is killed after KillGrace.
 		{fakeworker.ModeStubborn, 200 * time.Millisecond, true, "signal: killed"},
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			w, dir := spawn(t, c.mode)
-			done := make(chan struct{})
-			go func() {
-				w.Stop(c.grace, 200*time.Millisecond)
-				close(done)
-			}()
+			ctx, cancel := context.WithTimeout(context.Background(), c.grace)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- w.Shutdown(ctx) }()
 			select {
-			case <-done:
+			case err := <-done:
+				if gotErr, wantErr := err != nil, c.wantTerm; gotErr != wantErr {
+					t.Errorf("Shutdown: err = %v, want an error: %v", err, wantErr)
+				}
+				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Shutdown: err = %v, want context.DeadlineExceeded", err)
+				}
 			case <-time.After(30 * time.Second):
-				t.Fatal("Stop did not return")
+				t.Fatal("Shutdown did not return")
 			}
 			select {
 			case <-w.Exited():
 			default:
-				t.Fatal("Stop returned before the process exited")
+				t.Fatal("Shutdown returned before the process exited")
 			}
 			got := "exit status 0"
 			if err := w.ExitErr(); err != nil {
@@ -340,6 +365,131 @@ func TestStop(t *testing.T) {
 				t.Errorf("worker %d still exists", w.Pid)
 			}
 		})
+	}
+}
+
+// within runs f in a goroutine and fails the test if it does not return
+// within d.
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s did not return within %s", what, d)
+	}
+}
+
+// Shutdown twice, one after the other and at once, is Shutdown once: one
+// EOF, no SIGTERM for a worker that exits on EOF, no error.
+func TestShutdownTwice(t *testing.T) {
+	w, dir := spawn(t, fakeworker.ModeServe)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errs := make(chan error, 3)
+	within(t, 30*time.Second, "two concurrent Shutdowns", func() {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() { errs <- w.Shutdown(ctx) })
+		}
+		wg.Wait()
+	})
+	within(t, 5*time.Second, "Shutdown of a worker already gone", func() { errs <- w.Shutdown(ctx) })
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	}
+	if hasEvent(t, dir, "term") {
+		t.Error("the worker got SIGTERM; EOF alone should have ended it")
+	}
+	if !gone(w.Pid) {
+		t.Errorf("worker %d still exists", w.Pid)
+	}
+}
+
+// A Shutdown whose context has already ended gives no grace: SIGTERM at
+// once, and only one even when two such Shutdowns race (a second SIGTERM
+// would tell the worker to exit at once, not after its requests). The
+// worker here ignores SIGTERM, so it counts every one, and is killed
+// after KillGrace.
+func TestShutdownNoGrace(t *testing.T) {
+	w, dir := spawn(t, fakeworker.ModeStubborn)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs <- w.Shutdown(ctx) })
+	waitEvent(t, dir, "term")
+	// The second comes while the first waits KillGrace: a SIGTERM of its
+	// own would arrive apart from the first, and be counted.
+	wg.Go(func() { errs <- w.Shutdown(ctx) })
+	within(t, 30*time.Second, "two Shutdowns without grace", wg.Wait)
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Shutdown: err = %v, want context.Canceled", err)
+		}
+	}
+	evs, err := fakeworker.Events(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	terms := 0
+	for _, e := range evs {
+		if e.Kind == "term" {
+			terms++
+		}
+	}
+	if terms != 1 {
+		t.Errorf("the worker got %d SIGTERMs, want 1", terms)
+	}
+	if got, want := fmt.Sprint(w.ExitErr()), "signal: killed"; got != want {
+		t.Errorf("process ended with %q, want %q", got, want)
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	w, _ := spawn(t, fakeworker.ModeServe)
+	within(t, 30*time.Second, "Close", w.Close)
+	within(t, 5*time.Second, "second Close", w.Close)
+	if !gone(w.Pid) {
+		t.Errorf("worker %d still exists after Close", w.Pid)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	within(t, 5*time.Second, "Shutdown after Close", func() {
+		if err := w.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown after Close: %v", err)
+		}
+	})
+}
+
+// Close cuts a Shutdown short: a worker that ignores EOF and SIGTERM,
+// given a minute of grace, is killed at once, and Shutdown returns.
+func TestCloseDuringShutdown(t *testing.T) {
+	w, dir := spawn(t, fakeworker.ModeStubborn)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Shutdown(ctx) }()
+	waitEvent(t, dir, "eof")
+	within(t, 10*time.Second, "Close during Shutdown", w.Close)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown cut short by Close: err = %v, want nil (the process went before ctx ended)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return after Close")
+	}
+	if got, want := fmt.Sprint(w.ExitErr()), "signal: killed"; got != want {
+		t.Errorf("process ended with %q, want %q", got, want)
 	}
 }
 

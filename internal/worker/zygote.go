@@ -11,7 +11,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"time"
 
 	"corral/internal/proto"
 )
@@ -197,7 +196,8 @@ func (z *Zygote) Fork(ctx context.Context, id int, log *slog.Logger) (*Worker, e
 		return nil, fmt.Errorf("fork worker %d: %s", id, r.Error)
 	}
 
-	w := &Worker{ID: id, Pid: r.Pid, exited: make(chan struct{}), output: newTail(40)}
+	w := &Worker{ID: id, Pid: r.Pid, exited: make(chan struct{}), output: newTail(40),
+		killGrace: z.w.killGrace}
 	z.mu.Lock()
 	if ws, ok := z.early[r.Pid]; ok {
 		delete(z.early, r.Pid)
@@ -245,10 +245,21 @@ func (z *Zygote) forget(rid uint32) {
 	z.mu.Unlock()
 }
 
-// Stop ends the zygote: EOF, then TERM and KILL after the graces. Workers
-// it forked die with it; stop them first.
-func (z *Zygote) Stop(grace, killGrace time.Duration) {
-	z.w.Stop(grace, killGrace)
+// Shutdown stops the zygote as Worker.Shutdown stops a worker (EOF, and
+// when ctx ends SIGTERM, then SIGKILL after Config.KillGrace) and returns
+// once it is gone, with Worker.Shutdown's result. The workers it forked
+// die with it: shut them down first. Shutdown and Close may be called more
+// than once and concurrently; Close cuts Shutdown short.
+func (z *Zygote) Shutdown(ctx context.Context) error {
+	err := z.w.Shutdown(ctx)
+	<-z.done
+	return err
+}
+
+// Close kills the zygote now, and with it every worker it forked, and
+// returns once it is gone.
+func (z *Zygote) Close() {
+	z.w.Close()
 	<-z.done
 }
 
