@@ -1275,11 +1275,11 @@ func TestOnReady(t *testing.T) {
 // TestRecycleUnderLoad retires workers (--max-requests) while requests
 // pipelined to them complete: every call gets its own answer, and under
 // -race the retirement's bookkeeping shares nothing unguarded with
-// completion. The clients keep going until three workers were retired
+// completion. The clients keep going until 30 workers were retired
 // (replacements take a while to boot under -race), within a bound.
 func TestRecycleUnderLoad(t *testing.T) {
-	h := start(t, Config{Workers: 2, MaxRequests: 15, Budget: time.Second})
-	const clients, most, want = 6, 2000, 3
+	h := start(t, Config{Workers: 2, MaxRequests: 3, Budget: time.Second})
+	const clients, most, want = 6, 5000, 30
 	retired := func() int { return strings.Count(h.log.String(), "retiring worker") }
 	end := time.Now().Add(patience)
 	var wg sync.WaitGroup
