@@ -1,7 +1,14 @@
 package integration
 
 import (
+	"bytes"
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +78,7 @@ func TestEarlyAnswersReachSenders(t *testing.T) {
 	if b, _ := os.ReadFile(calls); len(b) != 0 {
 		t.Errorf("refused requests reached the app:\n%s", b)
 	}
+	checkHalfClose(t, s.addr)
 	// A body within the limit still goes through on the same server.
 	if code, body := sendAll(t, nil, s.url+"/digest", "POST", 15*mb); code != 200 || !strings.Contains(body, `"length": 15000000`) {
 		t.Errorf("a body within the limit: %d %q", code, body)
@@ -100,6 +108,34 @@ func TestEarlyAnswersReachSendersTLS(t *testing.T) {
 	if code, body := sendAll(t, env, "https://"+addr+"/digest", "POST", 1000); code != 200 {
 		t.Errorf("a small body over TLS: %d %q", code, body)
 	}
+
+	// HTTP/2 needs no lingering: the server ends the stream with
+	// RST_STREAM NO_ERROR after the answer and the connection lives on.
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: c.pool()}, ForceAttemptHTTP2: true}}
+	for range 2 {
+		resp, err := client.Post("https://"+addr+"/echo", "application/octet-stream", bytes.NewReader(make([]byte, 25*1000*1000)))
+		if err != nil {
+			t.Fatalf("over HTTP/2: %v", err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != 413 {
+			t.Errorf("over HTTP/2: %s %d, want HTTP/2 413", resp.Proto, resp.StatusCode)
+		}
+	}
+	reused := false
+	req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/pid", nil)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+	}))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !reused {
+		t.Errorf("GET after the 413s over HTTP/2: %d, connection reused %v; want 200 on the same connection", resp.StatusCode, reused)
+	}
 }
 
 // TestGuardAnswerReachesSender: the guard's 403 for a deny-listed client
@@ -114,5 +150,48 @@ func TestGuardAnswerReachesSender(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the 403 took %v", d)
+	}
+}
+
+// TestEarlyAnswerThroughWrappers: the half-close and the drain work
+// through every layer a connection may have: the guard's per-client
+// count, the connection limit and the PROXY protocol reader.
+func TestEarlyAnswerThroughWrappers(t *testing.T) {
+	g := startGuard(t, "max-conns-per-client = 8\n", nil, "-w", "1", "--max-body-size", "20M",
+		"--proxy-protocol", "--forwarded-allow-ips", "10.9.9.9", "--max-connections", "100",
+		testdata("wsgiapp.py")+":application")
+	if code, body := sendAll(t, nil, g.url+"/echo", "POST", 25*1000*1000); code != 413 {
+		t.Errorf("body over the limit: %d %q, want 413", code, body)
+	}
+	checkHalfClose(t, g.addr)
+	body, _ := curlUnix(t, g.admin, "/status")
+	var st struct {
+		Linger struct{ Lingered, Skipped int } `json:"lingering_close"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Linger.Lingered < 2 || st.Linger.Skipped != 0 {
+		t.Errorf("status lingering_close %+v (%v), want 2 lingered, none skipped:\n%s", st.Linger, err, body)
+	}
+}
+
+// checkHalfClose: a client that declared a body over the limit of 20 MB,
+// sent a part of it and went quiet reads the 413 and then, at once, the
+// end of the stream: corral half-closed the connection rather than wait
+// for the lingering timeout.
+func checkHalfClose(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	_ = c.SetDeadline(start.Add(10 * time.Second))
+	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 25000000\r\n\r\n%s", strings.Repeat("x", 1<<20))
+	out, err := io.ReadAll(c)
+	if statusOf(string(out)) != 413 || err != nil {
+		t.Fatalf("answer %.100q, %v; want 413 and the end of the stream", out, err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the end of the stream came after %v; want it right after the answer", d)
 	}
 }

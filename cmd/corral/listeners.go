@@ -70,8 +70,9 @@ func watchCerts(ctx context.Context, certs *listen.Certs) {
 // plain HTTP.
 //
 // guard wraps each raw listener first, beneath every other layer, so that
-// connections from banned addresses are closed at accept.
-func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.Certs, guard func(net.Listener) net.Listener, log *slog.Logger) ([]net.Listener, error) {
+// connections from banned addresses are closed at accept. linger bounds
+// the lingering closes of every listener's connections.
+func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.Certs, guard func(net.Listener) net.Listener, linger *front.Linger, log *slog.Logger) ([]net.Listener, error) {
 	mlog := log.With("component", "master")
 	act, err := listen.TakeActivation()
 	if err != nil {
@@ -109,8 +110,6 @@ func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.
 	}
 
 	trusted, _ := trust.Parse(cfg.ForwardedAllowIPs) // validated by config.Load
-	// One bound on lingering closes for every listener (docs/http.md).
-	linger := front.NewLinger(front.LingerConfig{})
 	out := make([]net.Listener, 0, len(raw))
 	for _, l := range raw {
 		desc := describeAddr(l.Addr(), certs != nil)

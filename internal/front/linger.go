@@ -68,9 +68,9 @@ func NewLinger(cfg LingerConfig) *Linger {
 
 // LingerStats counts lingering closes.
 type LingerStats struct {
-	Lingering int   // connections lingering now
-	Lingered  int64 // connections that lingered, in all
-	Skipped   int64 // connections closed at once because MaxConns were lingering
+	Lingering int   `json:"lingering"` // connections lingering now
+	Lingered  int64 `json:"lingered"`  // connections that lingered, in all
+	Skipped   int64 `json:"skipped"`   // connections closed at once because MaxConns were lingering
 }
 
 // Stats returns the counters.
@@ -85,7 +85,6 @@ func (l *Linger) acquire() bool {
 		l.lingered.Add(1)
 		return true
 	default:
-		l.skipped.Add(1)
 		return false
 	}
 }
@@ -126,6 +125,7 @@ type closer struct {
 	c net.Conn
 
 	mu       sync.Mutex
+	wanted   bool // closeWrite found no free slot
 	draining bool // a drain goroutine reads c and will close it
 	closing  bool // Close was called
 	closed   bool // c is closed
@@ -142,7 +142,11 @@ func (k *closer) closeWrite() error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.draining || k.closed || !k.l.acquire() {
+	if k.draining || k.closing {
+		return err
+	}
+	if !k.l.acquire() {
+		k.wanted = true // Close tries again
 		return err
 	}
 	k.draining = true
@@ -176,11 +180,16 @@ func (k *closer) close(linger bool) error {
 	if k.draining {
 		return nil // drained closes it
 	}
-	if linger && k.l != nil && k.l.acquire() {
-		_ = closeWrite(k.c)
-		k.draining = true
-		go k.l.drain(k.c, time.Now(), k.drained)
-		return nil
+	if (linger || k.wanted) && k.l != nil {
+		if k.l.acquire() {
+			if !k.wanted {
+				_ = closeWrite(k.c)
+			}
+			k.draining = true
+			go k.l.drain(k.c, time.Now(), k.drained)
+			return nil
+		}
+		k.l.skipped.Add(1)
 	}
 	k.closed = true
 	return k.c.Close()
