@@ -217,7 +217,7 @@ type tracker struct {
 
 	remain uint64 // body or chunk bytes left
 	digits int    // hex digits of the current chunk size
-	done   int    // complete messages seen; for tests
+	done   int    // complete messages seen
 }
 
 // feed advances the tracker over b, the next bytes of the stream. If b

@@ -89,16 +89,22 @@ func (l *Linger) acquire() bool {
 	}
 }
 
-// drain reads and discards c's input until the client closes it, a read
-// waits longer than Timeout, Time has passed since start or MaxBytes were
-// read, then closes c with close and gives the slot back.
-func (l *Linger) drain(c net.Conn, start time.Time, close func()) {
+// drain half-closes c first if halfClose, then reads and discards c's
+// input until the client closes it, a read waits longer than Timeout,
+// Time has passed or MaxBytes were read; then it closes c with close and
+// gives the slot back. The half-close is done here, not by the caller:
+// over TLS it writes an alert, which can wait for a client that does not
+// read.
+func (l *Linger) drain(c net.Conn, halfClose bool, close func()) {
 	defer func() { <-l.slots }()
 	defer close()
+	end := time.Now().Add(l.cfg.Time)
+	if halfClose {
+		_ = closeWrite(c)
+	}
 	bp := l.bufs.Get().(*[]byte)
 	defer l.bufs.Put(bp)
 	buf := *bp
-	end := start.Add(l.cfg.Time)
 	left := l.cfg.MaxBytes
 	for left > 0 {
 		now := time.Now()
@@ -150,7 +156,7 @@ func (k *closer) closeWrite() error {
 		return err
 	}
 	k.draining = true
-	go k.l.drain(k.c, time.Now(), k.drained)
+	go k.l.drain(k.c, false, k.drained)
 	return err
 }
 
@@ -182,11 +188,8 @@ func (k *closer) close(linger bool) error {
 	}
 	if (linger || k.wanted) && k.l != nil {
 		if k.l.acquire() {
-			if !k.wanted {
-				_ = closeWrite(k.c)
-			}
 			k.draining = true
-			go k.l.drain(k.c, time.Now(), k.drained)
+			go k.l.drain(k.c, !k.wanted, k.drained)
 			return nil
 		}
 		k.l.skipped.Add(1)
