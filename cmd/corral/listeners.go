@@ -70,8 +70,9 @@ func watchCerts(ctx context.Context, certs *listen.Certs) {
 // plain HTTP.
 //
 // guard wraps each raw listener first, beneath every other layer, so that
-// connections from banned addresses are closed at accept.
-func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.Certs, guard func(net.Listener) net.Listener, log *slog.Logger) ([]net.Listener, error) {
+// connections from banned addresses are closed at accept. linger bounds
+// the lingering closes of every listener's connections.
+func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.Certs, guard func(net.Listener) net.Listener, linger *front.Linger, log *slog.Logger) ([]net.Listener, error) {
 	mlog := log.With("component", "master")
 	act, err := listen.TakeActivation()
 	if err != nil {
@@ -120,23 +121,28 @@ func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.
 			l = listen.ProxyProtocol(l, trusted, cfg.HeaderTimeout)
 		}
 		// The framing guard refuses Content-Length with Transfer-Encoding
-		// (request smuggling). It reads plain HTTP/1, so over TLS it wraps
-		// the decrypted stream of connections that did not negotiate
-		// HTTP/2; on plain listeners it lets the h2c preface through.
+		// (request smuggling), and lingers on close after an answer to a
+		// request the client is still sending. It reads plain HTTP/1, so
+		// over TLS it wraps the decrypted stream of connections that did
+		// not negotiate HTTP/2; on plain listeners it lets the h2c preface
+		// through.
 		if certs != nil {
-			l = listen.TLS(l, certs.Config(), cfg.HeaderTimeout, framed, log)
+			l = listen.TLS(l, certs.Config(), cfg.HeaderTimeout, framed(linger), log)
 		} else {
-			l = front.FramingListener(l)
+			l = front.FramingListener(l, linger)
 		}
 		out = append(out, newBoundListener(l, desc))
 	}
 	return out, nil
 }
 
-// framed puts the framing guard on one decrypted HTTP/1 connection.
-func framed(c net.Conn) net.Conn {
-	fc, _ := front.FramingListener(oneConn{c}).Accept()
-	return fc
+// framed returns a function that puts the framing guard on one decrypted
+// HTTP/1 connection.
+func framed(linger *front.Linger) func(net.Conn) net.Conn {
+	return func(c net.Conn) net.Conn {
+		fc, _ := front.FramingListener(oneConn{c}, linger).Accept()
+		return fc
+	}
 }
 
 // oneConn is a listener whose Accept returns its connection, for framed.

@@ -57,7 +57,9 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		defer stopCerts()
 		go watchCerts(certCtx, certs)
 	}
-	listeners, err := openListeners(cfg, wcfg.Credential, certs, g.Listener, log)
+	// Lingering close after early answers, bounded as docs/http.md says.
+	linger := front.NewLinger(front.LingerConfig{})
+	listeners, err := openListeners(cfg, wcfg.Credential, certs, g.Listener, linger, log)
 	if err != nil {
 		mlog.Error(err.Error())
 		return exitFail
@@ -191,7 +193,7 @@ starting:
 
 	var serving sync.WaitGroup
 	if al != nil {
-		src := &adminSource{pool: p, guard: g, app: cfg.App, binds: cfg.Bind, started: time.Now()}
+		src := &adminSource{pool: p, guard: g, linger: linger, app: cfg.App, binds: cfg.Bind, started: time.Now()}
 		mux := admin.Handler(src)
 		admin.HandleBans(mux, banSource{g})
 		asrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

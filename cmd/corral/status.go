@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"corral/internal/admin"
+	"corral/internal/front"
 	"corral/internal/guard"
 	"corral/internal/pool"
 )
@@ -31,12 +32,14 @@ type statusDoc struct {
 	Queued    int                 `json:"queued"`
 	Workers   []pool.WorkerStatus `json:"workers"`
 	Guard     *guard.Stats        `json:"guard,omitempty"`
+	Linger    *front.LingerStats  `json:"lingering_close,omitempty"`
 }
 
 // adminSource adapts the running server to admin.Source.
 type adminSource struct {
 	pool    *pool.Pool
 	guard   *guard.Guard
+	linger  *front.Linger
 	app     string
 	binds   []string
 	started time.Time
@@ -52,6 +55,10 @@ func (a *adminSource) Status() any {
 	if a.guard != nil {
 		st := a.guard.Stats()
 		doc.Guard = &st
+	}
+	if a.linger != nil {
+		st := a.linger.Stats()
+		doc.Linger = &st
 	}
 	return doc
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 )
 
 // errAmbiguousFraming ends the reads of a connection whose client sent a
@@ -31,27 +32,46 @@ var errAmbiguousFraming = errors.New("request has both Content-Length and Transf
 // that hijacks connections would need this listener's connections to
 // stop tracking first.
 //
+// Because it follows the framing, a connection also knows when corral
+// answered a request the client has not finished sending (a 413 before
+// the body, net/http's 431 or 400 for a head): its Close then lingers
+// with lg (see Linger) so that the client reads the answer instead of a
+// reset. A nil lg closes at once.
+//
 // l must deliver plain HTTP/1 connections: a TLS listener must be wrapped
 // below TLS, and only for connections that negotiated HTTP/1.1.
-func FramingListener(l net.Listener) net.Listener { return framingListener{l} }
+func FramingListener(l net.Listener, lg *Linger) net.Listener {
+	return framingListener{Listener: l, lg: lg}
+}
 
-type framingListener struct{ net.Listener }
+type framingListener struct {
+	net.Listener
+	lg *Linger
+}
 
 func (l framingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &framingConn{Conn: c}, nil
+	return &framingConn{Conn: c, k: closer{l: l.lg, c: c}}, nil
 }
 
 // framingConn runs a tracker over the bytes net/http reads. It is used by
-// one reader at a time, as net/http does.
+// one reader at a time, as net/http does; Write and Close may come from
+// other goroutines.
 type framingConn struct {
 	net.Conn
 	t       tracker
 	refused bool
 	held    []byte // the refused head's bytes not yet returned, without its final LF
+	k       closer
+
+	// pos is where the reads are: the number of complete messages << 1,
+	// | 1 while in a message (from its first byte to its end, and for good
+	// after a refused head). early is pos as a write found it in a
+	// message: an answer to a request the client was still sending.
+	pos, early atomic.Uint64
 }
 
 // Read returns what the client sent until a head must be refused. That
@@ -76,9 +96,11 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	}
 	start, end, refuse := c.t.feed(p[:n])
 	if !refuse {
+		c.pos.Store(c.t.position())
 		return n, err
 	}
 	c.refused = true
+	c.pos.Store(uint64(c.t.done)<<1 | 1) // net/http answers 400 to a head the client goes on sending
 	if start > 0 {
 		c.held = append([]byte(nil), p[start:end]...)
 		return start, nil
@@ -86,22 +108,37 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	return end, nil
 }
 
+// Write notes an answer written while the client is still sending its
+// request.
+func (c *framingConn) Write(p []byte) (int, error) {
+	if pos := c.pos.Load(); pos&1 == 1 {
+		c.early.Store(pos)
+	}
+	return c.Conn.Write(p)
+}
+
 // ReadFrom keeps sendfile for file responses: net/http uses it only when
 // the connection itself is an io.ReaderFrom.
 func (c *framingConn) ReadFrom(r io.Reader) (int64, error) {
+	if pos := c.pos.Load(); pos&1 == 1 {
+		c.early.Store(pos)
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}
 	return io.Copy(writerOnly{c.Conn}, r)
 }
 
-// CloseWrite lets net/http half-close before it closes after an error
-// answer, so the client reads the answer instead of a reset.
-func (c *framingConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
+// CloseWrite lets net/http half-close before it closes after an answer
+// that left input unread (a body over the limit, a head too large), so the
+// client reads the answer instead of a reset; lingering starts here.
+func (c *framingConn) CloseWrite() error { return c.k.closeWrite() }
+
+// Close closes the connection, after lingering if an answer went out
+// while the client was still sending the request it answers.
+func (c *framingConn) Close() error {
+	pos := c.pos.Load()
+	return c.k.close(pos&1 == 1 && c.early.Load() == pos)
 }
 
 type writerOnly struct{ io.Writer }
@@ -180,7 +217,7 @@ type tracker struct {
 
 	remain uint64 // body or chunk bytes left
 	digits int    // hex digits of the current chunk size
-	done   int    // complete messages seen; for tests
+	done   int    // complete messages seen
 }
 
 // feed advances the tracker over b, the next bytes of the stream. If b
@@ -470,6 +507,15 @@ func (t *tracker) feed(b []byte) (start, end int, refuse bool) {
 }
 
 func (t *tracker) pass() { t.state = stPass }
+
+// position is the number of complete messages << 1, | 1 inside a message.
+func (t *tracker) position() uint64 {
+	p := uint64(t.done) << 1
+	if t.state != stStart && t.state != stPass {
+		p |= 1
+	}
+	return p
+}
 
 // beginHead resets the per-message state at the first byte of a request
 // line.

@@ -383,7 +383,7 @@ func startServer(t *testing.T, h http.Handler) *server {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = srv.Serve(FramingListener(ln))
+		_ = srv.Serve(FramingListener(ln, nil))
 	}()
 	t.Cleanup(func() {
 		srv.Close()

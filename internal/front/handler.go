@@ -257,6 +257,9 @@ var hopByHop = map[string]bool{
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 }
 
+// writeHead sends the app's status and headers. corral adds only what
+// framing needs: net/http's Date, Content-Length (here, for an inline
+// body) or chunked coding, and Connection.
 func (h *Handler) writeHead(w *recorder, code int, headers []string, call *pool.Call, head bool) {
 	hdr := w.Header()
 	hasLength := false
@@ -283,6 +286,13 @@ func (h *Handler) writeHead(w *recorder, code int, headers []string, call *pool.
 		if data, ok := call.Inline(); ok && bodyAllowed(code) {
 			hdr["Content-Length"] = []string{strconv.Itoa(len(data))}
 		}
+	}
+	// net/http sniffs a Content-Type for a body whose response has none
+	// (HTTP/1 and HTTP/2 alike); a key present with no values stops it and
+	// writes no field. The app's headers go out as it sent them, as with
+	// gunicorn.
+	if _, ok := hdr["Content-Type"]; !ok {
+		hdr["Content-Type"] = nil
 	}
 	w.WriteHeader(code)
 }

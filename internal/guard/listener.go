@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -129,6 +130,14 @@ type countedConn struct {
 func (c *countedConn) Close() error {
 	c.once.Do(func() { c.g.conns.release(c.peer) })
 	return c.Conn.Close()
+}
+
+// CloseWrite lets net/http half-close after an error answer.
+func (c *countedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // ReadFrom keeps sendfile for file responses.

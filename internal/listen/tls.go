@@ -321,6 +321,15 @@ type tlsHTTP1Conn struct {
 	state tls.ConnectionState
 }
 
+// CloseWrite forwards net/http's half-close to the wrapper of the
+// decrypted stream: embedding an interface does not promote it.
+func (c *tlsHTTP1Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 type tlsStateKey struct{}
 
 // ConnContext is for http.Server.ConnContext: it records the TLS state of
