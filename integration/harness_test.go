@@ -60,7 +60,12 @@ func testMain(m *testing.M) int {
 	// write to the machine's (/var/lib/corral as root). Tests that look at
 	// bans pass their own --state-dir.
 	os.Setenv("CORRAL_STATE_DIR", filepath.Join(dir, "state"))
+	// The test settings are read here and kept from the corrals the tests
+	// start, which would warn about unknown CORRAL_ variables.
 	pythonBin = os.Getenv("CORRAL_TEST_PYTHON")
+	toolsRequired = os.Getenv("CORRAL_TEST_TOOLS") == "required"
+	os.Unsetenv("CORRAL_TEST_PYTHON")
+	os.Unsetenv("CORRAL_TEST_TOOLS")
 	if pythonBin == "" {
 		pythonBin = filepath.Join(repoRoot, ".venv", "bin", "python")
 	}
@@ -356,13 +361,16 @@ func curlUnix(t *testing.T, sock, path string) (string, int) {
 	return string(b), resp.StatusCode
 }
 
+// toolsRequired is CORRAL_TEST_TOOLS=required: see missingTool.
+var toolsRequired bool
+
 // missingTool skips a test whose outside tool is not installed, or fails it
 // when the run requires every tool (scripts/test sets
 // CORRAL_TEST_TOOLS=required, so a missing install step cannot pass as a
 // skip).
 func missingTool(t *testing.T, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("CORRAL_TEST_TOOLS") == "required" {
+	if toolsRequired {
 		t.Fatalf(format+" (CORRAL_TEST_TOOLS=required)", args...)
 	}
 	t.Skipf(format, args...)
