@@ -142,9 +142,10 @@ func Main() {
 	f.rec = rec
 	f.record("spawn", "mode", f.mode)
 	f.data, f.ctl = conn(3), conn(4)
-	br := bufio.NewReaderSize(f.data, 64<<10)
-	h, payload, err := readFrame(br)
-	if err != nil || h.Type != proto.Boot || len(payload) < 4 {
+	fr := proto.NewMasterReader(bufio.NewReaderSize(f.data, 64<<10))
+	boot0, err := fr.Next()
+	payload := boot0.Payload
+	if err != nil || boot0.Type != proto.Boot || len(payload) < 4 {
 		f.record("noboot")
 		exit(70)
 	}
@@ -190,7 +191,7 @@ func Main() {
 	f.write(proto.AppendFrame(nil, proto.Hello, 0, 0, js))
 	go f.control()
 	go f.execute()
-	f.read(br)
+	f.read(fr)
 	f.record("eof")
 	if f.mode != ModeServe {
 		sleepForever()
@@ -222,22 +223,6 @@ func conn(fd uintptr) *net.UnixConn {
 	}
 	file.Close()
 	return c.(*net.UnixConn)
-}
-
-func readFrame(r io.Reader) (proto.Header, []byte, error) {
-	var hb [proto.HeaderSize]byte
-	if _, err := io.ReadFull(r, hb[:]); err != nil {
-		return proto.Header{}, nil, err
-	}
-	h, _ := proto.ParseHeaderAny(hb[:])
-	if h.Length > proto.MaxPayload+proto.HeaderSize {
-		return h, nil, proto.ErrTooLarge
-	}
-	p := make([]byte, h.Length)
-	if _, err := io.ReadFull(r, p); err != nil {
-		return h, nil, err
-	}
-	return h, p, nil
 }
 
 // record appends one event line: kind, then key=value pairs.
@@ -281,9 +266,10 @@ func (f *fake) signals(c chan os.Signal) {
 
 // read reads the data channel until EOF, queueing requests and applying
 // the other frames at once.
-func (f *fake) read(br *bufio.Reader) {
+func (f *fake) read(fr *proto.Reader) {
 	for {
-		h, p, err := readFrame(br)
+		fm, err := fr.Next()
+		h, p := fm.Header, fm.Payload
 		if err != nil {
 			if err != io.EOF {
 				f.record("read-error", "error", err.Error())
@@ -376,9 +362,10 @@ func parseRequest(h proto.Header, p []byte) *request {
 
 // control answers STEAL on the control channel.
 func (f *fake) control() {
-	br := bufio.NewReader(f.ctl)
+	fr := proto.NewMasterReader(bufio.NewReader(f.ctl))
 	for {
-		h, _, err := readFrame(br)
+		fm, err := fr.Next()
+		h := fm.Header
 		if err != nil {
 			return
 		}

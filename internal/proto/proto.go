@@ -78,6 +78,9 @@ func (t Type) String() string {
 // fromWorker reports whether t may be sent by a worker.
 func (t Type) fromWorker() bool { return t >= Hello && t <= Exited }
 
+// fromMaster reports whether t may be sent by the master.
+func (t Type) fromMaster() bool { return t >= Boot && t <= Fork || t == Steal }
+
 // Errors returned by the decoder. A channel that produced one of them is
 // broken and must be closed.
 var (
@@ -161,6 +164,26 @@ func ParseHeader(b []byte) (Header, error) {
 	return h, nil
 }
 
+// ParseMasterHeader decodes a header of a frame the master sends and
+// checks type, size and reserved bytes: what a worker reads (the Python
+// runtime, or package fakeworker in tests).
+func ParseMasterHeader(b []byte) (Header, error) {
+	h, err := ParseHeaderAny(b)
+	if err != nil {
+		return h, err
+	}
+	if !h.Type.fromMaster() {
+		return h, fmt.Errorf("%w: %v", ErrUnknownType, h.Type)
+	}
+	if h.Length > MaxPayload {
+		return h, fmt.Errorf("%w: %s of %d bytes", ErrTooLarge, h.Type, h.Length)
+	}
+	if b[2] != 0 || b[3] != 0 {
+		return h, fmt.Errorf("%w: reserved bytes set", ErrMalformed)
+	}
+	return h, nil
+}
+
 func allowedFlags(t Type) uint8 {
 	switch t {
 	case Start:
@@ -177,14 +200,21 @@ type Frame struct {
 	Payload []byte
 }
 
-// Reader decodes frames from a worker's data channel.
+// Reader decodes frames from a worker's data channel (NewReader) or, on
+// the worker's side, from the master (NewMasterReader).
 type Reader struct {
-	r   io.Reader
-	hdr [HeaderSize]byte
+	r     io.Reader
+	parse func([]byte) (Header, error)
+	hdr   [HeaderSize]byte
 }
 
-// NewReader returns a Reader on r; r should be buffered.
-func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
+// NewReader returns a Reader of a worker's frames on r; r should be
+// buffered.
+func NewReader(r io.Reader) *Reader { return &Reader{r: r, parse: ParseHeader} }
+
+// NewMasterReader returns a Reader of the master's frames on r, for code
+// that plays the worker; r should be buffered.
+func NewMasterReader(r io.Reader) *Reader { return &Reader{r: r, parse: ParseMasterHeader} }
 
 // Next reads one frame. The payload is freshly allocated so the frame can
 // be handed to another goroutine. io.EOF is returned only at a clean frame
@@ -193,7 +223,7 @@ func (d *Reader) Next() (Frame, error) {
 	if _, err := io.ReadFull(d.r, d.hdr[:]); err != nil {
 		return Frame{}, err
 	}
-	h, err := ParseHeader(d.hdr[:])
+	h, err := d.parse(d.hdr[:])
 	if err != nil {
 		return Frame{}, err
 	}

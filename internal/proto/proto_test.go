@@ -49,6 +49,38 @@ func TestParseHeaderRejects(t *testing.T) {
 	}
 }
 
+func TestParseMasterHeader(t *testing.T) {
+	cases := []struct {
+		name string
+		h    Header
+		want error
+	}{
+		{"request", Header{Type: Request, ID: 1, Length: 10}, nil},
+		{"steal", Header{Type: Steal}, nil},
+		{"fork", Header{Type: Fork, ID: 2, Length: 20}, nil},
+		{"worker frame from master", Header{Type: Start, ID: 1, Length: 4}, ErrUnknownType},
+		{"unknown type", Header{Type: 0x7f}, ErrUnknownType},
+		{"too large", Header{Type: Data, ID: 1, Length: MaxPayload + 1}, ErrTooLarge},
+	}
+	for _, c := range cases {
+		b := make([]byte, HeaderSize)
+		PutHeader(b, c.h)
+		got, err := ParseMasterHeader(b)
+		if !errors.Is(err, c.want) || (err == nil && got != c.h) {
+			t.Errorf("%s: got %+v, %v; want %+v, %v", c.name, got, err, c.h, c.want)
+		}
+	}
+	var buf []byte
+	buf = AppendFrame(buf, Request, FlagBodyPull, 7, []byte("env"))
+	f, err := NewMasterReader(bytes.NewReader(buf)).Next()
+	if err != nil || f.Type != Request || f.ID != 7 || string(f.Payload) != "env" {
+		t.Errorf("NewMasterReader: %+v, %v", f, err)
+	}
+	if _, err := NewReader(bytes.NewReader(buf)).Next(); !errors.Is(err, ErrUnknownType) {
+		t.Errorf("NewReader on a master frame: err = %v, want ErrUnknownType", err)
+	}
+}
+
 func TestReaderNext(t *testing.T) {
 	var buf []byte
 	buf = AppendFrame(buf, Start, FlagEnd, 3, []byte{0, 0, 0, 6}, []byte("200 OK"), []byte("hi"))
