@@ -478,45 +478,50 @@ class Extractor:
 
     def channels(self, obj, prefix, depth):
         """Channels' ProtocolTypeRouter: the HTTP app's routes, and the
-        WebSocket URLRouter's patterns."""
+        patterns of the WebSocket app's URLRouter."""
         mapping = getattr(obj, "application_mapping", None) or {}
+        ws = mapping.get("websocket")
+        router = None
+        if ws is not None:
+            router = ws
+            for _ in range(MAX_DEPTH):
+                names = _class_names(router)
+                if "channels.routing.URLRouter" in names:
+                    break
+                inner = None
+                for attr in ("inner", "application", "app"):
+                    cand = getattr(router, attr, None)
+                    if cand is not None and cand is not router:
+                        inner = cand
+                        break
+                if inner is None or not _CHANNELS_WRAPPER.search(" ".join(names)):
+                    self.warn("the WebSocket app %s may accept any path" % label_of(ws))
+                    return False
+                router = inner
+            else:
+                self.warn("too many nested wrappers to follow")
+                return False
         http = mapping.get("http")
         if http is not None and not self.visit(http, prefix, depth + 1):
             return False
-        ws = mapping.get("websocket")
-        if ws is None:
+        if router is None:
             return True
-        for _ in range(MAX_DEPTH):
-            names = _class_names(ws)
-            if "channels.routing.URLRouter" in names:
-                break
-            inner = None
-            for attr in ("inner", "application", "app"):
-                cand = getattr(ws, attr, None)
-                if cand is not None and cand is not ws:
-                    inner = cand
-                    break
-            if inner is None or not _CHANNELS_WRAPPER.search(" ".join(names)):
-                self.warn(
-                    "the WebSocket app %s may accept any path" % label_of(ws)
-                )
-                return False
-            ws = inner
-        else:
-            return False
         self.framework("django")
-        from ._routes_django import Django
+        from ._re2 import translate
+        from ._routes_django import Django, _literal_head_of_pattern
 
         project = Django(self, prefix)
         project.append_slash = False  # CommonMiddleware is HTTP only
-        for route in list(getattr(ws, "routes", None) or ()):
+        root = [translate("^/")]  # URLRouter strips the leading slash
+        for route in list(getattr(router, "routes", None) or ()):
             try:
-                project.node(route, [], [], [])
+                project.node(route, root, ["/"], [])
             except Exception as e:
+                pattern = getattr(route, "pattern", None)
                 project.fallback(
-                    [],
-                    [],
-                    _literal_head(str(getattr(route, "pattern", ""))),
+                    root,
+                    ["/", str(pattern)],
+                    _literal_head_of_pattern(pattern),
                     "%s: %s" % (type(e).__name__, e),
                 )
         return True
