@@ -581,14 +581,19 @@ class Starlette:
             )
             self.ex.add_prefix("/")
             return
-        if getattr(app, "html", False):
+        html = bool(getattr(app, "html", False))
+        if html:
             self.ex.add_route("/", "^/$", ["GET", "HEAD"], "StaticFiles", True)
         for name in sorted(entries):
             isdir = any(os.path.isdir(os.path.join(d, name)) for d in dirs)
             if isdir:
+                # In html mode, dir redirects to dir/ when it has an index.
+                index = html and any(
+                    os.path.isfile(os.path.join(d, name, "index.html")) for d in dirs
+                )
                 self.ex.add_route(
                     "/" + name + "/{path:path}",
-                    "^/" + escape(name) + "(?:/.*)?$",
+                    "^/" + escape(name) + ("(?:/.*)?$" if index else "/.*$"),
                     ["GET", "HEAD"],
                     "StaticFiles",
                     True,

@@ -7,6 +7,7 @@ are what corral must give up on, or read through."""
 
 import os
 import uuid
+import warnings
 
 from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,12 +15,11 @@ from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
-import warnings
+from starlette.routing import Mount, Route
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # deprecated in favour of a2wsgi
     from starlette.middleware.wsgi import WSGIMiddleware
-from starlette.routing import Mount, Route
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
