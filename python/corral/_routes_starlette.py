@@ -375,8 +375,10 @@ class Starlette:
         for entry in list(getattr(app, "user_middleware", None) or ()):
             try:
                 cls, args, kwargs = entry
-            except Exception:
-                cls, args, kwargs = getattr(entry, "cls", entry), (), {}
+            except Exception:  # Starlette before 0.35: (cls, options)
+                cls = getattr(entry, "cls", entry)
+                args = ()
+                kwargs = getattr(entry, "options", None) or {}
             names = _cls_names(cls) if isinstance(cls, type) else set()
             if names & KNOWN_MIDDLEWARE:
                 continue
