@@ -368,7 +368,16 @@ class Starlette:
         if router is None:
             self.ex.warn("%s has no router" % label_of(app))
             return False
-        return self.router(router, base, depth + 1)
+        if not self.router(router, base, depth + 1):
+            return False
+        root = str(getattr(app, "root_path", "") or "").rstrip("/")
+        if root.startswith("/"):
+            # FastAPI(root_path="/api") sets the scope's root_path, and
+            # Starlette then routes /api/items as /items: both count.
+            under = base.child([Lit(root)])
+            self.ex.add_route(under.rule, "^" + under.regex + "$", [], "(root_path)")
+            return self.router(router, under, depth + 1)
+        return True
 
     def middleware_problem(self, app):
         """Why the app's middleware makes its routes unknowable, or None."""
@@ -616,9 +625,10 @@ class Starlette:
     # -- FastAPI
 
     def included(self, route, base, redirect, depth):
-        """FastAPI's include_router() (0.16x keeps the router and its
-        prefix, as a route of its own): every route with its prefix, as
-        the including router tries them."""
+        """FastAPI's include_router() (recent versions keep the router and
+        its prefix as a route of its own, where older ones copied its
+        routes): every route with its prefix, as the including router
+        tries them."""
         for ctx in list(route.effective_route_contexts()):
             starlette_route = getattr(ctx, "starlette_route", None)
             if starlette_route is not None:

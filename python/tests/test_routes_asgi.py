@@ -163,6 +163,17 @@ class FastAPIRoutesTest(HelloRoutes):
         _, routes = self.hello_routes("fastapi_routes:no_redirect")
         self.assertRegexes(routes, {"/a/": "^/a/$", "/b": "^/b$", "/docs": "^/docs$"})
 
+    def test_root_path(self):
+        _, routes = self.hello_routes("fastapi_routes:rooted")
+        self.assertEqual(
+            [(r["rule"], r["regex"]) for r in routes["routes"]],
+            [
+                ("/items/{i:int}", "^/items/[0-9]+/*$"),
+                ("/api", "^/api$"),
+                ("/api/items/{i:int}", "^/api/items/[0-9]+/*$"),
+            ],
+        )
+
     def test_gives_up(self):
         for app, says in [
             (
@@ -536,6 +547,14 @@ class FastAPICrossCheckTest(CrossCheck, unittest.TestCase):
                 "/static/",
                 "/legacy/static/x",  # routed; Flask's static view answers 404
             },
+        )
+
+
+    def test_root_path(self):
+        self.cross_check(
+            "fastapi_routes:rooted",
+            ["/items/1", "/api/items/1", "/api/items/1/", "/apix/items/1", "/api/x"],
+            "asgi",
         )
 
 

@@ -221,3 +221,14 @@ custom_404 = make()
 @custom_404.exception_handler(404)
 async def not_found_page(request, exc):
     return PlainTextResponse("nothing here", status_code=404)
+
+
+# FastAPI(root_path=...) (deprecated): routes count with and without it.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    rooted = FastAPI(root_path="/api", openapi_url=None, docs_url=None, redoc_url=None)
+
+
+@rooted.get("/items/{i:int}")
+def rooted_item(i: int):
+    return i
