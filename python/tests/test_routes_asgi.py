@@ -236,6 +236,26 @@ class StarletteRoutesTest(HelloRoutes):
             ],
         )
 
+    def test_unknown_route_class_gives_up(self):
+        master, routes = self.hello_routes("starlette_routes:custom_route")
+        self.assertIsNone(routes)
+        self.assertIn(
+            "corral: routes: route starlette_routes.Anything: an unknown kind "
+            "of route, which may match any path",
+            master.output,
+        )
+
+    def test_router_default(self):
+        _, routes = self.hello_routes("starlette_routes:fallback")
+        self.assertRegexes(
+            routes,
+            {
+                "/api": "^/api$",
+                "/api/a": "^/api/a/*$",
+                "/api/blog/{slug}": "^/api/blog/[^/]+/*$",
+            },
+        )
+
     def test_static_files_at_the_root(self):
         _, routes = self.hello_routes("starlette_routes:static_root")
         self.assertEqual(
@@ -285,6 +305,15 @@ class LitestarRoutesTest(HelloRoutes):
         # A mount takes every path that starts with its path.
         self.assertEqual(routes["prefixes"], ["/legacy"])
         self.assertEqual(routes["warnings"], [])
+
+    def test_not_found_handler_gives_up(self):
+        master, routes = self.hello_routes("litestar_routes:spa")
+        self.assertIsNone(routes)
+        self.assertIn(
+            "corral: routes: the handler litestar_routes._index for 404 answers "
+            "without naming a status code: it may answer any path",
+            master.output,
+        )
 
 
 @needs_django
@@ -571,6 +600,14 @@ class StarletteCrossCheckTest(CrossCheck, unittest.TestCase):
                 "/status",
                 "/status/",  # Host routes count on every host
             },
+        )
+
+    def test_router_default(self):
+        self.cross_check(
+            "starlette_routes:fallback",
+            ["/api", "/api/", "/api/a", "/api/a/", "/api/about", "/api/about/",
+             "/api/nope", "/api/blog/x", "/about", "/"],
+            "asgi",
         )
 
     def test_static_root(self):

@@ -101,3 +101,13 @@ app = Litestar(
         create_static_files_router(path="/static", directories=[os.path.join(HERE, "files")]),
     ],
 )
+
+
+def _index(request, exc):
+    from litestar import Response
+
+    return Response("index")
+
+
+# A 404 handler that answers every unknown path: nothing can be told.
+spa = Litestar(route_handlers=[home], exception_handlers={404: _index})

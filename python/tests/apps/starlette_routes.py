@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import PlainTextResponse
-from starlette.routing import Host, Mount, Route, Router, WebSocketRoute
+from starlette.routing import BaseRoute, Host, Match, Mount, Route, Router, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,4 +62,22 @@ static_root = Starlette(
         Route("/page", page),
         Mount("/", app=StaticFiles(directory=os.path.join(HERE, "frontend"), html=True)),
     ]
+)
+
+
+class Anything(BaseRoute):
+    """A route class corral does not know: it may match any path."""
+
+    def matches(self, scope):
+        return Match.FULL, {}
+
+    async def handle(self, scope, receive, send):
+        await PlainTextResponse("anything")(scope, receive, send)
+
+
+custom_route = Starlette(routes=[Route("/", page), Anything()])
+
+# Unmatched requests go to another app: its routes, under the same path.
+fallback = Starlette(
+    routes=[Mount("/api", app=Router([Route("/a", page)], default=app))]
 )
