@@ -13,10 +13,12 @@ towards banning a legitimate client.
 
 Nothing here imports a framework the app has not imported already.
 
-The work is split in three modules: corral._routes_werkzeug walks the app
-object (Flask, WSGI wrappers and mounts), corral._routes_django walks a
-Django project's resolver tree, and corral._re2 writes their Python
-regexes for Go's regexp.
+The work is split in modules: corral._routes_werkzeug walks the app
+object (Flask, WSGI and ASGI wrappers and mounts, Channels),
+corral._routes_django walks a Django project's resolver tree (WSGI or
+ASGI), corral._routes_starlette a Starlette or FastAPI app,
+corral._routes_litestar a Litestar app, and corral._re2 writes their
+Python regexes for Go's regexp.
 """
 
 import json

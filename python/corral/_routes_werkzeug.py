@@ -1,11 +1,13 @@
-"""Route extraction, part one: the walk of the WSGI app object.
+"""Route extraction, part one: the walk of the app object.
 
 ``Extractor`` collects routes, prefixes and warnings while it walks the
 app: Flask (Werkzeug's url_map), the wrappers and mounts around it
-(Werkzeug's middleware, WhiteNoise, Sentry, and unknown wrappers whose
-code leaves the path alone), and static directories. A Django project is
-handed to its resolver walker (corral._routes_django). See corral._routes
-for what the result is for.
+(Werkzeug's middleware, WhiteNoise, Sentry, ASGI middleware, and unknown
+wrappers whose code leaves the path alone), and static directories. A
+Django project (WSGI or ASGI) is handed to its resolver walker
+(corral._routes_django), a Starlette or FastAPI app to
+corral._routes_starlette, a Litestar app to corral._routes_litestar. See
+corral._routes for what the result is for.
 
 Nothing here imports a framework the app has not imported already.
 """
@@ -49,10 +51,15 @@ def _code_touches_paths(code, depth=0):
     return False
 
 
-def _touches_paths(obj):
+def _touches_paths(obj, asgi=False):
     """Whether a wrapper's own code reads or rewrites the request path: such
     a wrapper may answer paths itself or move the app under a prefix, so the
-    routes of what it wraps would not be its routes."""
+    routes of what it wraps would not be its routes. An ASGI wrapper reads
+    scope["path"] instead of PATH_INFO."""
+    if asgi:
+        from ._routes_starlette import reads_path
+
+        return reads_path(obj)
     funcs = []
     if isinstance(obj, (types.FunctionType, types.MethodType)):
         funcs.append(getattr(obj, "__func__", obj))
@@ -153,8 +160,8 @@ class Extractor:
             self.werkzeug(obj, prefix)
             return True
         names = _class_names(obj)
-        if "django.core.handlers.wsgi.WSGIHandler" in names:
-            if "django.contrib.staticfiles.handlers.StaticFilesHandler" in names:
+        if names & _DJANGO_HANDLERS:
+            if names & _DJANGO_STATIC_HANDLERS:
                 base = getattr(obj, "base_url", None)
                 path = base[2] if base and not base[1] else ""
                 if path:
@@ -163,6 +170,16 @@ class Extractor:
                 if inner is not None and inner is not obj:
                     return self.visit(inner, prefix, depth + 1)
             return self.django(prefix)
+        if names & _STARLETTE_APPS:
+            from ._routes_starlette import Base, Starlette
+
+            return Starlette(self).visit(obj, Base.of(prefix), depth)
+        if "litestar.app.Litestar" in names:
+            from ._routes_litestar import litestar
+
+            return litestar(self, obj, prefix)
+        if "channels.routing.ProtocolTypeRouter" in names:
+            return self.channels(obj, prefix, depth)
         if "werkzeug.exceptions.NotFound" in names:
             return True  # answers 404 to everything: no routes
         if "werkzeug.middleware.dispatcher.DispatcherMiddleware" in names:
@@ -198,7 +215,7 @@ class Extractor:
             if not self.recognisable(inner):
                 return False
             label = label_of(obj)
-            if _touches_paths(obj):
+            if _touches_paths(obj, self.is_asgi(inner)):
                 self.warn("%s reads or rewrites the request path itself" % label)
                 return False
             self.warn(
@@ -220,10 +237,30 @@ class Extractor:
             ):
                 return True
             names = _class_names(obj)
-            if "django.core.handlers.wsgi.WSGIHandler" in names:
+            if names & _FRAMEWORK_APPS:
                 return True
             nxt = None
             for attr in ("wsgi_app", "application", "app", "_app", "__wrapped__"):
+                try:
+                    cand = getattr(obj, attr, None)
+                except Exception:
+                    continue
+                if cand is not None and cand is not obj and callable(cand):
+                    nxt = cand
+                    break
+            obj = nxt
+        return False
+
+    def is_asgi(self, obj):
+        """Whether a chain of wrappers leads to an ASGI framework's app."""
+        for _ in range(MAX_DEPTH):
+            if obj is None:
+                return False
+            names = _class_names(obj)
+            if names & _ASGI_APPS:
+                return True
+            nxt = None
+            for attr in ("application", "app", "_app", "__wrapped__"):
                 try:
                     cand = getattr(obj, attr, None)
                 except Exception:
@@ -437,11 +474,68 @@ class Extractor:
         project.run()
         return True
 
+    # -- Django Channels
+
+    def channels(self, obj, prefix, depth):
+        """Channels' ProtocolTypeRouter: the HTTP app's routes, and the
+        patterns of the WebSocket app's URLRouter."""
+        mapping = getattr(obj, "application_mapping", None) or {}
+        ws = mapping.get("websocket")
+        router = None
+        if ws is not None:
+            router = ws
+            for _ in range(MAX_DEPTH):
+                names = _class_names(router)
+                if "channels.routing.URLRouter" in names:
+                    break
+                inner = None
+                for attr in ("inner", "application", "app"):
+                    cand = getattr(router, attr, None)
+                    if cand is not None and cand is not router:
+                        inner = cand
+                        break
+                if inner is None or not _CHANNELS_WRAPPER.search(" ".join(names)):
+                    self.warn("the WebSocket app %s may accept any path" % label_of(ws))
+                    return False
+                router = inner
+            else:
+                self.warn("too many nested wrappers to follow")
+                return False
+        http = mapping.get("http")
+        if http is not None and not self.visit(http, prefix, depth + 1):
+            return False
+        if router is None:
+            return True
+        self.framework("django")
+        from ._re2 import translate
+        from ._routes_django import Django, _literal_head_of_pattern
+
+        project = Django(self, prefix)
+        project.append_slash = False  # CommonMiddleware is HTTP only
+        root = [translate("^/")]  # URLRouter strips the leading slash
+        for route in list(getattr(router, "routes", None) or ()):
+            try:
+                project.node(route, root, ["/"], [])
+            except Exception as e:
+                pattern = getattr(route, "pattern", None)
+                project.fallback(
+                    root,
+                    ["/", str(pattern)],
+                    _literal_head_of_pattern(pattern),
+                    "%s: %s" % (type(e).__name__, e),
+                )
+        return True
+
     # -- result
 
     def result(self):
-        if len(self.frameworks) == 1:
-            framework = self.frameworks[0]
+        kinds = set(self.frameworks)
+        if kinds == {"fastapi", "starlette"}:
+            kinds = {"fastapi"}  # a FastAPI app is a Starlette app
+        if len(kinds) == 1:
+            framework = kinds.pop()
+        elif kinds & {"starlette", "fastapi", "litestar"}:
+            framework = "asgi"
         else:
             framework = "wsgi"
         # Static prefixes and catch-alls are best checked last by a guard
@@ -460,7 +554,47 @@ _PASS_THROUGH = (
     ("werkzeug.middleware.profiler.ProfilerMiddleware", "_app"),
     ("werkzeug.debug.DebuggedApplication", "app"),
     ("sentry_sdk.integrations.wsgi.SentryWsgiMiddleware", "app"),
+    # ASGI middleware that answers no path itself, around any ASGI app.
+    ("starlette.middleware.cors.CORSMiddleware", "app"),
+    ("starlette.middleware.gzip.GZipMiddleware", "app"),
+    ("starlette.middleware.trustedhost.TrustedHostMiddleware", "app"),
+    ("starlette.middleware.httpsredirect.HTTPSRedirectMiddleware", "app"),
+    ("starlette.middleware.sessions.SessionMiddleware", "app"),
+    ("starlette.middleware.errors.ServerErrorMiddleware", "app"),
+    ("starlette.middleware.exceptions.ExceptionMiddleware", "app"),
+    ("uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware", "app"),
+    ("sentry_sdk.integrations.asgi.SentryAsgiMiddleware", "app"),
+    # A WSGI app served as ASGI.
+    ("starlette.middleware.wsgi.WSGIMiddleware", "app"),
+    ("a2wsgi.wsgi.WSGIMiddleware", "app"),
+    ("asgiref.wsgi.WsgiToAsgi", "wsgi_application"),
 )
+
+_DJANGO_HANDLERS = frozenset(
+    ("django.core.handlers.wsgi.WSGIHandler", "django.core.handlers.asgi.ASGIHandler")
+)
+_DJANGO_STATIC_HANDLERS = frozenset(
+    (
+        "django.contrib.staticfiles.handlers.StaticFilesHandler",
+        "django.contrib.staticfiles.handlers.ASGIStaticFilesHandler",
+    )
+)
+_STARLETTE_APPS = frozenset(
+    (
+        "starlette.applications.Starlette",
+        "starlette.routing.Router",
+        "starlette.staticfiles.StaticFiles",
+    )
+)
+_ASGI_APPS = _STARLETTE_APPS | {
+    "litestar.app.Litestar",
+    "django.core.handlers.asgi.ASGIHandler",
+    "channels.routing.ProtocolTypeRouter",
+}
+_FRAMEWORK_APPS = _ASGI_APPS | {"django.core.handlers.wsgi.WSGIHandler"}
+# Channels' middleware around a URLRouter: auth, sessions, cookies, origin
+# checks (each keeps the inner app in .inner or .application).
+_CHANNELS_WRAPPER = re.compile(r"\bchannels\.(auth|sessions|security|middleware)\.")
 
 
 def label_of(obj):

@@ -14,7 +14,13 @@ Verdicts:
   views never answer 404 themselves).
 - "werkzeug": the app's url_map; a match, a redirect or a 405 means routed.
 - "django": resolve(), plus CommonMiddleware's APPEND_SLASH redirect.
+- "asgi": call the ASGI app with a GET; any status but 404 means routed,
+  and so does a WebSocket handshake the app accepts (the test apps'
+  WebSocket endpoints accept every connection).
+- "channels": "django" for HTTP, "asgi" for WebSockets.
 """
+
+import asyncio
 
 import io
 import json
@@ -57,6 +63,71 @@ def wsgi_routed(app, path):
         if close is not None:
             close()
     return not status[0].startswith("404")
+
+
+def asgi_scope(kind, path):
+    scope = {
+        "type": kind,
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "http" if kind == "http" else "ws",
+        "path": path,
+        "raw_path": path.encode("utf-8"),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost"), (b"accept", b"*/*")],
+        "server": ("localhost", 80),
+        "client": ("127.0.0.1", 40000),
+        "state": {},
+    }
+    if kind == "http":
+        scope["method"] = "GET"
+    else:
+        scope["subprotocols"] = []
+    return scope
+
+
+async def asgi_call(app, kind, path):
+    """The first message the app sends for one request."""
+    sent = []
+    if kind == "http":
+        events = [{"type": "http.request", "body": b"", "more_body": False}]
+        last = {"type": "http.disconnect"}
+    else:
+        events = [{"type": "websocket.connect"}]
+        last = {"type": "websocket.disconnect", "code": 1000}
+
+    async def receive():
+        return events.pop(0) if events else last
+
+    async def send(message):
+        sent.append(message)
+
+    try:
+        await asyncio.wait_for(app(asgi_scope(kind, path), receive, send), 10)
+    except BaseException:
+        if not sent:
+            return {"type": "error"}
+    return sent[0] if sent else {"type": "nothing"}
+
+
+def asgi_routed(app, paths, http=True, websocket=True):
+    async def run():
+        out = []
+        for path in paths:
+            if http:
+                first = await asgi_call(app, "http", path)
+                if first.get("type") == "error" or first.get("status") != 404:
+                    out.append(True)
+                    continue
+            if not websocket:
+                out.append(False)
+                continue
+            first = await asgi_call(app, "websocket", path)
+            out.append(first.get("type") == "websocket.accept")
+        return out
+
+    return asyncio.run(run())
 
 
 def werkzeug_routed(app, path):
@@ -122,7 +193,13 @@ def main():
     routes = extract(app)
     verdict = req["verdict"]
     routed = []
-    for path in req["paths"]:
+    if verdict == "asgi":
+        routed = asgi_routed(app, req["paths"])
+    elif verdict == "channels":
+        http = [django_routed(path) for path in req["paths"]]
+        ws = asgi_routed(app.application_mapping["websocket"], req["paths"], http=False)
+        routed = [a or b for a, b in zip(http, ws)]
+    for path in req["paths"] if not routed else ():
         if verdict == "wsgi":
             routed.append(wsgi_routed(app, path))
         elif verdict == "werkzeug":
