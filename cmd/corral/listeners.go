@@ -33,15 +33,8 @@ func loadCerts(cfg *config.Config, log *slog.Logger) (*listen.Certs, error) {
 	if cfg.CertFile == "" {
 		return nil, nil
 	}
-	auth := tls.NoClientCert
-	switch cfg.CertReqs {
-	case "optional":
-		auth = tls.VerifyClientCertIfGiven
-	case "required":
-		auth = tls.RequireAndVerifyClientCert
-	}
 	return listen.LoadCerts(listen.TLSFiles{
-		CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, CAFile: cfg.CACerts, ClientAuth: auth,
+		CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, CAFile: cfg.CACerts, ClientAuth: cfg.CertReqs,
 	}, log)
 }
 
@@ -77,8 +70,7 @@ func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.
 	if err != nil {
 		return nil, err
 	}
-	umask, _ := config.ParseUmask(cfg.Umask) // validated by config.Load
-	opts := listen.Options{Backlog: cfg.Backlog, ReusePort: cfg.ReusePort, Umask: umask, Activation: act}
+	opts := listen.Options{Backlog: cfg.Backlog, ReusePort: cfg.ReusePort, Umask: cfg.Umask, Activation: act}
 	if owner != nil && os.Geteuid() == 0 {
 		opts.Chown, opts.UID, opts.GID = true, int(owner.Uid), int(owner.Gid)
 	}
@@ -91,12 +83,8 @@ func openListeners(cfg *config.Config, owner *syscall.Credential, certs *listen.
 		}
 	} else {
 		for _, b := range cfg.Bind {
-			pb, err := config.ParseBind(b)
-			if err == nil {
-				var ls []net.Listener
-				ls, err = listen.Open(context.Background(), pb.Network, pb.Address, opts)
-				raw = append(raw, ls...)
-			}
+			ls, err := listen.Open(context.Background(), b.Network, b.Address, opts)
+			raw = append(raw, ls...)
 			if err != nil {
 				closeAll(raw)
 				act.CloseRest()

@@ -175,7 +175,7 @@ starting:
 		MaxBodySize:           cfg.MaxBodySize,
 		BodyTimeout:           cfg.BodyTimeout,
 		SendTimeout:           cfg.SendTimeout,
-		RouteTimeouts:         routeTimeouts(cfg.RouteTimeout),
+		RouteTimeouts:         routeTimeouts(cfg.RouteTimeouts),
 		Pool:                  p,
 		AccessLog:             access,
 		Logger:                log,
@@ -195,7 +195,7 @@ starting:
 
 	var serving sync.WaitGroup
 	if al != nil {
-		src := &adminSource{pool: p, guard: g, app: cfg.App, binds: cfg.Bind, started: time.Now()}
+		src := &adminSource{pool: p, guard: g, app: cfg.App, binds: bindStrings(cfg.Bind), started: time.Now()}
 		mux := admin.Handler(src)
 		admin.HandleBans(mux, banSource{g})
 		asrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -263,13 +263,12 @@ starting:
 	return exitOK
 }
 
-func routeTimeouts(entries []string) []front.RouteTimeout {
-	var out []front.RouteTimeout
-	for _, e := range entries {
-		rt, err := config.ParseRouteTimeout(e) // validated by config.Load
-		if err == nil {
-			out = append(out, front.RouteTimeout{Pattern: rt.Pattern, Timeout: rt.Timeout})
-		}
+// routeTimeouts hands --route-timeout to the front end. The two types
+// have the same fields, so a field added to one alone fails to compile.
+func routeTimeouts(rts []config.RouteTimeout) []front.RouteTimeout {
+	out := make([]front.RouteTimeout, len(rts))
+	for i, rt := range rts {
+		out[i] = front.RouteTimeout(rt)
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"corral/internal/admin"
+	"corral/internal/config"
 	"corral/internal/guard"
 	"corral/internal/pool"
 )
@@ -57,6 +58,15 @@ func (a *adminSource) Status() any {
 }
 
 func (a *adminSource) Ready() (bool, string) { return a.pool.Ready() }
+
+// bindStrings spells the binds as /status shows them.
+func bindStrings(binds []config.Bind) []string {
+	out := make([]string, len(binds))
+	for i, b := range binds {
+		out[i] = b.String()
+	}
+	return out
+}
 
 // runStatus is `corral status`: the status of one server (--admin-bind) or
 // of every corral of this user found in the runtime directory.
