@@ -15,6 +15,7 @@ import (
 	"corral/internal/config"
 	"corral/internal/front"
 	"corral/internal/guard"
+	"corral/internal/listen"
 	"corral/internal/pool"
 	"corral/internal/proto"
 	"corral/internal/worker"
@@ -57,12 +58,17 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		defer stopCerts()
 		go watchCerts(certCtx, certs)
 	}
-	listeners, err := openListeners(cfg, wcfg.Credential, certs, g.Listener, log)
+	act, err := listen.TakeActivation()
 	if err != nil {
 		mlog.Error(err.Error())
 		return exitFail
 	}
-	defer closeAll(listeners)
+	listeners, err := listen.OpenAll(context.Background(), listenConfig(cfg, act, wcfg.Credential, certs, g.Listener, log))
+	if err != nil {
+		mlog.Error(err.Error())
+		return exitFail
+	}
+	defer listeners.Close()
 	al, adminSock, adminDirNew, err := openAdmin(cfg)
 	if err != nil {
 		mlog.Error(err.Error())
@@ -190,8 +196,7 @@ starting:
 	if cfg.KeepAlive == 0 {
 		srv.SetKeepAlivesEnabled(false)
 	}
-	conns := &newConns{}
-	configureServer(srv, cfg, certs, conns)
+	configureServer(srv, cfg, listeners)
 
 	var serving sync.WaitGroup
 	if al != nil {
@@ -203,13 +208,13 @@ starting:
 		go func() { _ = asrv.Serve(al) }()
 		defer asrv.Close()
 	}
-	for _, l := range listeners {
-		mlog.Info("listening", "address", describe(l))
+	for _, l := range listeners.Listeners() {
+		mlog.Info("listening", "address", l.String())
 		serving.Add(1)
 		go func() {
 			defer serving.Done()
 			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				mlog.Error("serving stopped", "address", describe(l), "error", err)
+				mlog.Error("serving stopped", "address", l.String(), "error", err)
 			}
 		}()
 	}
@@ -223,7 +228,7 @@ starting:
 	stopRun()
 	mlog.Info("shutting down gracefully", "signal", sig.String(), "graceful_timeout", cfg.GracefulTimeout)
 	p.ShuttingDown()
-	quiesce(srv, listeners, conns)
+	listeners.Quiesce(context.Background(), srv)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()
 	forced := make(chan struct{})
