@@ -219,7 +219,7 @@ starting:
 		}()
 	}
 
-	ctl := newControl(p, mlog)
+	ctl := newControl(p, log)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	if cfg.Reload {
 		go ctl.watchFiles(runCtx, appDir(cfg), cfg.ReloadExtra)
