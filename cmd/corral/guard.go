@@ -126,14 +126,3 @@ func reserve(classes []guard.Class, threads int) []int {
 	}
 	return out
 }
-
-// banSource adapts the guard to the admin API.
-type banSource struct{ g *guard.Guard }
-
-func (b banSource) List() any { return b.g.Bans() }
-
-func (b banSource) Ban(addr string, d time.Duration, reason string) (string, error) {
-	return b.g.Ban(addr, d, "manual", reason)
-}
-
-func (b banSource) Unban(addr string) (bool, error) { return b.g.Unban(addr, "the admin API") }

@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
-	"corral/internal/admin"
 	"corral/internal/config"
 	"corral/internal/front"
 	"corral/internal/listen"
@@ -87,31 +82,6 @@ func listenConfig(cfg *config.Config, act *listen.Activation, owner *syscall.Cre
 		lc.TLS = certs.Config()
 	}
 	return lc
-}
-
-// openAdmin opens the admin API's listener (nil with --admin-bind off). It
-// also returns the socket's path ("" for TCP) and whether its directory
-// was created just now, for dropPrivileges.
-func openAdmin(cfg *config.Config) (l net.Listener, sock string, dirNew bool, err error) {
-	if cfg.AdminBind == "off" {
-		return nil, "", false, nil
-	}
-	addr := cfg.AdminBind
-	if addr == "" {
-		addr = admin.DefaultSocket(admin.RuntimeDir(os.Getenv), os.Getpid())
-	}
-	// The same test as admin.Listen's: unix:PATH, or a path.
-	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
-		sock = p
-	} else if strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, ".") {
-		sock = addr
-	}
-	if sock != "" {
-		_, serr := os.Stat(filepath.Dir(sock))
-		dirNew = errors.Is(serr, fs.ErrNotExist)
-	}
-	l, err = admin.Listen(addr)
-	return l, sock, dirNew, err
 }
 
 // configureServer sets up srv for the listeners of set, and HTTP/2

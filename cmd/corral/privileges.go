@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"syscall"
 
 	"corral/internal/account"
+	"corral/internal/admin"
 	"corral/internal/config"
 )
 
@@ -40,26 +40,19 @@ func runAs(cfg *config.Config) (*account.Account, error) {
 
 // dropPrivileges switches the master from root to the account the workers
 // run as. Everything that needs root (privileged ports, socket files in
-// root's directories, the admin socket) is open by now. adminSock is the
-// admin socket's path ("" = none); it and a directory created for it are
-// given to the account, so the switched master can remove the socket when
-// it stops and the account's 'corral status' can reach it.
+// root's directories, the admin socket) is open by now. The admin server
+// (nil = none) gives its socket to the account (admin.Server.Chown).
 //
 // It returns the credential to start the workers with: after the switch,
 // they inherit the supplementary groups, which only root may set.
-func dropPrivileges(cred *syscall.Credential, adminSock string, adminDirNew bool, log *slog.Logger) (*syscall.Credential, error) {
+func dropPrivileges(cred *syscall.Credential, adminSrv *admin.Server, log *slog.Logger) (*syscall.Credential, error) {
 	if cred == nil || os.Geteuid() != 0 {
 		return cred, nil
 	}
 	acct := account.FromCredential(cred)
-	if adminSock != "" {
-		if err := os.Chown(adminSock, acct.UID, acct.GID); err != nil {
+	if adminSrv != nil {
+		if err := adminSrv.Chown(acct.UID, acct.GID); err != nil {
 			return nil, fmt.Errorf("give the admin socket to %s: %w", acct, err)
-		}
-		if adminDirNew {
-			if err := os.Chown(filepath.Dir(adminSock), acct.UID, acct.GID); err != nil {
-				return nil, fmt.Errorf("give the admin socket's directory to %s: %w", acct, err)
-			}
 		}
 	}
 	if err := acct.Drop(); err != nil {

@@ -69,10 +69,13 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		return exitFail
 	}
 	defer listeners.Close()
-	al, adminSock, adminDirNew, err := openAdmin(cfg)
-	if err != nil {
-		mlog.Error(err.Error())
-		return exitFail
+	var adminSrv *admin.Server
+	if cfg.AdminBind != "off" {
+		if adminSrv, err = admin.Open(cfg.AdminBind); err != nil {
+			mlog.Error(err.Error())
+			return exitFail
+		}
+		defer adminSrv.Close()
 	}
 	var access *front.AccessLog
 	if cfg.AccessLogFile != "" {
@@ -85,7 +88,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		access = front.NewAccessLog(out, cfg.AccessLogFormat)
 		defer access.Close()
 	}
-	if wcfg.Credential, err = dropPrivileges(wcfg.Credential, adminSock, adminDirNew, log); err != nil {
+	if wcfg.Credential, err = dropPrivileges(wcfg.Credential, adminSrv, log); err != nil {
 		mlog.Error(err.Error())
 		return exitFail
 	}
@@ -199,14 +202,14 @@ starting:
 	configureServer(srv, cfg, listeners)
 
 	var serving sync.WaitGroup
-	if al != nil {
+	if adminSrv != nil {
 		src := &adminSource{pool: p, guard: g, app: cfg.App, binds: bindStrings(cfg.Bind), started: time.Now()}
-		mux := admin.Handler(src)
-		admin.HandleBans(mux, banSource{g})
-		asrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		mlog.Info("admin API listening", "address", al.Addr().String())
-		go func() { _ = asrv.Serve(al) }()
-		defer asrv.Close()
+		mlog.Info("admin API listening", "address", adminSrv.Addr().String())
+		go func() {
+			if err := adminSrv.Serve(src, banSource{g}); !errors.Is(err, http.ErrServerClosed) {
+				mlog.Error("admin API stopped", "error", err)
+			}
+		}()
 	}
 	for _, l := range listeners.Listeners() {
 		mlog.Info("listening", "address", l.String())
