@@ -16,6 +16,7 @@ import (
 	"corral/internal/front"
 	"corral/internal/guard"
 	"corral/internal/listen"
+	"corral/internal/logs"
 	"corral/internal/pool"
 	"corral/internal/proto"
 	"corral/internal/worker"
@@ -79,7 +80,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	}
 	var access *front.AccessLog
 	if cfg.AccessLogFile != "" {
-		out, closeAccess, err := openLog(cfg.AccessLogFile, os.Stdout)
+		out, closeAccess, err := logs.Open(cfg.AccessLogFile, os.Stdout)
 		if err != nil {
 			mlog.Error("cannot open the access log", "path", cfg.AccessLogFile, "error", err)
 			return exitConfig

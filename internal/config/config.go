@@ -11,8 +11,10 @@ package config
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -255,6 +257,31 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Source + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
+
+// StateDirectory is the directory for state kept across restarts:
+// StateDir if set, else systemd's StateDirectory ($STATE_DIRECTORY, the
+// first if it lists several), else /var/lib/corral for root, else
+// $XDG_STATE_HOME/corral, else ~/.local/state/corral, else a per-user
+// directory under the system temporary directory. getenv is os.Getenv in
+// production. It creates nothing.
+func (c *Config) StateDirectory(getenv func(string) string) string {
+	if c.StateDir != "" {
+		return c.StateDir
+	}
+	if d := getenv("STATE_DIRECTORY"); d != "" {
+		return filepath.SplitList(d)[0]
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/corral"
+	}
+	if d := getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "corral")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "corral")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("corral-state-%d", os.Geteuid()))
+}
 
 // BindSet reports whether the addresses to listen on were configured
 // (flag, environment or file) rather than defaulted: without a configured

@@ -158,3 +158,35 @@ route_timeout = ["/reports/*=120s", "*.csv=2m"]
 		}
 	}
 }
+
+func TestStateDirectory(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	unset := "/var/lib/corral"
+	if os.Geteuid() != 0 {
+		unset = "/xdg/corral"
+	}
+	tests := []struct {
+		stateDir string
+		getenv   func(string) string
+		want     string
+	}{
+		{"/srv/state", env("STATE_DIRECTORY", "/var/lib/x"), "/srv/state"},
+		{"", env("STATE_DIRECTORY", "/var/lib/a:/var/lib/b", "XDG_STATE_HOME", "/xdg"), "/var/lib/a"},
+		{"", env("XDG_STATE_HOME", "/xdg"), unset},
+	}
+	for _, tt := range tests {
+		c := &Config{StateDir: tt.stateDir}
+		if got := c.StateDirectory(tt.getenv); got != tt.want {
+			t.Errorf("StateDir %q: StateDirectory = %q, want %q", tt.stateDir, got, tt.want)
+		}
+	}
+}
