@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"corral/internal/account"
 	"corral/internal/config"
 	"corral/internal/logs"
 	"corral/internal/worker"
@@ -104,7 +105,7 @@ func run(args []string) int {
 		log.Error(err.Error(), "component", "config")
 		return exitConfig
 	}
-	acct, err := runAs(cfg)
+	acct, err := account.ForApp(cfg.User, cfg.Group, cfg.AllowRoot)
 	if err != nil {
 		log.Error(err.Error(), "component", "config")
 		return exitConfig

@@ -226,7 +226,7 @@ starting:
 	ctl := newControl(p, log)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	if cfg.Reload {
-		go ctl.watchFiles(runCtx, appDir(cfg), cfg.ReloadExtra)
+		go ctl.watchFiles(runCtx, cfg.AppDir(), cfg.ReloadExtra)
 	}
 	sig := ctl.run(runCtx, sigs)
 	stopRun()
@@ -280,14 +280,4 @@ func routeTimeouts(rts []config.RouteTimeout) []front.RouteTimeout {
 		out[i] = front.RouteTimeout(rt)
 	}
 	return out
-}
-
-// appDir is the directory the app runs in, where --reload-extra globs are
-// relative to.
-func appDir(cfg *config.Config) string {
-	if cfg.Chdir != "" {
-		return cfg.Chdir
-	}
-	dir, _ := os.Getwd()
-	return dir
 }

@@ -258,6 +258,10 @@ type Error struct {
 func (e *Error) Error() string { return e.Source + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
+// AppDir is the directory the app runs in, absolute: Chdir resolved
+// against the working directory given to Load, or that directory.
+func (c *Config) AppDir() string { return c.abs(c.Chdir) }
+
 // StateDirectory is the directory for state kept across restarts:
 // StateDir if set, else systemd's StateDirectory ($STATE_DIRECTORY, the
 // first if it lists several), else /var/lib/corral for root, else

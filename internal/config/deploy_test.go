@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -187,6 +188,22 @@ func TestStateDirectory(t *testing.T) {
 		c := &Config{StateDir: tt.stateDir}
 		if got := c.StateDirectory(tt.getenv); got != tt.want {
 			t.Errorf("StateDir %q: StateDirectory = %q, want %q", tt.stateDir, got, tt.want)
+		}
+	}
+}
+
+func TestAppDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, dir},
+		{[]string{"--chdir", "src"}, filepath.Join(dir, "src")},
+		{[]string{"--chdir", "/srv/app/"}, "/srv/app"},
+	} {
+		if got := mustLoad(t, append(tt.args, "a:b"), nil, dir).AppDir(); got != tt.want {
+			t.Errorf("%q: AppDir = %q, want %q", tt.args, got, tt.want)
 		}
 	}
 }
