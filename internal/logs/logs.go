@@ -7,8 +7,8 @@ package logs
 import (
 	"context"
 	"io"
-	"os"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
