@@ -42,7 +42,7 @@ func watchCerts(ctx context.Context, certs *listen.Certs) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			_ = certs.Reload()
+			_ = certs.Reload() // it logs a failure, and the certificate in use stays
 		}
 	}
 }
