@@ -67,12 +67,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Set is the listeners a server serves on, opened by OpenAll. It lets a
-// shutdown stop accepting and hand the connections just accepted their
-// first request before the server's own Shutdown begins (Quiesce).
+// Set is the listeners a server serves on, opened by OpenAll. At
+// shutdown it stops accepting and lets the connections just accepted
+// hand in their first request before the server's own Shutdown begins
+// (Quiesce).
 //
 // Give the server ConfigureServer before it serves, then Serve it on each
-// of Listeners.
+// of Listeners. Close the Set when the server is done.
 type Set struct {
 	listeners []*Listener
 	tls       bool
