@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -58,41 +53,33 @@ func runBans(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "corral bans: unknown command or wrong arguments: %s\n%s", strings.Join(append([]string{cmd}, rest...), " "), bansUsage)
 		return exitConfig
 	}
-	addrs := []string{*addr}
-	if *addr == "" {
-		dir := admin.RuntimeDir(os.Getenv)
-		if addrs = admin.Sockets(dir); len(addrs) == 0 {
-			fmt.Fprintf(stderr, "corral bans: no running corral found in %s (use --admin-bind)\n", dir)
-			return exitFail
+	var d time.Duration
+	if cmd == "add" {
+		var err error
+		if d, err = parseSeconds(*dur); err != nil {
+			fmt.Fprintf(stderr, "corral bans: --for: %v\n", err)
+			return exitConfig
 		}
+	}
+	addrs := adminAddrs("bans", *addr, stderr)
+	if len(addrs) == 0 {
+		return exitFail
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	code := exitOK
 	for _, a := range addrs {
-		var st int
+		c := admin.Client{Addr: a}
+		var bans []guard.BanInfo
 		var body []byte
 		var err error
 		switch cmd {
 		case "list":
-			st, body, err = admin.Get(ctx, a, "/bans")
+			bans, body, err = c.Bans(ctx)
 		case "add":
-			d, perr := parseSeconds(*dur)
-			if perr != nil {
-				fmt.Fprintf(stderr, "corral bans: --for: %v\n", perr)
-				return exitConfig
-			}
-			req, _ := json.Marshal(admin.BanRequest{Addr: rest[0], Seconds: d.Seconds(), Reason: *reason})
-			st, body, err = admin.Do(ctx, a, http.MethodPost, "/bans", req)
+			body, err = c.Ban(ctx, admin.BanRequest{Addr: rest[0], Seconds: d.Seconds(), Reason: *reason})
 		case "remove":
-			st, body, err = admin.Do(ctx, a, http.MethodDelete, "/bans?addr="+url.QueryEscape(rest[0]), nil)
-		}
-		if err == nil && st != http.StatusOK {
-			var e struct {
-				Error string `json:"error"`
-			}
-			_ = json.Unmarshal(body, &e)
-			err = fmt.Errorf("%s: %s", a, e.Error)
+			body, err = c.Unban(ctx, rest[0])
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "corral bans %s: %v\n", cmd, err)
@@ -103,18 +90,10 @@ func runBans(args []string, stdout, stderr io.Writer) int {
 		case *asJSON:
 			stdout.Write(body)
 		case cmd == "list":
-			var doc struct {
-				Bans []guard.BanInfo `json:"bans"`
-			}
-			if err := json.Unmarshal(body, &doc); err != nil {
-				fmt.Fprintf(stderr, "corral bans: %s: %v\n", a, err)
-				code = exitFail
-				continue
-			}
 			if len(addrs) > 1 {
 				fmt.Fprintf(stdout, "%s:\n", a)
 			}
-			printBans(stdout, doc.Bans, time.Now())
+			admin.WriteBans(stdout, bans, time.Now())
 		case cmd == "add":
 			fmt.Fprintf(stdout, "banned %s on %s\n", rest[0], a)
 		case cmd == "remove":
@@ -122,23 +101,6 @@ func runBans(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
-}
-
-func printBans(w io.Writer, bans []guard.BanInfo, now time.Time) {
-	if len(bans) == 0 {
-		fmt.Fprintln(w, "no bans")
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT\tJAIL\tLEFT\tOFFENCES\tBLOCKED\tREASON")
-	for _, b := range bans {
-		left := "forever"
-		if b.Until != nil {
-			left = roundDur(b.Until.Sub(now))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", b.Addr, b.Jail, left, b.Offences, b.Blocked+b.Refused, b.Reason)
-	}
-	tw.Flush()
 }
 
 // parseSeconds reads a duration: a number of seconds or a Go duration.

@@ -10,10 +10,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
-	"golang.org/x/sys/unix"
-
 	"corral/internal/pool"
+	"corral/internal/systemd"
 	"corral/internal/watch"
 	"corral/internal/worker"
 )
@@ -23,26 +21,26 @@ import (
 // their own), SIGTTIN/SIGTTOU (one worker more or fewer), the --reload
 // file watcher, and keeps systemd informed.
 type control struct {
-	pool   *pool.Pool
-	log    *slog.Logger
-	notify func(state string) // sd_notify; a no-op outside systemd
+	pool    *pool.Pool
+	log     *slog.Logger
+	systemd *systemd.Notifier
 
 	mu sync.Mutex // one reload at a time
 }
 
+// newControl returns the control of pool p; log is the server's logger,
+// without a component.
 func newControl(p *pool.Pool, log *slog.Logger) *control {
-	return &control{pool: p, log: log, notify: func(state string) {
-		if _, err := daemon.SdNotify(false, state); err != nil {
-			log.Debug("sd_notify failed", "error", err)
-		}
-	}}
+	return &control{pool: p, log: log.With("component", "master"), systemd: systemd.New(log)}
 }
 
 // run handles signals until SIGTERM or SIGINT, which it returns.
 func (c *control) run(ctx context.Context, sigs <-chan os.Signal) os.Signal {
-	c.notify("READY=1\nSTATUS=" + c.status())
-	stopWatchdog := c.watchdog()
+	c.systemd.Ready(c.status())
+	watchdogCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
+	// Taking the pool's lock proves the master is not wedged.
+	go c.systemd.Watchdog(watchdogCtx, func() { c.pool.Ready() })
 	statusTick := time.NewTicker(10 * time.Second)
 	defer statusTick.Stop()
 	for {
@@ -56,11 +54,11 @@ func (c *control) run(ctx context.Context, sigs <-chan os.Signal) os.Signal {
 			case syscall.SIGTTOU:
 				c.pool.RemoveWorker()
 			default:
-				c.notify("STOPPING=1\nSTATUS=shutting down")
+				c.systemd.Stopping("shutting down")
 				return sig
 			}
 		case <-statusTick.C:
-			c.notify("STATUS=" + c.status())
+			c.systemd.Status(c.status())
 		}
 	}
 }
@@ -72,7 +70,7 @@ func (c *control) reload(ctx context.Context, why string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.log.Info("reloading", "trigger", why)
-	c.notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=reloading", monotonicUsec()))
+	c.systemd.Reloading("reloading")
 	start := time.Now()
 	err := c.pool.Reload(ctx)
 	var be *worker.BootError
@@ -85,7 +83,7 @@ func (c *control) reload(ctx context.Context, why string) {
 	default:
 		c.log.Info("reloaded", "workers", c.pool.Workers(), "took", time.Since(start).Round(time.Millisecond))
 	}
-	c.notify("READY=1\nSTATUS=" + c.status())
+	c.systemd.Ready(c.status())
 }
 
 // watchFiles reloads whenever the app's source files change (--reload).
@@ -102,30 +100,6 @@ func (c *control) watchFiles(ctx context.Context, dir string, extra []string) {
 	}
 }
 
-// watchdog pings systemd's watchdog at half its interval while the pool's
-// lock can be taken (a wedged master stops pinging and gets restarted).
-func (c *control) watchdog() (stop func()) {
-	interval, err := daemon.SdWatchdogEnabled(false)
-	if err != nil || interval == 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(interval / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				c.pool.Ready() // takes the pool lock: proves the master is not wedged
-				c.notify("WATCHDOG=1")
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { close(done) }
-}
-
 func (c *control) status() string {
 	ws, queued := c.pool.Status()
 	busy, ready := 0, 0
@@ -136,14 +110,4 @@ func (c *control) status() string {
 		busy += w.InFlight
 	}
 	return fmt.Sprintf("%d workers ready, %d requests in flight, %d queued", ready, busy, queued)
-}
-
-// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
-// with RELOADING=1.
-func monotonicUsec() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return ts.Nano() / 1e3
 }

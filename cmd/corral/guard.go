@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -13,27 +12,6 @@ import (
 	"corral/internal/guard"
 	"corral/internal/journal"
 )
-
-// stateDir is --state-dir, else systemd's StateDirectory, else
-// /var/lib/corral for root, else the XDG state directory.
-func stateDir(cfg *config.Config, getenv func(string) string) string {
-	if cfg.StateDir != "" {
-		return cfg.StateDir
-	}
-	if d := getenv("STATE_DIRECTORY"); d != "" {
-		return filepath.SplitList(d)[0]
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/corral"
-	}
-	if d := getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "corral")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "corral")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("corral-state-%d", os.Geteuid()))
-}
 
 // guardConfig builds the guard's configuration from corral's, which
 // config.Load has parsed and checked.
@@ -76,7 +54,7 @@ func openBanStore(cfg *config.Config, log *slog.Logger) *journal.Bans {
 	if cfg.NoGuard {
 		return nil
 	}
-	path := filepath.Join(stateDir(cfg, os.Getenv), "bans.db")
+	path := filepath.Join(cfg.StateDirectory(os.Getenv), "bans.db")
 	store, err := journal.OpenBans(path, time.Now().Add(-48*time.Hour), log)
 	if err != nil {
 		log.Warn("ban store unavailable; bans will not survive a restart", "component", "guard", "error", err)
@@ -126,14 +104,3 @@ func reserve(classes []guard.Class, threads int) []int {
 	}
 	return out
 }
-
-// banSource adapts the guard to the admin API.
-type banSource struct{ g *guard.Guard }
-
-func (b banSource) List() any { return b.g.Bans() }
-
-func (b banSource) Ban(addr string, d time.Duration, reason string) (string, error) {
-	return b.g.Ban(addr, d, "manual", reason)
-}
-
-func (b banSource) Unban(addr string) (bool, error) { return b.g.Unban(addr, "the admin API") }

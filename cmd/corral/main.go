@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"corral/internal/account"
 	"corral/internal/config"
 	"corral/internal/logs"
 	"corral/internal/worker"
@@ -89,7 +89,7 @@ func run(args []string) int {
 		return exitConfig
 	}
 
-	logOut, closeLog, err := openLog(cfg.ErrorLogFile, os.Stderr)
+	logOut, closeLog, err := logs.Open(cfg.ErrorLogFile, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "corral: --error-logfile: %v\n", err)
 		return exitConfig
@@ -105,7 +105,7 @@ func run(args []string) int {
 		log.Error(err.Error(), "component", "config")
 		return exitConfig
 	}
-	acct, err := runAs(cfg)
+	acct, err := account.ForApp(cfg.User, cfg.Group, cfg.AllowRoot)
 	if err != nil {
 		log.Error(err.Error(), "component", "config")
 		return exitConfig
@@ -178,19 +178,6 @@ func scriptName(env []string) string {
 		}
 	}
 	return strings.TrimRight(name, "/")
-}
-
-// openLog opens a log destination: "-" (or "") is def, else a file opened
-// for appending.
-func openLog(path string, def io.Writer) (io.Writer, func(), error) {
-	if path == "" || path == "-" {
-		return def, func() {}, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, func() { f.Close() }, nil
 }
 
 // check loads the app in one worker and reports the result.

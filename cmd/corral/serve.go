@@ -15,6 +15,8 @@ import (
 	"corral/internal/config"
 	"corral/internal/front"
 	"corral/internal/guard"
+	"corral/internal/listen"
+	"corral/internal/logs"
 	"corral/internal/pool"
 	"corral/internal/proto"
 	"corral/internal/worker"
@@ -57,22 +59,30 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		defer stopCerts()
 		go watchCerts(certCtx, certs)
 	}
-	// Lingering close after early answers, bounded as docs/http.md says.
-	linger := front.NewLinger(front.LingerConfig{})
-	listeners, err := openListeners(cfg, wcfg.Credential, certs, g.Listener, linger, log)
+	act, err := listen.TakeActivation()
 	if err != nil {
 		mlog.Error(err.Error())
 		return exitFail
 	}
-	defer closeAll(listeners)
-	al, adminSock, adminDirNew, err := openAdmin(cfg)
+	// Lingering close after early answers, bounded as docs/http.md says.
+	linger := front.NewLinger(front.LingerConfig{})
+	listeners, err := listen.OpenAll(context.Background(), listenConfig(cfg, act, wcfg.Credential, certs, g.Listener, linger, log))
 	if err != nil {
 		mlog.Error(err.Error())
 		return exitFail
+	}
+	defer listeners.Close()
+	var adminSrv *admin.Server
+	if cfg.AdminBind != "off" {
+		if adminSrv, err = admin.Open(cfg.AdminBind); err != nil {
+			mlog.Error(err.Error())
+			return exitFail
+		}
+		defer adminSrv.Close()
 	}
 	var access *front.AccessLog
 	if cfg.AccessLogFile != "" {
-		out, closeAccess, err := openLog(cfg.AccessLogFile, os.Stdout)
+		out, closeAccess, err := logs.Open(cfg.AccessLogFile, os.Stdout)
 		if err != nil {
 			mlog.Error("cannot open the access log", "path", cfg.AccessLogFile, "error", err)
 			return exitConfig
@@ -81,7 +91,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		access = front.NewAccessLog(out, cfg.AccessLogFormat)
 		defer access.Close()
 	}
-	if wcfg.Credential, err = dropPrivileges(wcfg.Credential, adminSock, adminDirNew, log); err != nil {
+	if wcfg.Credential, err = dropPrivileges(wcfg.Credential, adminSrv, log); err != nil {
 		mlog.Error(err.Error())
 		return exitFail
 	}
@@ -173,7 +183,7 @@ starting:
 		MaxBodySize:           cfg.MaxBodySize,
 		BodyTimeout:           cfg.BodyTimeout,
 		SendTimeout:           cfg.SendTimeout,
-		RouteTimeouts:         routeTimeouts(cfg.RouteTimeout),
+		RouteTimeouts:         routeTimeouts(cfg.RouteTimeouts),
 		Pool:                  p,
 		AccessLog:             access,
 		Logger:                log,
@@ -188,34 +198,33 @@ starting:
 	if cfg.KeepAlive == 0 {
 		srv.SetKeepAlivesEnabled(false)
 	}
-	conns := &newConns{}
-	configureServer(srv, cfg, certs, conns)
+	configureServer(srv, cfg, listeners)
 
 	var serving sync.WaitGroup
-	if al != nil {
-		src := &adminSource{pool: p, guard: g, linger: linger, app: cfg.App, binds: cfg.Bind, started: time.Now()}
-		mux := admin.Handler(src)
-		admin.HandleBans(mux, banSource{g})
-		asrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		mlog.Info("admin API listening", "address", al.Addr().String())
-		go func() { _ = asrv.Serve(al) }()
-		defer asrv.Close()
+	if adminSrv != nil {
+		src := &adminSource{pool: p, guard: g, linger: linger, app: cfg.App, binds: bindStrings(cfg.Bind), started: time.Now()}
+		mlog.Info("admin API listening", "address", adminSrv.Addr().String())
+		go func() {
+			if err := adminSrv.Serve(src, banSource{g}); !errors.Is(err, http.ErrServerClosed) {
+				mlog.Error("admin API stopped", "error", err)
+			}
+		}()
 	}
-	for _, l := range listeners {
-		mlog.Info("listening", "address", describe(l))
+	for _, l := range listeners.Listeners() {
+		mlog.Info("listening", "address", l.String())
 		serving.Add(1)
 		go func() {
 			defer serving.Done()
 			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				mlog.Error("serving stopped", "address", describe(l), "error", err)
+				mlog.Error("serving stopped", "address", l.String(), "error", err)
 			}
 		}()
 	}
 
-	ctl := newControl(p, mlog)
+	ctl := newControl(p, log)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	if cfg.Reload {
-		go ctl.watchFiles(runCtx, appDir(cfg), cfg.ReloadExtra)
+		go ctl.watchFiles(runCtx, cfg.AppDir(), cfg.ReloadExtra)
 	}
 	sig := ctl.run(runCtx, sigs)
 	stopRun()
@@ -223,7 +232,7 @@ starting:
 	// Not ready at once, so probes take the instance out of rotation
 	// while it still serves.
 	p.MarkNotReady()
-	quiesce(srv, listeners, conns)
+	listeners.Quiesce(context.Background(), srv)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()
 	forced := make(chan struct{})
@@ -259,23 +268,12 @@ starting:
 	return exitOK
 }
 
-func routeTimeouts(entries []string) []front.RouteTimeout {
-	var out []front.RouteTimeout
-	for _, e := range entries {
-		rt, err := config.ParseRouteTimeout(e) // validated by config.Load
-		if err == nil {
-			out = append(out, front.RouteTimeout{Pattern: rt.Pattern, Timeout: rt.Timeout})
-		}
+// routeTimeouts hands --route-timeout to the front end. The two types
+// have the same fields, so a field added to one alone fails to compile.
+func routeTimeouts(rts []config.RouteTimeout) []front.RouteTimeout {
+	out := make([]front.RouteTimeout, len(rts))
+	for i, rt := range rts {
+		out[i] = front.RouteTimeout(rt)
 	}
 	return out
-}
-
-// appDir is the directory the app runs in, where --reload-extra globs are
-// relative to.
-func appDir(cfg *config.Config) string {
-	if cfg.Chdir != "" {
-		return cfg.Chdir
-	}
-	dir, _ := os.Getwd()
-	return dir
 }

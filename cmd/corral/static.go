@@ -9,10 +9,13 @@ import (
 	"corral/internal/static"
 )
 
-// staticMounts parses --static; relative directories are relative to the
-// app directory (--chdir, itself relative to the working directory).
+// staticMounts checks that the directories of --static exist.
 func staticMounts(cfg *config.Config) ([]static.Mount, error) {
-	return static.ParseMounts(cfg.Static, cfg.Chdir)
+	mounts := make([]static.Mount, len(cfg.Static))
+	for i, m := range cfg.Static {
+		mounts[i] = static.Mount(m)
+	}
+	return mounts, static.CheckMounts(mounts)
 }
 
 // withStatic puts the static mounts in front of the application handler;

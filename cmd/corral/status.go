@@ -2,38 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"corral/internal/admin"
+	"corral/internal/config"
 	"corral/internal/front"
 	"corral/internal/guard"
 	"corral/internal/pool"
 )
-
-// statusDoc is what the admin API serves at /status.
-type statusDoc struct {
-	Version   string              `json:"version"`
-	Pid       int                 `json:"pid"`
-	App       string              `json:"app"`
-	Binds     []string            `json:"binds"`
-	Started   time.Time           `json:"started"`
-	UptimeSec float64             `json:"uptime_seconds"`
-	Ready     bool                `json:"ready"`
-	Reason    string              `json:"not_ready_reason,omitempty"`
-	Queued    int                 `json:"queued"`
-	Workers   []pool.WorkerStatus `json:"workers"`
-	Guard     *guard.Stats        `json:"guard,omitempty"`
-	Linger    *front.LingerStats  `json:"lingering_close,omitempty"`
-}
 
 // adminSource adapts the running server to admin.Source.
 type adminSource struct {
@@ -45,10 +26,10 @@ type adminSource struct {
 	started time.Time
 }
 
-func (a *adminSource) Status() any {
+func (a *adminSource) Status() admin.Status {
 	ws, q := a.pool.Status()
 	ok, why := a.pool.Ready()
-	doc := statusDoc{
+	doc := admin.Status{
 		Version: version, Pid: os.Getpid(), App: a.app, Binds: a.binds, Started: a.started,
 		UptimeSec: time.Since(a.started).Seconds(), Ready: ok, Reason: why, Queued: q, Workers: ws,
 	}
@@ -64,6 +45,41 @@ func (a *adminSource) Status() any {
 }
 
 func (a *adminSource) Ready() (bool, string) { return a.pool.Ready() }
+
+// bindStrings spells the binds as /status shows them.
+func bindStrings(binds []config.Bind) []string {
+	out := make([]string, len(binds))
+	for i, b := range binds {
+		out[i] = b.String()
+	}
+	return out
+}
+
+// banSource adapts the guard to the admin API.
+type banSource struct{ g *guard.Guard }
+
+func (b banSource) List() []guard.BanInfo { return b.g.Bans() }
+
+func (b banSource) Ban(addr string, d time.Duration, reason string) (string, error) {
+	return b.g.Ban(addr, d, "manual", reason)
+}
+
+func (b banSource) Unban(addr string) (bool, error) { return b.g.Unban(addr, "the admin API") }
+
+// adminAddrs is the servers a client subcommand talks to: the one at
+// addr, else every corral of this user in the runtime directory. It
+// reports on stderr when there is none.
+func adminAddrs(cmd, addr string, stderr io.Writer) []string {
+	if addr != "" {
+		return []string{addr}
+	}
+	dir := admin.RuntimeDir(os.Getenv)
+	addrs := admin.Sockets(dir)
+	if len(addrs) == 0 {
+		fmt.Fprintf(stderr, "corral %s: no running corral found in %s (use --admin-bind)\n", cmd, dir)
+	}
+	return addrs
+}
 
 // runStatus is `corral status`: the status of one server (--admin-bind) or
 // of every corral of this user found in the runtime directory.
@@ -85,31 +101,17 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitConfig
 	}
-	addrs := []string{*addr}
-	if *addr == "" {
-		dir := admin.RuntimeDir(os.Getenv)
-		addrs = admin.Sockets(dir)
-		if len(addrs) == 0 {
-			fmt.Fprintf(stderr, "corral status: no running corral found in %s (use --admin-bind)\n", dir)
-			return exitFail
-		}
+	addrs := adminAddrs("status", *addr, stderr)
+	if len(addrs) == 0 {
+		return exitFail
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	code := exitOK
 	for i, a := range addrs {
-		st, body, err := admin.Get(ctx, a, "/status")
-		if err == nil && st != http.StatusOK {
-			err = fmt.Errorf("admin API at %s answered %d", a, st)
-		}
+		doc, body, err := admin.Client{Addr: a}.Status(ctx)
 		if err != nil {
 			fmt.Fprintf(stderr, "corral status: %v\n", err)
-			code = exitFail
-			continue
-		}
-		var doc statusDoc
-		if err := json.Unmarshal(body, &doc); err != nil {
-			fmt.Fprintf(stderr, "corral status: %s: %v\n", a, err)
 			code = exitFail
 			continue
 		}
@@ -123,46 +125,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		printStatus(stdout, &doc)
+		admin.WriteStatus(stdout, doc)
 	}
 	return code
-}
-
-func printStatus(w io.Writer, d *statusDoc) {
-	ready := "ready"
-	if !d.Ready {
-		ready = "NOT READY: " + d.Reason
-	}
-	fmt.Fprintf(w, "corral %s  pid %d  %s  up %s  queued %d\n  app %s  on %s\n",
-		d.Version, d.Pid, ready, roundDur(time.Duration(d.UptimeSec*float64(time.Second))), d.Queued,
-		d.App, strings.Join(d.Binds, ", "))
-	if g := d.Guard; g != nil {
-		state := "off"
-		if g.Enabled {
-			state = "on"
-		}
-		fmt.Fprintf(w, "  guard %s  routes %s (%d patterns, %d learned)  bans %d  blocked %d  refused %d  rate-limited %d\n",
-			state, g.Routes, g.Patterns, g.Learned, g.Bans, g.BlockedByBans, g.RefusedConns, g.Limited)
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  WORKER\tPID\tSTATE\tIN FLIGHT\tSERVED\tRSS\tAGE\tCURRENT")
-	for _, ws := range d.Workers {
-		cur := "-"
-		if c := ws.Current; c != nil {
-			cur = fmt.Sprintf("%s %s (%s)", c.Method, c.Path, roundDur(time.Duration(c.ElapsedMS*float64(time.Millisecond))))
-		}
-		fmt.Fprintf(tw, "  %d\t%d\t%s\t%d\t%d\t%.1f MiB\t%s\t%s\n", ws.ID, ws.Pid, ws.State, ws.InFlight,
-			ws.Served, float64(ws.RSS)/(1<<20), roundDur(time.Duration(ws.AgeSec*float64(time.Second))), cur)
-	}
-	tw.Flush()
-}
-
-func roundDur(d time.Duration) string {
-	switch {
-	case d >= time.Hour:
-		return d.Round(time.Minute).String()
-	case d >= time.Second:
-		return d.Round(100 * time.Millisecond).String()
-	}
-	return d.Round(time.Millisecond).String()
 }

@@ -60,6 +60,33 @@ func Lookup(userName, groupName string) (*Account, error) {
 	return a, nil
 }
 
+// ForApp resolves the account the app runs as, from --user, --group and
+// --allow-root: nil when corral keeps the account it runs as. It refuses
+// to let the app run as root without allowRoot, a group without a user,
+// and a switch that a process without root cannot make.
+func ForApp(userName, groupName string, allowRoot bool) (*Account, error) {
+	if userName == "" && groupName != "" {
+		return nil, errors.New("--group needs --user: corral switches accounts only when given a user")
+	}
+	var a *Account
+	if userName != "" {
+		var err error
+		if a, err = Lookup(userName, groupName); err != nil {
+			return nil, fmt.Errorf("--user: %w", err)
+		}
+	}
+	euid := os.Geteuid()
+	switch {
+	case euid == 0 && (a == nil || a.UID == 0) && !allowRoot:
+		return nil, errors.New("corral is running as root and would run the app as root: " +
+			"pass --user (and --group) to run it as an unprivileged account, or --allow-root if you mean it")
+	case euid != 0 && a != nil && (a.UID != euid || a.GID != os.Getegid()):
+		return nil, fmt.Errorf("--user %s: corral runs as uid %d, gid %d and cannot switch to %s without root; "+
+			"start it as root, or leave out --user and --group", userName, euid, os.Getegid(), a)
+	}
+	return a, nil
+}
+
 func isID(s string) bool {
 	n, err := strconv.Atoi(s)
 	return err == nil && n >= 0 && strconv.Itoa(n) == s

@@ -120,3 +120,41 @@ func TestDrop(t *testing.T) {
 		t.Errorf("Credential = %+v", c)
 	}
 }
+
+// TestForApp: the rules for --user, --group and --allow-root, for the
+// account the test runs as.
+func TestForApp(t *testing.T) {
+	if _, err := ForApp("", "nogroup", false); err == nil || !strings.Contains(err.Error(), "--group needs --user") {
+		t.Errorf("a group without a user: %v", err)
+	}
+	if _, err := ForApp("no-such-user-here", "", true); err == nil || !strings.HasPrefix(err.Error(), "--user: look up user") {
+		t.Errorf("an unknown user: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		if _, err := ForApp("", "", false); err == nil || !strings.Contains(err.Error(), "would run the app as root") {
+			t.Errorf("root without --allow-root: %v", err)
+		}
+		if _, err := ForApp("root", "", false); err == nil || !strings.Contains(err.Error(), "would run the app as root") {
+			t.Errorf("--user root without --allow-root: %v", err)
+		}
+		if a, err := ForApp("", "", true); a != nil || err != nil {
+			t.Errorf("root with --allow-root: %v, %v; want no switch", a, err)
+		}
+		if _, err := user.Lookup("nobody"); err == nil {
+			if a, err := ForApp("nobody", "", false); err != nil || a == nil || a.UID == 0 {
+				t.Errorf("root with --user nobody: %v, %v", a, err)
+			}
+		}
+		return
+	}
+	if a, err := ForApp("", "", false); a != nil || err != nil {
+		t.Errorf("no --user: %v, %v; want no switch", a, err)
+	}
+	if _, err := ForApp("root", "0", false); err == nil || !strings.Contains(err.Error(), "cannot switch to") {
+		t.Errorf("--user root without root: %v", err)
+	}
+	self := strconv.Itoa(os.Geteuid())
+	if a, err := ForApp(self, strconv.Itoa(os.Getegid()), false); err != nil || a.UID != os.Geteuid() {
+		t.Errorf("--user as ourselves: %v, %v", a, err)
+	}
+}

@@ -9,8 +9,12 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -81,9 +85,9 @@ type Config struct {
 	Reload      bool
 	ReloadExtra []string
 
-	// Bind lists the addresses to listen on, at least one; each parses
-	// with ParseBind.
-	Bind []string
+	// Bind lists the addresses to listen on, at least one, in the order
+	// given.
+	Bind []Bind
 	// Backlog is the listen backlog in connections; 0 = the system default.
 	Backlog int
 	// MaxConnections is the most client connections open at once; 0 = no
@@ -97,10 +101,11 @@ type Config struct {
 	// that several processes can listen on one port and the kernel spreads
 	// new connections among them.
 	ReusePort bool
-	// Umask holds the permission bits, in octal as given ("0", "007",
-	// "0o22"), taken away from 0777 for the Unix sockets corral creates;
-	// see ParseUmask. Valid after Load.
-	Umask string
+	// Umask holds the permission bits taken away from 0777 for the Unix
+	// sockets corral creates, at most 0777; 0 lets every local user
+	// connect. Given in octal with a leading 0 or 0o ("007", "0o22"), else
+	// in decimal, as gunicorn reads it.
+	Umask os.FileMode
 	// ProxyProtocol makes every listener read a PROXY protocol (v1 or v2)
 	// header from trusted peers (ForwardedAllowIPs and Unix-socket peers)
 	// and refuse connections that send one from any other peer.
@@ -119,9 +124,11 @@ type Config struct {
 	// CACerts is a PEM bundle of the authorities client certificates are
 	// checked against; "" = none.
 	CACerts string
-	// CertReqs is "none", "optional" or "required": whether clients must
-	// present a certificate signed by CACerts.
-	CertReqs string
+	// CertReqs is whether clients must present a certificate signed by
+	// CACerts: tls.NoClientCert, tls.VerifyClientCertIfGiven or
+	// tls.RequireAndVerifyClientCert, given as "none", "optional" or
+	// "required".
+	CertReqs tls.ClientAuthType
 	// H2C serves HTTP/2 without TLS (prior knowledge) on plain listeners,
 	// beside HTTP/1.
 	H2C bool
@@ -139,10 +146,9 @@ type Config struct {
 	// Timeout is the hard limit on a worker's time for one request, after
 	// which the worker is replaced; 0 = no limit.
 	Timeout time.Duration
-	// RouteTimeout overrides Timeout for paths matching a pattern: entries
-	// "PATTERN=DURATION", where * in PATTERN matches any run of characters
-	// (slashes included); the first match wins.
-	RouteTimeout []string
+	// RouteTimeouts override Timeout for paths matching a pattern, given
+	// as "PATTERN=DURATION" entries; the first match wins.
+	RouteTimeouts []RouteTimeout
 	// SlowRequest is the running time after which a request's Python stack
 	// is logged once (it is not stopped); 0 = off.
 	SlowRequest time.Duration
@@ -194,10 +200,10 @@ type Config struct {
 	// (gunicorn's names, lower case); see SlogLevel.
 	LogLevel string
 
-	// Static lists "PREFIX=DIR" entries: URL prefixes served from
-	// directories by corral itself, before any worker. A relative DIR is
-	// relative to Chdir (the app directory), else to the working directory.
-	Static []string
+	// Static lists the URL prefixes served from directories by corral
+	// itself, before any worker, given as "PREFIX=DIR" entries; each
+	// prefix once.
+	Static []StaticMount
 	// StaticMaxAge is the Cache-Control max-age of static files; 0 sends
 	// no-cache (clients revalidate every time).
 	StaticMaxAge time.Duration
@@ -222,9 +228,14 @@ type Config struct {
 	bindSet    bool   // bind came from a flag, the environment or the file
 	virtualEnv string // VIRTUAL_ENV from the environ given to Load
 
-	// forwardedAllowIPs is --forwarded-allow-ips as given, which the
-	// option table merges; Load parses it into ForwardedAllowIPs.
+	// The options below as given, which the option table merges; Load
+	// parses each into the exported field of the same name.
 	forwardedAllowIPs []string
+	bind              []string
+	umask             string
+	certReqs          string
+	routeTimeouts     []string
+	static            []string
 }
 
 var (
@@ -246,6 +257,35 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Source + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
+
+// AppDir is the directory the app runs in, absolute: Chdir resolved
+// against the working directory given to Load, or that directory.
+func (c *Config) AppDir() string { return c.abs(c.Chdir) }
+
+// StateDirectory is the directory for state kept across restarts:
+// StateDir if set, else systemd's StateDirectory ($STATE_DIRECTORY, the
+// first if it lists several), else /var/lib/corral for root, else
+// $XDG_STATE_HOME/corral, else ~/.local/state/corral, else a per-user
+// directory under the system temporary directory. getenv is os.Getenv in
+// production. It creates nothing.
+func (c *Config) StateDirectory(getenv func(string) string) string {
+	if c.StateDir != "" {
+		return c.StateDir
+	}
+	if d := getenv("STATE_DIRECTORY"); d != "" {
+		return filepath.SplitList(d)[0]
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/corral"
+	}
+	if d := getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "corral")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "corral")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("corral-state-%d", os.Geteuid()))
+}
 
 // BindSet reports whether the addresses to listen on were configured
 // (flag, environment or file) rather than defaulted: without a configured

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"os"
@@ -62,8 +63,8 @@ func TestDefaults(t *testing.T) {
 		BootTimeout:           60 * time.Second,
 		StuckAfter:            5 * time.Second,
 		ReloadExtra:           []string{},
-		RouteTimeout:          []string{},
-		Bind:                  []string{"127.0.0.1:8000"},
+		RouteTimeouts:         []RouteTimeout{},
+		Bind:                  []Bind{{Network: "tcp", Address: "127.0.0.1:8000"}},
 		PythonPath:            []string{},
 		Env:                   []string{},
 		Timeout:               30 * time.Second,
@@ -76,9 +77,9 @@ func TestDefaults(t *testing.T) {
 		BodyTimeout:           60 * time.Second,
 		SendTimeout:           60 * time.Second,
 		MaxConnections:        10000,
-		Umask:                 "0",
+		Umask:                 0,
 		ForwardedAllowIPs:     addrset.MustParse("127.0.0.1", "::1"),
-		CertReqs:              "none",
+		CertReqs:              tls.NoClientCert,
 		AccessLogFile:         "",
 		AccessLogFormat:       "combined",
 		ErrorLogFile:          "-",
@@ -87,11 +88,16 @@ func TestDefaults(t *testing.T) {
 		LimitRequestFields:    100,
 		LimitRequestFieldSize: 8190,
 		MaxBodySize:           100 << 20,
-		Static:                []string{},
+		Static:                []StaticMount{},
 		StaticMaxAge:          time.Hour,
 		GuardFile:             DefaultGuard(),
 		cwd:                   dir,
 		forwardedAllowIPs:     []string{"127.0.0.1", "::1"},
+		bind:                  []string{"127.0.0.1:8000"},
+		umask:                 "0",
+		certReqs:              "none",
+		routeTimeouts:         []string{},
+		static:                []string{},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -199,14 +205,14 @@ func TestParseBind(t *testing.T) {
 		{"", Bind{}, "missing port"},
 	}
 	for _, tt := range tests {
-		got, err := ParseBind(tt.in)
+		got, err := parseBind(tt.in)
 		switch {
 		case tt.wantErr == "" && err != nil:
-			t.Errorf("ParseBind(%q): %v", tt.in, err)
+			t.Errorf("parseBind(%q): %v", tt.in, err)
 		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("ParseBind(%q) error = %v, want one containing %q", tt.in, err, tt.wantErr)
+			t.Errorf("parseBind(%q) error = %v, want one containing %q", tt.in, err, tt.wantErr)
 		case got != tt.want:
-			t.Errorf("ParseBind(%q) = %+v, want %+v", tt.in, got, tt.want)
+			t.Errorf("parseBind(%q) = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}
 }
@@ -284,7 +290,7 @@ log-level = "debug"
 	}{
 		{"app (flag)", c.App, "flag:app"},
 		{"timeout (flag)", c.Timeout, 7 * time.Second},
-		{"bind (flag, repeated)", c.Bind, []string{":1", ":2"}},
+		{"bind (flag, repeated)", c.Bind, []Bind{{Network: "tcp", Address: ":1"}, {Network: "tcp", Address: ":2"}}},
 		{"threads (env)", c.Threads, 3},
 		{"max-body-size (env)", c.MaxBodySize, int64(2 << 20)},
 		{"workers (file)", c.Workers, 2},
@@ -303,12 +309,12 @@ log-level = "debug"
 	if c.App != "env:app" || c.Timeout != 6*time.Second {
 		t.Errorf("env layer: app %q timeout %v, want env:app 6s", c.App, c.Timeout)
 	}
-	if want := []string{"127.0.0.1:9000", "unix:/run/x.sock"}; !slices.Equal(c.Bind, want) {
+	if want := []Bind{{Network: "tcp", Address: "127.0.0.1:9000"}, {Network: "unix", Address: "/run/x.sock"}}; !slices.Equal(c.Bind, want) {
 		t.Errorf("CORRAL_BIND: bind = %q, want %q", c.Bind, want)
 	}
 	// Without env, the file wins over defaults.
 	c = mustLoad(t, nil, nil, dir)
-	if c.App != "file:app" || c.Threads != 2 || !slices.Equal(c.Bind, []string{"unix:/file.sock"}) {
+	if c.App != "file:app" || c.Threads != 2 || !slices.Equal(c.Bind, []Bind{{Network: "unix", Address: "/file.sock"}}) {
 		t.Errorf("file layer: app %q threads %d bind %q", c.App, c.Threads, c.Bind)
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -108,6 +109,13 @@ func load(table []option, args, environ []string, cwd string) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	for i := range c.Static {
+		m := &c.Static[i]
+		if !filepath.IsAbs(m.Dir) {
+			m.Dir = filepath.Join(c.Chdir, m.Dir)
+		}
+		m.Dir = c.abs(m.Dir)
+	}
 	return c, nil
 }
 
@@ -156,6 +164,16 @@ func assignTyped(c *Config, o *option, v any) {
 	switch p := o.typed(c).(type) {
 	case *addrset.Set:
 		*p = v.(addrset.Set)
+	case *[]Bind:
+		*p = v.([]Bind)
+	case *os.FileMode:
+		*p = v.(os.FileMode)
+	case *tls.ClientAuthType:
+		*p = v.(tls.ClientAuthType)
+	case *[]RouteTimeout:
+		*p = v.([]RouteTimeout)
+	case *[]StaticMount:
+		*p = v.([]StaticMount)
 	default:
 		panic(fmt.Sprintf("config: option %s: unsupported typed field %T", o.name, p))
 	}
@@ -504,12 +522,12 @@ func checkTLS(c *Config, sources map[string]setting) []error {
 				need(name, "needs --certfile: it configures TLS, which --certfile turns on")
 			}
 		}
-		if c.CertReqs != "" && c.CertReqs != "none" {
+		if c.CertReqs != tls.NoClientCert {
 			need("cert-reqs", "needs --certfile and --ca-certs: client certificates are asked for over TLS")
 		}
 		return errs
 	}
-	if c.CertReqs != "" && c.CertReqs != "none" && c.CACerts == "" {
+	if c.CertReqs != tls.NoClientCert && c.CACerts == "" {
 		need("cert-reqs", "needs --ca-certs: the authorities client certificates are checked against")
 	}
 	if c.H2C {

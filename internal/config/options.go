@@ -316,8 +316,9 @@ var options = []option{
 	{
 		name: "bind", short: "b", kind: kindList, group: groupListen, arg: "ADDRESS", def: "127.0.0.1:8000",
 		help:  "Address to listen on. Repeatable. HOST:PORT, [IPV6]:PORT, :PORT (all interfaces), unix:PATH, fd://N (an inherited descriptor) or systemd:NAME (a socket-activated descriptor by name).",
-		check: checkBinds,
-		field: func(c *Config) any { return &c.Bind },
+		field: func(c *Config) any { return &c.bind },
+		typed: func(c *Config) any { return &c.Bind },
+		parse: parseBinds,
 	},
 	{
 		name: "backlog", kind: kindInt, group: groupListen, arg: "N", def: "2048",
@@ -343,8 +344,9 @@ var options = []option{
 	{
 		name: "umask", short: "m", kind: kindString, group: groupListen, arg: "MASK", def: "0",
 		help:  "Permission bits (octal: 007, 0o22) taken away from the Unix sockets corral creates, as gunicorn's --umask: 0 lets every local user connect (as on a loopback port), 007 only the socket's owner and group. Sockets are owned by --user and --group when those are given.",
-		check: checkUmask,
-		field: func(c *Config) any { return &c.Umask },
+		field: func(c *Config) any { return &c.umask },
+		typed: func(c *Config) any { return &c.Umask },
+		parse: parseUmaskOption,
 	},
 	{
 		name: "proxy-protocol", kind: kindBool, group: groupListen,
@@ -380,7 +382,9 @@ var options = []option{
 		name: "cert-reqs", kind: kindString, group: groupTLS, arg: "MODE", def: "none",
 		choices: []string{"none", "optional", "required"},
 		help:    "Client certificates: none (not asked for), optional (checked against --ca-certs when given) or required (a handshake without a valid one fails).",
-		field:   func(c *Config) any { return &c.CertReqs },
+		field:   func(c *Config) any { return &c.certReqs },
+		typed:   func(c *Config) any { return &c.CertReqs },
+		parse:   parseCertReqs,
 	},
 	{
 		name: "h2c", kind: kindBool, group: groupTLS,
@@ -417,8 +421,9 @@ var options = []option{
 	{
 		name: "route-timeout", kind: kindList, group: groupLimits, arg: "PATTERN=DURATION",
 		help:  "Override --timeout for request paths matching PATTERN, where * matches anything (slashes too), e.g. '/reports/*=120s'. Repeatable; the first match wins.",
-		field: func(c *Config) any { return &c.RouteTimeout },
-		check: each(checkRouteTimeout),
+		field: func(c *Config) any { return &c.routeTimeouts },
+		typed: func(c *Config) any { return &c.RouteTimeouts },
+		parse: parseRouteTimeouts,
 	},
 	{
 		name: "slow-request", kind: kindDuration, group: groupLimits, arg: "DURATION",
@@ -516,8 +521,9 @@ var options = []option{
 			"A relative DIR is relative to --chdir, else to the current directory. Repeatable. GET and HEAD only; " +
 			"directories answer with their index.html or 404, dotfiles and paths leaving DIR with 404. " +
 			"In a config file, an array of \"PREFIX=DIR\" strings or a table.",
-		check: each(checkStaticEntry),
-		field: func(c *Config) any { return &c.Static },
+		field: func(c *Config) any { return &c.static },
+		typed: func(c *Config) any { return &c.Static },
+		parse: parseStatic,
 	},
 	{
 		name: "static-max-age", kind: kindDuration, group: groupStatic, arg: "DURATION", def: "1h",

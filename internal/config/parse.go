@@ -1,12 +1,14 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
 	"os"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -237,7 +239,7 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// Bind is a parsed listen address.
+// Bind is a listen address, parsed.
 type Bind struct {
 	// Network is "tcp", "unix", "fd" or "systemd".
 	Network string
@@ -249,10 +251,22 @@ type Bind struct {
 	FD int
 }
 
-// ParseBind checks the syntax of a listen address without opening it.
-// Accepted: HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH (also unix://PATH),
-// fd://N and systemd:NAME; a tcp:// prefix is ignored, as gunicorn does.
-func ParseBind(s string) (Bind, error) {
+// String is the address in the form --bind takes: HOST:PORT, unix:PATH,
+// fd://N or systemd:NAME.
+func (b Bind) String() string {
+	switch b.Network {
+	case "unix", "systemd":
+		return b.Network + ":" + b.Address
+	case "fd":
+		return "fd://" + b.Address
+	}
+	return b.Address
+}
+
+// parseBind parses a listen address without opening it. Accepted:
+// HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH (also unix://PATH), fd://N and
+// systemd:NAME; a tcp:// prefix is ignored, as gunicorn does.
+func parseBind(s string) (Bind, error) {
 	const forms = "want HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH, fd://N or systemd:NAME"
 	switch {
 	case strings.HasPrefix(s, "unix:"):
@@ -371,30 +385,70 @@ func checkEnvEntry(s string) error {
 	return nil
 }
 
-// checkStaticEntry checks the form of one --static entry; whether DIR
-// exists is checked when the server starts.
-func checkStaticEntry(s string) error {
-	prefix, dir, ok := strings.Cut(s, "=")
-	if !ok || dir == "" {
-		return fmt.Errorf("want PREFIX=DIR (like /static=static), got %q", s)
-	}
-	if !strings.HasPrefix(prefix, "/") || strings.Trim(prefix, "/") == "" {
-		return fmt.Errorf("%q: PREFIX must be a URL path below /, like /static", s)
-	}
-	return nil
+// StaticMount is one --static entry: a URL prefix served from a
+// directory.
+type StaticMount struct {
+	// Prefix is a clean URL path below /, without a trailing slash:
+	// "/static".
+	Prefix string
+	// Dir is the directory, absolute: a relative DIR is taken relative to
+	// Chdir, itself relative to the working directory given to Load.
+	// Whether it exists is checked when the server starts.
+	Dir string
 }
 
-func checkBinds(v any) error {
-	binds := v.([]string)
-	if len(binds) == 0 {
-		return errors.New("no address to listen on")
-	}
-	for _, b := range binds {
-		if _, err := ParseBind(b); err != nil {
-			return err
+// parseStatic parses the --static entries. Dir is left as given; Load
+// makes it absolute.
+func parseStatic(v any) (any, error) {
+	specs := v.([]string)
+	out := make([]StaticMount, 0, len(specs))
+	seen := make(map[string]bool, len(specs))
+	for _, s := range specs {
+		m, err := parseStaticMount(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
 		}
+		if seen[m.Prefix] {
+			return nil, fmt.Errorf("%q: prefix %s is mounted twice", s, m.Prefix)
+		}
+		seen[m.Prefix] = true
+		out = append(out, m)
 	}
-	return nil
+	return out, nil
+}
+
+// parseStaticMount parses one "PREFIX=DIR" entry. The prefix loses a
+// trailing slash and must then be a clean URL path below /.
+func parseStaticMount(s string) (StaticMount, error) {
+	prefix, dir, ok := strings.Cut(s, "=")
+	if !ok || dir == "" {
+		return StaticMount{}, errors.New("want PREFIX=DIR, like /static=static")
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	if prefix == "" {
+		return StaticMount{}, errors.New("the prefix / would hide the application; mount a path such as /static")
+	}
+	if !strings.HasPrefix(prefix, "/") || path.Clean(prefix) != prefix || strings.ContainsAny(prefix, "\\?#\x00") {
+		return StaticMount{}, errors.New("the prefix must be a clean URL path starting with /, like /static")
+	}
+	return StaticMount{Prefix: prefix, Dir: dir}, nil
+}
+
+// parseBinds parses --bind: at least one address.
+func parseBinds(v any) (any, error) {
+	specs := v.([]string)
+	if len(specs) == 0 {
+		return nil, errors.New("no address to listen on")
+	}
+	binds := make([]Bind, 0, len(specs))
+	for _, s := range specs {
+		b, err := parseBind(s)
+		if err != nil {
+			return nil, err
+		}
+		binds = append(binds, b)
+	}
+	return binds, nil
 }
 
 // parseTrusted parses --forwarded-allow-ips.
@@ -406,9 +460,9 @@ func parseTrusted(v any) (any, error) {
 	return s, nil
 }
 
-// ParseUmask parses a umask as gunicorn does: octal with a leading 0 or
+// parseUmask parses a umask as gunicorn does: octal with a leading 0 or
 // 0o (007, 0o22), else decimal. It is at most 0777.
-func ParseUmask(s string) (os.FileMode, error) {
+func parseUmask(s string) (os.FileMode, error) {
 	t := strings.TrimSpace(s)
 	base := 10
 	switch {
@@ -424,9 +478,21 @@ func ParseUmask(s string) (os.FileMode, error) {
 	return os.FileMode(n), nil
 }
 
-func checkUmask(v any) error {
-	_, err := ParseUmask(v.(string))
-	return err
+// parseUmaskOption parses --umask.
+func parseUmaskOption(v any) (any, error) { return parseUmask(v.(string)) }
+
+// parseCertReqs turns --cert-reqs, one of its choices, into the
+// tls.ClientAuthType it stands for.
+func parseCertReqs(v any) (any, error) {
+	switch v.(string) {
+	case "none":
+		return tls.NoClientCert, nil
+	case "optional":
+		return tls.VerifyClientCertIfGiven, nil
+	case "required":
+		return tls.RequireAndVerifyClientCert, nil
+	}
+	return nil, fmt.Errorf("want none, optional or required, got %q", v)
 }
 
 // checkAccount accepts a user or group name or a numeric id; whether it
@@ -465,12 +531,16 @@ func positive(v any) error {
 
 // RouteTimeout is one --route-timeout entry.
 type RouteTimeout struct {
-	Pattern string // * matches any run of characters, slashes included
+	// Pattern starts with / or *; * matches any run of characters,
+	// slashes included.
+	Pattern string
+	// Timeout replaces --timeout for the paths Pattern matches; 0 keeps
+	// --timeout.
 	Timeout time.Duration
 }
 
-// ParseRouteTimeout parses "PATTERN=DURATION".
-func ParseRouteTimeout(s string) (RouteTimeout, error) {
+// parseRouteTimeout parses "PATTERN=DURATION".
+func parseRouteTimeout(s string) (RouteTimeout, error) {
 	i := strings.LastIndexByte(s, '=')
 	if i <= 0 {
 		return RouteTimeout{}, fmt.Errorf("want PATTERN=DURATION (like '/reports/*=120s'), got %q", s)
@@ -486,7 +556,16 @@ func ParseRouteTimeout(s string) (RouteTimeout, error) {
 	return RouteTimeout{Pattern: pattern, Timeout: d}, nil
 }
 
-func checkRouteTimeout(s string) error {
-	_, err := ParseRouteTimeout(s)
-	return err
+// parseRouteTimeouts parses the --route-timeout entries, in order.
+func parseRouteTimeouts(v any) (any, error) {
+	specs := v.([]string)
+	out := make([]RouteTimeout, 0, len(specs))
+	for _, s := range specs {
+		rt, err := parseRouteTimeout(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rt)
+	}
+	return out, nil
 }

@@ -3,6 +3,9 @@
 // descriptors and sockets passed by systemd socket activation. It also
 // wraps listeners for the PROXY protocol and for TLS with certificates
 // that reload.
+//
+// OpenAll opens a server's whole Set of listeners with their layers, and
+// the Set stops accepting gracefully at shutdown (Quiesce).
 package listen
 
 import (

@@ -8,11 +8,27 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
+
+// Open opens a log destination: path "-" or "" is std (standard output
+// or error), anything else a file opened for appending, created with mode
+// 0640 if missing. The returned function closes the file; it does nothing
+// for std.
+func Open(path string, std io.Writer) (io.Writer, func(), error) {
+	if path == "" || path == "-" {
+		return std, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, nil, err // an *fs.PathError: it names the operation and the file
+	}
+	return f, func() { f.Close() }, nil
+}
 
 // New returns a logger writing to w at level; format is "text" or "json".
 func New(w io.Writer, level slog.Level, format string) *slog.Logger {

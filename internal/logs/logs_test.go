@@ -5,7 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +256,33 @@ func TestTextConcurrent(t *testing.T) {
 		if !strings.Contains(lines[i], "c: message g=") || lines[i+1] != "    a" || lines[i+2] != "    b" {
 			t.Fatalf("lines %d..%d interleaved: %q", i, i+2, lines[i:i+3])
 		}
+	}
+}
+
+func TestOpen(t *testing.T) {
+	var std bytes.Buffer
+	for _, path := range []string{"", "-"} {
+		w, closeLog, err := Open(path, &std)
+		if err != nil || w != &std {
+			t.Errorf("Open(%q) = %v, %v; want the standard stream", path, w, err)
+			continue
+		}
+		closeLog()
+	}
+	path := filepath.Join(t.TempDir(), "corral.log")
+	if err := os.WriteFile(path, []byte("before\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, closeLog, err := Open(path, &std)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "after\n")
+	closeLog()
+	if b, _ := os.ReadFile(path); string(b) != "before\nafter\n" {
+		t.Errorf("log file holds %q, want the line appended", b)
+	}
+	if _, _, err := Open(filepath.Join(t.TempDir(), "missing", "x.log"), &std); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open in a missing directory: %v", err)
 	}
 }

@@ -10,7 +10,6 @@
 package static
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,54 +36,21 @@ type Mount struct {
 	Dir string
 }
 
-// ParseMounts parses "PREFIX=DIR" entries (the --static option). A
-// relative DIR is taken relative to base (the app directory); each DIR
-// must exist and be a directory. Prefixes are normalised (a trailing slash
-// is dropped) and must be distinct.
-func ParseMounts(specs []string, base string) ([]Mount, error) {
-	out := make([]Mount, 0, len(specs))
-	seen := make(map[string]bool, len(specs))
-	for _, s := range specs {
-		m, err := parseMount(s, base)
+// CheckMounts checks, when the server starts, that every mount's Dir
+// exists and is a directory. The mounts' form (a clean prefix, each once,
+// an absolute Dir) is the caller's to ensure: config.Load parses --static
+// into that form.
+func CheckMounts(ms []Mount) error {
+	for _, m := range ms {
+		fi, err := os.Stat(m.Dir)
 		if err != nil {
-			return nil, fmt.Errorf("static %q: %w", s, err)
+			return fmt.Errorf("static %s: directory: %w", m.Prefix, err)
 		}
-		if seen[m.Prefix] {
-			return nil, fmt.Errorf("static %q: prefix %s is mounted twice", s, m.Prefix)
+		if !fi.IsDir() {
+			return fmt.Errorf("static %s: %s is not a directory", m.Prefix, m.Dir)
 		}
-		seen[m.Prefix] = true
-		out = append(out, m)
 	}
-	return out, nil
-}
-
-func parseMount(s, base string) (Mount, error) {
-	prefix, dir, ok := strings.Cut(s, "=")
-	if !ok || dir == "" {
-		return Mount{}, errors.New("want PREFIX=DIR, like /static=./static")
-	}
-	prefix = strings.TrimSuffix(prefix, "/")
-	if prefix == "" {
-		return Mount{}, errors.New("the prefix / would hide the application; mount a path such as /static")
-	}
-	if !strings.HasPrefix(prefix, "/") || path.Clean(prefix) != prefix || strings.ContainsAny(prefix, "\\?#\x00") {
-		return Mount{}, errors.New("the prefix must be a clean URL path starting with /, like /static")
-	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(base, dir)
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return Mount{}, fmt.Errorf("directory: %w", err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return Mount{}, fmt.Errorf("directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return Mount{}, fmt.Errorf("%s is not a directory", dir)
-	}
-	return Mount{Prefix: prefix, Dir: dir}, nil
+	return nil
 }
 
 // LogFunc records one request in the access log; front.AccessLog.Log fits.
