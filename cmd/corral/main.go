@@ -29,6 +29,7 @@ import (
 var version = "0.1.0"
 
 func main() {
+	startProfiling()
 	if os.Getenv("GOMAXPROCS") == "" {
 		// The Python workers need the CPUs more than the master does: on a
 		// 2-core machine the master's own per-request CPU drops by a fifth

@@ -11,7 +11,9 @@ import (
 	"os"
 )
 
-func init() {
+// startProfiling serves the profiles when CORRAL_PPROF_ADDR is set; main
+// calls it first.
+func startProfiling() {
 	if addr := os.Getenv("CORRAL_PPROF_ADDR"); addr != "" {
 		go func() { _ = http.ListenAndServe(addr, nil) }()
 	}
