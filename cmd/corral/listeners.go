@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"corral/internal/config"
-	"corral/internal/front"
 	"corral/internal/listen"
 	"corral/internal/trust"
 )
@@ -56,12 +55,12 @@ func watchCerts(ctx context.Context, certs *listen.Certs) {
 // accept. linger bounds the lingering closes of every listener's
 // connections.
 //
-// The framing check (front.FramingListener) refuses Content-Length with
+// The framing check (listen.FramingListener) refuses Content-Length with
 // Transfer-Encoding (request smuggling). It reads plain HTTP/1, so over
 // TLS it wraps the decrypted stream of connections that did not
 // negotiate HTTP/2; on plain listeners it lets the h2c preface through.
 func listenConfig(cfg *config.Config, act *listen.Activation, owner *syscall.Credential, certs *listen.Certs,
-	guard func(net.Listener) net.Listener, linger *front.Linger, log *slog.Logger) listen.Config {
+	guard func(net.Listener) net.Listener, linger *listen.Linger, log *slog.Logger) listen.Config {
 	lc := listen.Config{
 		Options:          listen.Options{Backlog: cfg.Backlog, ReusePort: cfg.ReusePort, Umask: cfg.Umask, Activation: act},
 		PreferActivation: !cfg.BindSet(),
@@ -70,7 +69,7 @@ func listenConfig(cfg *config.Config, act *listen.Activation, owner *syscall.Cre
 		ProxyProtocol:    cfg.ProxyProtocol,
 		Trusted:          trust.New(cfg.ForwardedAllowIPs),
 		HeaderTimeout:    cfg.HeaderTimeout,
-		HTTP1:            func(l net.Listener) net.Listener { return front.FramingListener(l, linger) },
+		Linger:           linger,
 		Logger:           log,
 	}
 	for _, b := range cfg.Bind {

@@ -35,7 +35,8 @@ route_timeout = ["/reports/*=2m"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := listenConfig(cfg, nil, nil, nil, nil, nil, nil)
+	linger := listen.NewLinger(listen.LingerConfig{})
+	lc := listenConfig(cfg, nil, nil, nil, nil, linger, nil)
 	wantAddrs := []listen.Addr{{Network: "unix", Address: "/run/a.sock"}, {Network: "tcp", Address: "[::1]:8080"}, {Network: "systemd", Address: "web"}}
 	if !slices.Equal(lc.Addrs, wantAddrs) {
 		t.Errorf("Addrs = %v, want %v", lc.Addrs, wantAddrs)
@@ -49,8 +50,8 @@ route_timeout = ["/reports/*=2m"]
 	if !lc.Trusted.TrustsIP(netip.MustParseAddr("10.1.2.3")) || lc.Trusted.TrustsIP(netip.MustParseAddr("192.0.2.1")) {
 		t.Errorf("trusted proxies are not --forwarded-allow-ips")
 	}
-	if lc.TLS != nil || lc.HTTP1 == nil || lc.Options.Chown {
-		t.Errorf("TLS %v, HTTP1 set %t, Chown %t; want plain HTTP/1 with the framing check, no owner", lc.TLS, lc.HTTP1 != nil, lc.Options.Chown)
+	if lc.TLS != nil || lc.Linger != linger || lc.Options.Chown {
+		t.Errorf("TLS %v, Linger %p, Chown %t; want plain HTTP/1 lingering with the server's Linger, no owner", lc.TLS, lc.Linger, lc.Options.Chown)
 	}
 	if got, want := routeTimeouts(cfg.RouteTimeouts), []front.RouteTimeout{{Pattern: "/reports/*", Timeout: 2 * time.Minute}}; !slices.Equal(got, want) {
 		t.Errorf("routeTimeouts = %v, want %v", got, want)

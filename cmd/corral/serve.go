@@ -65,7 +65,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		return exitFail
 	}
 	// Lingering close after early answers, bounded as docs/http.md says.
-	linger := front.NewLinger(front.LingerConfig{})
+	linger := listen.NewLinger(listen.LingerConfig{})
 	listeners, err := listen.OpenAll(context.Background(), listenConfig(cfg, act, wcfg.Credential, certs, g.Listener, linger, log))
 	if err != nil {
 		mlog.Error(err.Error())

@@ -11,8 +11,8 @@ import (
 
 	"corral/internal/admin"
 	"corral/internal/config"
-	"corral/internal/front"
 	"corral/internal/guard"
+	"corral/internal/listen"
 	"corral/internal/pool"
 )
 
@@ -20,7 +20,7 @@ import (
 type adminSource struct {
 	pool    *pool.Pool
 	guard   *guard.Guard
-	linger  *front.Linger
+	linger  *listen.Linger
 	app     string
 	binds   []string
 	started time.Time

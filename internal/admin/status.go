@@ -7,8 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"corral/internal/front"
 	"corral/internal/guard"
+	"corral/internal/listen"
 	"corral/internal/pool"
 )
 
@@ -25,7 +25,7 @@ type Status struct {
 	Queued    int                 `json:"queued"`
 	Workers   []pool.WorkerStatus `json:"workers"`
 	Guard     *guard.Stats        `json:"guard,omitempty"`           // nil = no guard
-	Linger    *front.LingerStats  `json:"lingering_close,omitempty"` // nil = not counted
+	Linger    *listen.LingerStats `json:"lingering_close,omitempty"` // nil = not counted
 }
 
 // WriteStatus writes d for people, as `corral status` prints it.

@@ -56,12 +56,11 @@ type Config struct {
 	// TLS, when not nil, serves TLS with this configuration on every
 	// listener (see TLS); nil = plain HTTP.
 	TLS *tls.Config
-	// HTTP1, when not nil, wraps the listener of plain HTTP/1 connections
-	// (a request-framing check): on a plain listener every connection,
-	// over TLS the decrypted stream of each connection that did not
-	// negotiate HTTP/2. Its Accept must return the connection it wraps
-	// without blocking, and must not fail for an accepted connection.
-	HTTP1 func(net.Listener) net.Listener
+	// Linger bounds the lingering closes of the HTTP/1 connections (see
+	// FramingListener, which every HTTP/1 connection goes through: on a
+	// plain listener every connection, over TLS the decrypted stream of
+	// each connection that did not negotiate HTTP/2); nil = close at once.
+	Linger *Linger
 	// Logger receives one line per decision about the sockets (systemd's
 	// sockets used or closed) and the TLS layer's; nil = discarded.
 	Logger *slog.Logger
@@ -91,7 +90,8 @@ const firstRequestWait = time.Second
 // OpenAll opens every address of cfg.Addrs (or, with PreferActivation,
 // the sockets systemd passed) and wraps each listener, from the socket
 // up: Guard, the connection limit, the PROXY protocol, then TLS (with
-// HTTP1 inside it for HTTP/1 connections) or HTTP1. It closes the sockets
+// the framing check inside it for HTTP/1 connections) or the framing
+// check (FramingListener). It closes the sockets
 // systemd passed that no address names, with a warning. On error nothing
 // stays open.
 func OpenAll(ctx context.Context, cfg Config) (*Set, error) {
@@ -137,38 +137,15 @@ func OpenAll(ctx context.Context, cfg Config) (*Set, error) {
 		if cfg.ProxyProtocol {
 			l = ProxyProtocol(l, cfg.Trusted, cfg.HeaderTimeout)
 		}
-		switch {
-		case cfg.TLS != nil:
-			var http1 func(net.Conn) net.Conn
-			if cfg.HTTP1 != nil {
-				http1 = perConn(cfg.HTTP1)
-			}
-			l = TLS(l, cfg.TLS, cfg.HeaderTimeout, http1, log)
-		case cfg.HTTP1 != nil:
-			l = cfg.HTTP1(l)
+		if cfg.TLS != nil {
+			l = TLS(l, cfg.TLS, cfg.HeaderTimeout, func(c net.Conn) net.Conn { return Framing(c, cfg.Linger) }, log)
+		} else {
+			l = FramingListener(l, cfg.Linger)
 		}
 		s.listeners = append(s.listeners, newListener(l, desc))
 	}
 	return s, nil
 }
-
-// perConn turns a listener wrapper into a wrapper of one connection: the
-// TLS layer wraps each decrypted stream as it comes.
-func perConn(wrap func(net.Listener) net.Listener) func(net.Conn) net.Conn {
-	return func(c net.Conn) net.Conn {
-		wc, err := wrap(oneConn{c}).Accept()
-		if err != nil {
-			return c
-		}
-		return wc
-	}
-}
-
-// oneConn is a listener whose Accept returns its connection, for perConn.
-type oneConn struct{ net.Conn }
-
-func (o oneConn) Accept() (net.Conn, error) { return o.Conn, nil }
-func (o oneConn) Addr() net.Addr            { return o.Conn.LocalAddr() }
 
 // describe names a listener for the log: unix:PATH, http://HOST:PORT or
 // https://HOST:PORT, and a bare HOST:PORT for all interfaces.

@@ -62,8 +62,8 @@ func (t tagListener) Accept() (net.Conn, error) {
 }
 
 // TestOpenAllPlain opens two addresses and checks the layers: the guard
-// sees the socket's own listener, HTTP1 the outermost, and every
-// connection passes both.
+// sees the socket's own listener, and every connection passes it and
+// comes out of the framing check.
 func TestOpenAllPlain(t *testing.T) {
 	var rec layers
 	set, err := OpenAll(context.Background(), Config{
@@ -73,18 +73,13 @@ func TestOpenAllPlain(t *testing.T) {
 			rec.add(fmt.Sprintf("guard %T", l))
 			return tagListener{l, "guard", &rec}
 		},
-		HTTP1: func(l net.Listener) net.Listener {
-			rec.add(fmt.Sprintf("http1 %T", l))
-			return tagListener{l, "http1", &rec}
-		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer set.Close()
 	if got, want := rec.get(), []string{
-		"guard *net.TCPListener", "http1 *listen.limitListener",
-		"guard *net.UnixListener", "http1 *listen.limitListener",
+		"guard *net.TCPListener", "guard *net.UnixListener",
 	}; !slices.Equal(got, want) {
 		t.Errorf("layers = %q, want %q", got, want)
 	}
@@ -101,9 +96,11 @@ func TestOpenAllPlain(t *testing.T) {
 	}
 	for _, l := range ls {
 		rec.reset()
+		accepted := make(chan string, 1)
 		go func() {
 			c, err := l.Accept()
 			if err == nil {
+				accepted <- fmt.Sprintf("%T", c)
 				c.Close()
 			}
 		}()
@@ -113,13 +110,16 @@ func TestOpenAllPlain(t *testing.T) {
 		}
 		io.ReadAll(c)
 		c.Close()
-		if got, want := rec.get(), []string{"accept guard", "accept http1"}; !slices.Equal(got, want) {
+		if got, want := rec.get(), []string{"accept guard"}; !slices.Equal(got, want) {
 			t.Errorf("%s: connection went through %q, want %q", l, got, want)
+		}
+		if got, want := <-accepted, "*listen.framingConn"; got != want {
+			t.Errorf("%s: accepted a %s, want %s", l, got, want)
 		}
 	}
 }
 
-// TestOpenAllTLS: over TLS the HTTP1 wrapper sees each decrypted HTTP/1
+// TestOpenAllTLS: over TLS the framing check wraps each decrypted HTTP/1
 // stream, and never an HTTP/2 connection; requests see their TLS state
 // through ConfigureServer.
 func TestOpenAllTLS(t *testing.T) {
@@ -129,15 +129,10 @@ func TestOpenAllTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec layers
 	set, err := OpenAll(context.Background(), Config{
 		Addrs:         []Addr{{"tcp", "127.0.0.1:0"}},
 		TLS:           certs.Config(),
 		HeaderTimeout: 5 * time.Second,
-		HTTP1: func(l net.Listener) net.Listener {
-			rec.add(fmt.Sprintf("http1 %T", l))
-			return l
-		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +146,19 @@ func TestOpenAllTLS(t *testing.T) {
 		fmt.Fprintf(w, "%s tls=%t", r.Proto, r.TLS != nil)
 	})}
 	set.ConfigureServer(srv)
+	var rec layers
+	track := srv.ConnState
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			if tc, ok := c.(*tlsHTTP1Conn); ok {
+				c = tc.Conn // the TLS state's carrier, around the HTTP/1 stream
+			}
+			rec.add(fmt.Sprintf("%T", c))
+		}
+		if track != nil {
+			track(c, st)
+		}
+	}
 	go srv.Serve(l)
 	defer srv.Close()
 
@@ -163,8 +171,8 @@ func TestOpenAllTLS(t *testing.T) {
 	if got, want := get(t, client(pool, false), url), "HTTP/1.1 tls=true"; got != want {
 		t.Errorf("HTTP/1.1 client got %q, want %q", got, want)
 	}
-	if got, want := rec.get(), []string{"http1 listen.oneConn"}; !slices.Equal(got, want) {
-		t.Errorf("HTTP1 wrapped %q, want one HTTP/1 stream", got)
+	if got, want := rec.get(), []string{"*tls.Conn", "*listen.framingConn"}; !slices.Equal(got, want) {
+		t.Errorf("connections served: %q, want the HTTP/2 one as is and the HTTP/1 one framed", got)
 	}
 }
 

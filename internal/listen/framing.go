@@ -1,4 +1,4 @@
-package front
+package listen
 
 import (
 	"bytes"
@@ -44,6 +44,12 @@ func FramingListener(l net.Listener, lg *Linger) net.Listener {
 	return framingListener{Listener: l, lg: lg}
 }
 
+// Framing is FramingListener for one connection, as the TLS layer hands
+// out each decrypted HTTP/1 stream.
+func Framing(c net.Conn, lg *Linger) net.Conn {
+	return &framingConn{Conn: c, k: closer{l: lg, c: c}}
+}
+
 type framingListener struct {
 	net.Listener
 	lg *Linger
@@ -54,7 +60,7 @@ func (l framingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &framingConn{Conn: c, k: closer{l: l.lg, c: c}}, nil
+	return Framing(c, l.lg), nil
 }
 
 // framingConn runs a tracker over the bytes net/http reads. It is used by
