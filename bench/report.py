@@ -23,6 +23,17 @@ NAMES = {
     "waitress": "Waitress",
     "granian": "Granian",
     "go-ceiling": "Go net/http (ceiling)",
+    # ASGI scenarios
+    "uvicorn": "uvicorn",
+    "gunicorn": "gunicorn asgi",
+    "hypercorn": "Hypercorn",
+}
+
+# How the ASGI workloads are labelled in the report.
+ASGI_WORKLOADS = {
+    "fastapi": "fastapi (GET /items/42)",
+    "hello": "hello (raw ASGI)",
+    "websocket": "websocket echo (messages/s)",
 }
 
 # The project's targets (bench/README.md): (workload, peer, minimum ratio of
@@ -36,6 +47,14 @@ THROUGHPUT_TARGETS = [
     ("requestlog", "granian", 1.0),
     ("hello", "go-ceiling", 0.5),
 ]
+# (workload, peer, minimum ratio of corral's rps to the peer's); the
+# websocket target compares with the best peer (ASGI_WS_BEST).
+ASGI_TARGETS = [
+    ("fastapi", "granian", 1.2),
+    ("fastapi", "uvicorn", 1.5),
+    ("hello", "uvicorn", 1.0),
+]
+ASGI_WS_BEST = 1.0
 SLOWLORIS_KEEP = 0.90
 RSS_IDLE_MAX_MIB = 30
 RSS_LOAD_MAX_MIB = 100
@@ -127,7 +146,11 @@ def header(meta, title):
     out.append(f"- date: {meta.get('date', '?')}")
     out.append(f"- command: `{meta.get('command', '?')}`")
     out.append(f"- load: `{meta.get('wrk', '?')}` after {meta.get('warmup', '?')} s of warm-up with the same settings")
-    if meta.get("scenario", "").startswith("slowloris"):
+    if "paths" in meta:
+        out.append(f"  ({meta['paths']})")
+    if "wsload" in meta:
+        out.append(f"- WebSocket load: `{meta['wsload']}` after {meta.get('warmup', '?')} s of warm-up with the same settings")
+    if "slowloris" in meta.get("scenario", ""):
         out.append(f"- attack: `{meta.get('slowhttptest', '?')}`")
     out.append(f"- machine: {meta.get('machine', '?')}")
     if "load" in meta:
@@ -246,8 +269,8 @@ def throughput(meta, cmds, rows):
     return out
 
 
-def slowloris(meta, cmds, rows):
-    out = header(meta, "slowloris")
+def slowloris(meta, cmds, rows, title="slowloris"):
+    out = header(meta, title)
     servers = []
     for r in rows:
         if r["server"] not in servers:
@@ -301,9 +324,88 @@ def slowloris(meta, cmds, rows):
     return out
 
 
+def asgi(meta, cmds, rows):
+    out = header(meta, "ASGI")
+    workloads = []
+    for r in rows:
+        if r["workload"] not in workloads:
+            workloads.append(r["workload"])
+
+    out += ["## Results", ""]
+    out.append(
+        "corral ÷ server: corral's rate divided by that server's on the same workload "
+        "(above 1 = corral is faster). The websocket rows count echoed messages per "
+        "second over all connections, and their p50/p99 are round-trip times."
+    )
+    out.append("")
+    out.append("| workload | server | rps or msg/s | p50 (ms) | p99 (ms) | errors | corral ÷ server | notes |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---|")
+    for w in workloads:
+        corral_rps = ok_rps(find(rows, w, "corral"))
+        for r in rows:
+            if r["workload"] != w:
+                continue
+            is_ok = r["status"] == "ok"
+            rr = "" if r["server"] == "corral" else fmt_ratio(ratio(corral_rps, ok_rps(r)))
+            out.append(
+                f"| {ASGI_WORKLOADS.get(w, w)} | {NAMES.get(r['server'], r['server'])} | {fmt_rps(r)} "
+                f"| {fmt(r['p50']) if is_ok else '–'} | {fmt(r['p99']) if is_ok else '–'} "
+                f"| {r['errors'] if is_ok else '–'} | {rr} | {note_of(r)} |"
+            )
+    out.append("")
+
+    mem, worst_idle, worst_end = memory_section(rows, lambda r: True)
+
+    out += ["## Targets (2 cores)", ""]
+    out.append("| target | measured | |")
+    out.append("|---|---:|---|")
+    for w, peer, want in ASGI_TARGETS:
+        if w not in workloads:
+            continue
+        r = ratio(ok_rps(find(rows, w, "corral")), ok_rps(find(rows, w, peer)))
+        out.append(f"| {w}: corral ≥ {want:g}× {NAMES[peer]} | {fmt_ratio(r)} | {verdict(r, r is not None and r >= want)} |")
+    if "websocket" in workloads:
+        best, best_rps = None, None
+        for r in rows:
+            v = num(ok_rps(r)) if r["workload"] == "websocket" and r["server"] != "corral" else None
+            if v is not None and (best_rps is None or v > best_rps):
+                best, best_rps = r["server"], v
+        r = ratio(ok_rps(find(rows, "websocket", "corral")), best_rps)
+        label = "the best peer" if best is None else f"the best peer ({NAMES.get(best, best)})"
+        out.append(
+            f"| websocket: corral ≥ {ASGI_WS_BEST:g}× {label} | {fmt_ratio(r)} "
+            f"| {verdict(r, r is not None and r >= ASGI_WS_BEST)} |"
+        )
+    out.append(
+        f"| corral master idle RSS ≤ {RSS_IDLE_MAX_MIB} MiB | "
+        f"{'–' if worst_idle is None else f'{worst_idle:.1f} MiB'} | "
+        f"{verdict(worst_idle, worst_idle is not None and worst_idle <= RSS_IDLE_MAX_MIB)} |"
+    )
+    out.append(
+        f"| corral master RSS under load ≤ {RSS_LOAD_MAX_MIB} MiB | "
+        f"{'–' if worst_end is None else f'{worst_end:.1f} MiB'} | "
+        f"{verdict(worst_end, worst_end is not None and worst_end <= RSS_LOAD_MAX_MIB)} |"
+    )
+    out.append("")
+    out.append(
+        f"The ASGI slowloris target (corral keeps ≥ {SLOWLORIS_KEEP:.0%} of its clean "
+        "hello throughput) is measured by `bench/run asgi-slowloris`: see asgi-slowloris.md."
+    )
+    out.append("")
+    out += mem
+    pairs = [(r["server"], r["workload"]) for r in rows]
+    out += commands_section(meta, cmds, pairs)
+    return out
+
+
 def main():
     meta, cmds, rows = load(sys.argv[1], sys.argv[2])
-    if meta.get("scenario", "").startswith("slowloris"):
+    scenario = meta.get("scenario", "")
+    if scenario == "asgi":
+        lines = asgi(meta, cmds, rows)
+    elif scenario == "asgi-slowloris":
+        lines = slowloris(meta, cmds, rows, "ASGI slowloris (raw ASGI hello)")
+    elif scenario.startswith("slowloris"):
         lines = slowloris(meta, cmds, rows)
     else:
         lines = throughput(meta, cmds, rows)
