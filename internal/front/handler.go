@@ -88,12 +88,12 @@ type Client interface {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{Recorder: Recorder{ResponseWriter: w}}
 	if cl, ok := w.(Client); ok {
 		rec.scheme, rec.class = cl.ClientScheme(), cl.ClientClass()
 	}
 	status := h.serve(rec, r)
-	if status != 0 && !rec.wroteHeader {
+	if status != 0 && rec.status == 0 {
 		rec.status = status
 	}
 	if h.cfg.AccessLog != nil {
@@ -350,49 +350,13 @@ func (h *Handler) extendWrite(w http.ResponseWriter) {
 	}
 }
 
-// recorder notes the status and size of the answer for the access log.
+// recorder notes the status and size of the answer for the access log and
+// carries the client's scheme and priority class from a Client.
 type recorder struct {
-	http.ResponseWriter
-	status      int
-	bytes       int64
-	wroteHeader bool
-	scheme      string // from a Client, "" = the connection's
-	class       int
+	Recorder
+	scheme string // from a Client, "" = the connection's
+	class  int
 }
-
-func (r *recorder) WriteHeader(code int) {
-	if !r.wroteHeader {
-		r.status, r.wroteHeader = code, true
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if !r.wroteHeader {
-		r.WriteHeader(http.StatusOK)
-	}
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
-	return n, err
-}
-
-// ReadFrom keeps net/http's sendfile path for file bodies.
-func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
-	if !r.wroteHeader {
-		r.WriteHeader(http.StatusOK)
-	}
-	var n int64
-	var err error
-	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(src)
-	} else { // HTTP/2's writer has no ReadFrom
-		n, err = io.Copy(struct{ io.Writer }{r.ResponseWriter}, src)
-	}
-	r.bytes += n
-	return n, err
-}
-
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // deadlineWriter extends the write deadline before each write.
 type deadlineWriter struct {

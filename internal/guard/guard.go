@@ -16,7 +16,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -30,6 +29,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"corral/internal/addrset"
+	"corral/internal/front"
 	"corral/internal/urlpath"
 )
 
@@ -403,7 +403,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.RemoteAddr = netip.AddrPortFrom(id.Addr, 0).String()
 	}
 	gw := g.writers.Get().(*writer)
-	*gw = writer{ResponseWriter: w, scheme: id.Scheme}
+	*gw = writer{Recorder: front.Recorder{ResponseWriter: w, Hook: gw}, scheme: id.Scheme}
 	defer g.writers.Put(gw)
 	if len(g.cfg.Classes) > 0 {
 		gw.class = g.classify(id.Addr, r)
@@ -480,7 +480,7 @@ func (g *Guard) after(gw *writer, r *http.Request, key netip.Addr, c *client, kn
 	if c != nil {
 		g.release(c)
 	}
-	status := gw.status
+	status := gw.Status()
 	if gw.appBan > 0 && !allowed {
 		g.ban(key, time.Duration(gw.appBan)*time.Second, "app", "X-Corral-Ban response header", http.StatusForbidden, 0, false)
 	}
@@ -668,52 +668,27 @@ func (g *Guard) Stats() Stats {
 	return s
 }
 
-// writer records the status for the jails, removes X-Corral-Ban from the
-// response and carries the client's scheme and class to the front.
+// writer records the status for the jails (its Recorder), removes
+// X-Corral-Ban from the response and carries the client's scheme and class
+// to the front. Its Hook is itself.
 type writer struct {
-	http.ResponseWriter
+	front.Recorder
 	scheme string
 	class  int
-	status int
 	appBan int // seconds asked for with X-Corral-Ban
 }
 
-func (w *writer) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-		h := w.ResponseWriter.Header()
-		if vs, ok := h["X-Corral-Ban"]; ok {
-			delete(h, "X-Corral-Ban")
-			if len(vs) > 0 {
-				if n, err := strconv.Atoi(strings.TrimSpace(vs[0])); err == nil && n > 0 {
-					w.appBan = n
-				}
+// BeforeHeader takes X-Corral-Ban out of the response and keeps its value.
+func (w *writer) BeforeHeader(h http.Header, _ int) {
+	if vs, ok := h["X-Corral-Ban"]; ok {
+		delete(h, "X-Corral-Ban")
+		if len(vs) > 0 {
+			if n, err := strconv.Atoi(strings.TrimSpace(vs[0])); err == nil && n > 0 {
+				w.appBan = n
 			}
 		}
 	}
-	w.ResponseWriter.WriteHeader(code)
 }
-
-func (w *writer) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// ReadFrom keeps net/http's sendfile path.
-func (w *writer) ReadFrom(src io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
-	}
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
-	}
-	return io.Copy(w.ResponseWriter, src)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ClientScheme is the scheme a trusted proxy reported, "" if none.
 func (w *writer) ClientScheme() string { return w.scheme }

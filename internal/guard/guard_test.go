@@ -3,10 +3,12 @@ package guard
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -358,6 +360,46 @@ func TestAppBanHeader(t *testing.T) {
 	}
 	if w := r.do("192.0.2.17:9", "GET", "/", nil); w.Code != 200 {
 		t.Errorf("after unban: %d", w.Code)
+	}
+}
+
+// TestWriterHeaderPaths: the jails see the final status, not an interim
+// 103, and X-Corral-Ban is taken out whichever call writes the header.
+func TestWriterHeaderPaths(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Jails[JailAuth].MaxRetry = 3 })
+	r.g.SetRoutes([]byte(`{"framework":"flask","routes":[{"rule":"/login","regex":"^/login$"},{"rule":"/f","regex":"^/f$"}]}`))
+	h := r.g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/f" {
+			w.Header().Set("X-Corral-Ban", "60")
+			_, _ = io.Copy(w, strings.NewReader("file")) // ReadFrom, implicit 200
+			return
+		}
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	do := func(remote, target string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", target, nil)
+		req.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	for range 3 {
+		do("192.0.2.20:1", "/login")
+	}
+	if w := do("192.0.2.20:1", "/login"); w.Code != 403 {
+		t.Errorf("after 3 answers 103 then 401: %d, want 403", w.Code)
+	}
+	w := do("192.0.2.21:1", "/f")
+	if w.Code != 200 || w.Body.String() != "file" || w.Header().Get("X-Corral-Ban") != "" {
+		t.Errorf("response: %d %q, X-Corral-Ban %q", w.Code, w.Body.String(), w.Header().Get("X-Corral-Ban"))
+	}
+	var jails []string
+	for _, b := range r.g.Bans() {
+		jails = append(jails, b.Jail)
+	}
+	if want := []string{"auth", "app"}; !slices.Equal(slices.Sorted(slices.Values(jails)), slices.Sorted(slices.Values(want))) {
+		t.Errorf("bans in jails %q, want %q", jails, want)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"corral/internal/front"
 )
 
 // sendChunk is how much of a file goes out between two extensions of the
@@ -11,43 +13,33 @@ import (
 // off, large enough to keep sendfile(2) efficient.
 const sendChunk = 256 << 10
 
-// response notes the status and size for the access log, adds the
-// Content-Encoding of a precompressed file to successful answers, and
-// keeps a slow client from holding a connection forever.
+// response notes the status and size for the access log (its Recorder),
+// adds the Content-Encoding of a precompressed file to successful answers,
+// and keeps a slow client from holding a connection forever. Its Hook is
+// itself.
 type response struct {
-	http.ResponseWriter
+	front.Recorder
 	coding      string // Content-Encoding for 200 and 206, "" for none
 	sendTimeout time.Duration
-	status      int
-	bytes       int64
-	wroteHeader bool
 }
 
-func (w *response) WriteHeader(code int) {
-	if !w.wroteHeader {
-		w.status, w.wroteHeader = code, true
-		if w.coding != "" && (code == http.StatusOK || code == http.StatusPartialContent) {
-			w.Header().Set("Content-Encoding", w.coding)
-		}
+// BeforeHeader adds the Content-Encoding to a 200 or 206.
+func (w *response) BeforeHeader(h http.Header, code int) {
+	if w.coding != "" && (code == http.StatusOK || code == http.StatusPartialContent) {
+		h.Set("Content-Encoding", w.coding)
 	}
-	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *response) Write(b []byte) (int, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
 	w.extend()
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
+	return w.Recorder.Write(b)
 }
 
-// ReadFrom sends src in chunks, each through the underlying writer's
-// ReadFrom (sendfile for a file on a plain TCP connection), extending the
-// write deadline before each.
+// ReadFrom sends src in chunks, each through the Recorder's ReadFrom and
+// so the underlying writer's (sendfile for a file on a plain TCP
+// connection), extending the write deadline before each.
 func (w *response) ReadFrom(src io.Reader) (int64, error) {
-	if !w.wroteHeader {
+	if w.Status() == 0 { // also when src is empty and no chunk goes out
 		w.WriteHeader(http.StatusOK)
 	}
 	// ServeContent hands over an *io.LimitedReader around the *os.File;
@@ -66,9 +58,8 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 		}
 		want := part.N
 		w.extend()
-		n, err := io.Copy(w.ResponseWriter, part)
+		n, err := w.Recorder.ReadFrom(part)
 		total += n
-		w.bytes += n
 		if limited {
 			lr.N -= n
 		}
@@ -77,9 +68,6 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 		}
 	}
 }
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *response) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *response) extend() {
 	if w.sendTimeout > 0 {

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"corral/internal/front"
 	"corral/internal/urlpath"
 )
 
@@ -131,14 +132,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	rw := &response{ResponseWriter: w, sendTimeout: h.cfg.SendTimeout}
+	rw := &response{Recorder: front.Recorder{ResponseWriter: w}, sendTimeout: h.cfg.SendTimeout}
+	rw.Hook = rw
 	h.serve(rw, r, m, rest)
 	if h.cfg.Log != nil {
-		status := rw.status
-		if !rw.wroteHeader {
+		status := rw.Status()
+		if status == 0 {
 			status = http.StatusOK
 		}
-		h.cfg.Log(r, status, rw.bytes, time.Since(start))
+		h.cfg.Log(r, status, rw.Bytes(), time.Since(start))
 	}
 }
 
@@ -246,7 +248,7 @@ func (h *Handler) serve(w *response, r *http.Request, m *Mount, rest string) {
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Cache-Control", h.cacheControl)
 	hdr.Set("Etag", etag(sfi, coding))
-	// Content-Encoding is added by response.WriteHeader for 200 and 206
+	// Content-Encoding is added by response.BeforeHeader for 200 and 206
 	// only: ServeContent would otherwise omit Content-Length, and its error
 	// answers (416) are not encoded.
 	w.coding = coding
