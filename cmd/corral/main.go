@@ -25,8 +25,9 @@ import (
 	"corral/python"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0"
+// version is python.Version() (see version.go) unless set at build time
+// with -ldflags "-X main.version=…".
+var version string
 
 func main() {
 	startProfiling()
