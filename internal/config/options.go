@@ -212,7 +212,7 @@ var options = []option{
 	{
 		name: "python", kind: kindString, group: groupApp, arg: "PATH",
 		defText: "virtualenv's, else python3",
-		help:    "Python interpreter for the workers: a path, or a command looked up on PATH. By default the active virtual environment's, else .venv/bin/python in the app directory (after --chdir), else python3 from PATH.",
+		help:    "Python interpreter for the workers: a path, or a command looked up on PATH. By default the Python of the virtual environment corral is installed in (pip install corral-server), else the active virtual environment's, else .venv/bin/python in the app directory (after --chdir), else python3 from PATH.",
 		field:   func(c *Config) any { return &c.Python },
 	},
 	{
