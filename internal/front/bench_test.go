@@ -45,7 +45,7 @@ func benchWorker() {
 	if _, err := r.Discard(int(h.Length)); err != nil {
 		os.Exit(70)
 	}
-	hello := []byte(`{"protocol":1,"pid":1,"python":"bench","implementation":"go","threads":1}`)
+	hello := []byte(`{"protocol":2,"pid":1,"python":"bench","implementation":"go","threads":1}`)
 	if _, err := c.Write(proto.AppendFrame(nil, proto.Hello, 0, 0, hello)); err != nil {
 		os.Exit(70)
 	}
