@@ -489,10 +489,7 @@ def serve(app, data_sock, control_sock, config, hello):
         )
         _close_loop(loop, 1.0)
         return 1
-    data_sock.sendall(frame(proto.HELLO, 0, hello(hello_info(config, lifespan.status))))
-    data_sock.setblocking(False)
     worker = Worker(app, data_sock, config, loop, lifespan.state)
-    corral._master = worker
     # Our own wakeup fd: a signal that lands in another thread still wakes
     # the loop, so the main thread runs the handler at once.
     wake_r, wake_w = os.pipe()
@@ -500,7 +497,11 @@ def serve(app, data_sock, control_sock, config, hello):
     os.set_blocking(wake_w, False)
     loop.add_reader(wake_r, _drain_pipe, wake_r)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    # Before HELLO: the master may send SIGTERM as soon as it has it.
     signal.signal(signal.SIGTERM, worker.on_sigterm)
+    data_sock.sendall(frame(proto.HELLO, 0, hello(hello_info(config, lifespan.status))))
+    data_sock.setblocking(False)
+    corral._master = worker
     threading.Thread(
         target=_control_loop, args=(control_sock, worker), name="corral-control", daemon=True
     ).start()

@@ -251,7 +251,26 @@ class Base:
             self.violation = message
         return ProtocolViolation(message)
 
+    def _pairs(self, first, headers, what):
+        try:
+            return encode_pairs(first, headers, what)
+        except ProtocolViolation as exc:
+            if self.violation is None:
+                self.violation = str(exc)
+            raise
+
+    def _bytes(self, value, what):
+        try:
+            return _as_bytes(value, what)
+        except ProtocolViolation as exc:
+            if self.violation is None:
+                self.violation = str(exc)
+            raise
+
     def _check_type(self, message):
+        if self.violation is not None:
+            # Once broken, the request stays broken: it ends with ERROR.
+            raise ProtocolViolation(self.violation)
         try:
             return message["type"]
         except (TypeError, KeyError, IndexError):
@@ -292,7 +311,7 @@ class Base:
             raise self._violate(
                 "%s status %d is out of range (200..599)" % (kind, status)
             )
-        head = encode_pairs(_status_line(status), message.get("headers", ()), "header")
+        head = self._pairs(_status_line(status), message.get("headers", ()), "header")
         if len(head) > MAX_PAYLOAD - 4:
             raise self._violate("response headers larger than 1 MiB")
         self.head = head
@@ -309,7 +328,7 @@ class Base:
             raise self._violate("%s after the last body" % kind)
         body = message.get("body", b"")
         if type(body) is not bytes:
-            body = _as_bytes(body, "%s body" % kind)
+            body = self._bytes(body, "%s body" % kind)
         more = message.get("more_body", False)
         if self.cancelled:
             raise ClientDisconnected("the client disconnected")
@@ -417,7 +436,7 @@ class Base:
             raise self._violate("%s without \"trailers\": true in http.response.start" % kind)
         if phase != TRAILING:
             raise self._violate("%s before the last http.response.body" % kind)
-        data = encode_pairs(None, message.get("headers", ()), "trailer")
+        data = self._pairs(None, message.get("headers", ()), "trailer")
         if data:
             if self.trailer_parts is None:
                 self.trailer_parts = [data]
@@ -445,7 +464,7 @@ class Base:
         except TypeError:
             raise self._violate("%s links must be an iterable of bytes" % kind) from None
         if pairs:
-            payload = encode_pairs(None, pairs, "link")
+            payload = self._pairs(None, pairs, "link")
             if len(payload) > MAX_PAYLOAD:
                 raise self._violate("early hints larger than 1 MiB")
             self.w.write(frame(EARLY_HINT, self.id, payload))
@@ -574,6 +593,8 @@ class HttpRequest(Base):
     # -- receive
 
     async def receive(self):
+        if self.cancelled or self.phase == DONE:
+            return {"type": "http.disconnect"}
         body = self.body
         if body is not None:
             self.body = None

@@ -18,7 +18,6 @@ from ._asgi_http import (
     SPEC_VERSION,
     Base,
     _address,
-    encode_pairs,
     parse_block,
 )
 from ._channel import protocol_error
@@ -217,7 +216,7 @@ class WebSocket(Base):
             raise self._violate(
                 "websocket.accept subprotocol must be a str, not %s" % type(subprotocol).__name__
             )
-        payload = encode_pairs(subprotocol, message.get("headers", ()), "header")
+        payload = self._pairs(subprotocol, message.get("headers", ()), "header")
         if b"\0" in subprotocol or len(payload) > MAX_PAYLOAD:
             raise self._violate("websocket.accept: invalid subprotocol or headers")
         self.state = OPEN
