@@ -396,7 +396,8 @@ async def ws_flood(scope, receive, send, q):
     await send({"type": "websocket.accept"})
     for i in range(int(q.get("n", "10"))):
         await send({"type": "websocket.send", "text": "m%d" % i})
-        mark("ws sent %d" % i)
+        if "sleep" in q:
+            await asyncio.sleep(float(q["sleep"]))
     await send({"type": "websocket.close"})
 
 
