@@ -12,10 +12,12 @@ CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
 
 
 def _unwrap(func):
+    # type() checks, not isinstance(): isinstance may ask the object for
+    # its __class__, and some app objects raise on any attribute access.
     while True:
-        if isinstance(func, functools.partial):
+        if issubclass(type(func), functools.partial):
             func = func.func
-        elif isinstance(func, types.MethodType):
+        elif type(func) is types.MethodType:
             func = func.__func__
         else:
             return func
@@ -26,7 +28,9 @@ def coroutine_function(func):
     if func is None:
         return False
     func = _unwrap(func)
-    if isinstance(func, types.FunctionType) and func.__code__.co_flags & CO_COROUTINE:
+    if type(func) is not types.FunctionType:
+        return False
+    if func.__code__.co_flags & CO_COROUTINE:
         return True
     # Functions marked as coroutine functions: inspect.markcoroutinefunction
     # (3.12+) and asyncio's marker (asgiref's on older Pythons). Whoever
@@ -47,12 +51,16 @@ def classify(app):
     - anything else: WSGI.
     """
     obj = app
-    while isinstance(obj, functools.partial):
+    while issubclass(type(obj), functools.partial):
         obj = obj.func
-    if isinstance(obj, type):
+    if issubclass(type(obj), type):
         # On a class, __call__ is its instances' (or type's own).
         return "asgi2" if coroutine_function(getattr(obj, "__call__", None)) else "wsgi"
-    if coroutine_function(obj) or coroutine_function(getattr(obj, "__call__", None)):
+    if coroutine_function(obj):
+        return "asgi3"
+    # The __call__ that calling the object runs: its type's, never looked
+    # up on the object itself.
+    if coroutine_function(getattr(type(obj), "__call__", None)):
         return "asgi3"
     return "wsgi"
 
