@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,6 +56,10 @@ type Request struct {
 	// Class is the priority class (Config.Reserve): 0 is the default and
 	// lowest; values past the highest class count as the highest.
 	Class int
+	// WebSocket marks a WebSocket handshake for an ASGI worker (a REQUEST
+	// with proto.FlagWebSocket): it is exempt from the hard timeout, and
+	// once the app accepts it its messages go through SendWS and NextWS.
+	WebSocket bool
 }
 
 type callState uint8
@@ -90,6 +95,10 @@ type Call struct {
 	paused     bool
 	readOff    int64
 
+	// responded is set when an ASGI worker sent the response's START: its
+	// hard timeout no longer applies (a stream runs as long as its client).
+	responded atomic.Bool
+
 	// Response, guarded by mu.
 	mu       sync.Mutex
 	headC    chan struct{} // closed when the head or a failure is known
@@ -101,6 +110,14 @@ type Call struct {
 	inline   []byte // the whole body of a response that came in one frame
 	body     *spool // the body of a streamed response; nil until its head
 	released bool
+	// ASGI extras: early hints before the head (hintC, made by HeadHints,
+	// wakes it), trailers after the body.
+	hints        [][]string
+	hintC        chan struct{}
+	wantTrailers bool
+	trailers     []string
+
+	ws *wsLink // a WebSocket request's messages; nil for others
 }
 
 func (c *Call) String() string { return fmt.Sprintf("%s %s", c.req.Method, c.req.Path) }
@@ -117,6 +134,67 @@ func (c *Call) Head(ctx context.Context) (status int, reason string, headers []s
 	case <-ctx.Done():
 		return 0, "", nil, ctx.Err()
 	}
+}
+
+// HeadHints is Head for an ASGI worker's response: before returning the
+// head it calls hint with the headers of each early hint (103) the app
+// sent, in order, on the caller's goroutine.
+func (c *Call) HeadHints(ctx context.Context, hint func(headers []string)) (status int, reason string, headers []string, err error) {
+	for {
+		c.mu.Lock()
+		hs := c.hints
+		c.hints = nil
+		if c.hintC == nil {
+			c.hintC = make(chan struct{}, 1)
+		}
+		wake := c.hintC
+		c.mu.Unlock()
+		for _, h := range hs {
+			hint(h)
+		}
+		select {
+		case <-c.headC:
+			c.mu.Lock()
+			hs, c.hints = c.hints, nil
+			c.mu.Unlock()
+			for _, h := range hs {
+				hint(h)
+			}
+			return c.Head(ctx)
+		case <-wake:
+		case <-ctx.Done():
+			return 0, "", nil, ctx.Err()
+		}
+	}
+}
+
+// addHint records an early hint; HeadHints hands it on.
+func (c *Call) addHint(headers []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.headSet {
+		return // too late: the response has started
+	}
+	c.hints = append(c.hints, headers)
+	if c.hintC != nil {
+		wakeUp(c.hintC)
+	}
+}
+
+// Trailers reports whether the app announced trailers with its response
+// head (the body then goes out chunked), and the trailers it sent, which
+// are complete once WriteBody has returned nil. Names and values
+// alternate.
+func (c *Call) Trailers() (announced bool, trailers []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wantTrailers, c.trailers
+}
+
+func (c *Call) setTrailers(headers []string) {
+	c.mu.Lock()
+	c.trailers = append(c.trailers, headers...)
+	c.mu.Unlock()
 }
 
 // Inline returns the whole body if it is already complete and in memory,
@@ -247,6 +325,9 @@ func (c *Call) Release() {
 	if b != nil {
 		b.release()
 	}
+	if c.ws != nil {
+		c.ws.release()
+	}
 }
 
 // setHead records the head of a streamed response and makes the spool its
@@ -305,6 +386,9 @@ func (c *Call) fail(err error) {
 	c.mu.Unlock()
 	if b != nil {
 		b.finish(err)
+	}
+	if c.ws != nil {
+		c.ws.finish(err)
 	}
 }
 
