@@ -84,7 +84,7 @@ func (f *fake) serveASGI(br *bufio.Reader, app string, conns int) {
 		"protocol": proto.Version, "pid": f.pid, "python": "fake", "implementation": "go",
 		"threads": conns, "app": app, "dump_signal": int(DumpSignal), "routes": nil,
 		"interface": "asgi",
-		"asgi": map[string]any{"version": "3.0", "spec_version": "2.5", "lifespan": "unsupported", "extensions": []string{}},
+		"asgi":      map[string]any{"version": "3.0", "spec_version": "2.5", "lifespan": "unsupported", "extensions": []string{}},
 	})
 	f.write(proto.AppendFrame(nil, proto.Hello, 0, 0, js))
 	a := &asgiFake{fake: f, reqs: map[uint32]*asgiReq{}}

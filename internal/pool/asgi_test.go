@@ -425,5 +425,3 @@ func TestWebSocketWorkerDeath(t *testing.T) {
 		t.Fatalf("NextWS after ERROR: %v, want the app error", err)
 	}
 }
-
-
