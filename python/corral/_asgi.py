@@ -102,6 +102,7 @@ class Worker:
         self.wlock = threading.Lock()  # the socket, between the loop and the control thread
         self.closed = False
         self.drain_waiters = []
+        self.new_task = loop.create_task
 
     # -- reading
 
@@ -179,8 +180,9 @@ class Worker:
         else:
             req = HttpRequest(self, rid, flags, block, body)
         self.requests[rid] = req
-        task = req.task = self.loop.create_task(req.run())
-        self.tasks.add(task)
+        task = req.task = self.new_task(req.run())
+        if not task.done():
+            self.tasks.add(task)
 
     def _route(self, kind, flags, rid, begin, stop):
         if kind == proto.PING:

@@ -138,10 +138,11 @@ def parse_block(block, rid):
         from ._channel import protocol_error
 
         protocol_error("malformed scope block in REQUEST %d" % rid)
-    it = iter(parts)
-    for _ in range(11):
-        next(it)
+    it = iter(parts[11:])
     return parts, list(zip(it, it))
+
+
+_servers = {}
 
 
 def _address(host, port, rid, default_port):
@@ -153,6 +154,17 @@ def _address(host, port, rid, default_port):
         from ._channel import protocol_error
 
         protocol_error("bad port %r in REQUEST %d" % (port, rid))
+
+
+def _server(host, port, rid):
+    """The server address: a handful per worker, so cached."""
+    key = (host, port)
+    server = _servers.get(key)
+    if server is None:
+        server = _address(host, port, rid, None)
+        if len(_servers) < 64:
+            _servers[key] = server
+    return server
 
 
 class Base:
@@ -575,7 +587,7 @@ class HttpRequest(Base):
             "root_path": parts[6].decode("utf-8", "surrogateescape"),
             "headers": headers,
             "client": _address(parts[7], parts[8], rid, 0) if parts[7] else None,
-            "server": _address(parts[9], parts[10], rid, None),
+            "server": _server(parts[9], parts[10], rid),
             "state": worker.state.copy(),
             "extensions": {
                 "http.response.pathsend": {},

@@ -18,6 +18,7 @@ from ._asgi_http import (
     SPEC_VERSION,
     Base,
     _address,
+    _server,
     parse_block,
 )
 from ._channel import protocol_error
@@ -73,7 +74,7 @@ class WebSocket(Base):
             "root_path": parts[6].decode("utf-8", "surrogateescape"),
             "headers": headers,
             "client": _address(parts[7], parts[8], rid, 0) if parts[7] else None,
-            "server": _address(parts[9], parts[10], rid, None),
+            "server": _server(parts[9], parts[10], rid),
             "subprotocols": subprotocols,
             "state": worker.state.copy(),
             "extensions": {"websocket.http.response": {}},
