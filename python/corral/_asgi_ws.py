@@ -129,6 +129,8 @@ class WebSocket(Base):
             protocol_error("malformed WS_CLOSE for request %d" % self.id)
         if self.disconnect is None:
             self.disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        # The client is gone: a send() waiting for RESUME raises now.
+        self.paused = False
         self._wake()
 
     def on_cancel(self, timeout):
@@ -225,8 +227,8 @@ class WebSocket(Base):
 
     async def _send_message(self, message):
         state = self.state
-        if state != OPEN or self.cancelled:
-            if state < OPEN and not self.cancelled:
+        if state != OPEN or self.cancelled or self.disconnect is not None:
+            if state < OPEN and not self.cancelled and self.disconnect is None:
                 raise self._violate("websocket.send before websocket.accept")
             self._gone()
         data = message.get("bytes")
@@ -250,6 +252,8 @@ class WebSocket(Base):
             raise self._violate("websocket.send needs exactly one of bytes and text")
         if self.paused:
             await self._may_send()
+            if self.disconnect is not None:
+                self._gone()
         w = self.w
         rid = self.id
         size = len(data)

@@ -144,6 +144,21 @@ class WebSocketTest(AsgiTestCase):
         texts = [f.payload for f in received if f.kind == WS_MESSAGE]
         self.assertEqual(texts, [b"m%d" % i for i in range(50)])
 
+    def test_client_close_releases_a_paused_send(self):
+        master = self.asgi()
+        master.websocket(1, "/ws/flood", query=b"n=1000&sleep=0.01")
+        self.assertEqual(master.recv(lambda f: f.id == 1).kind, WS_ACCEPT)
+        master.send(PAUSE, 1)
+        time.sleep(0.2)
+        master.ws_close(1, 1001)
+        while True:
+            f = master.recv(lambda f: f.id == 1)
+            if f.kind == END:
+                break
+            self.assertEqual(f.kind, WS_MESSAGE)
+        self.assertEqual(f.flags, 0)
+        self.assertNotIn("Traceback", master.output)
+
     def test_client_close_gives_disconnect_and_later_sends_raise(self):
         master = self.asgi()
         self.open(master, 1, query=b"tag=cc")
