@@ -95,10 +95,6 @@ type Call struct {
 	paused     bool
 	readOff    int64
 
-	// responded is set when an ASGI worker sent the response's START: its
-	// hard timeout no longer applies (a stream runs as long as its client).
-	responded atomic.Bool
-
 	// Response, guarded by mu.
 	mu       sync.Mutex
 	headC    chan struct{} // closed when the head or a failure is known
@@ -110,14 +106,33 @@ type Call struct {
 	inline   []byte // the whole body of a response that came in one frame
 	body     *spool // the body of a streamed response; nil until its head
 	released bool
-	// ASGI extras: early hints before the head (hintC, made by HeadHints,
-	// wakes it), trailers after the body.
+
+	// x is what a call to an ASGI worker has beyond a WSGI call; nil for
+	// WSGI, so that their calls stay small. Set by Submit, then fixed.
+	x *asgiCall
+}
+
+// asgiCall is the part of a Call only ASGI workers use.
+type asgiCall struct {
+	// responded is set when the worker sent the response's START (or
+	// accepted the WebSocket): the hard timeout no longer applies.
+	responded atomic.Bool
+	ws        *wsLink // a WebSocket request's messages; nil for others
+
+	// Guarded by the Call's mu: early hints before the head (hintC, made
+	// by HeadHints, wakes it), trailers after the body.
 	hints        [][]string
 	hintC        chan struct{}
 	wantTrailers bool
 	trailers     []string
+}
 
-	ws *wsLink // a WebSocket request's messages; nil for others
+// wsl is the call's WebSocket link, nil if it is not a WebSocket.
+func (c *Call) wsl() *wsLink {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.ws
 }
 
 func (c *Call) String() string { return fmt.Sprintf("%s %s", c.req.Method, c.req.Path) }
@@ -140,14 +155,17 @@ func (c *Call) Head(ctx context.Context) (status int, reason string, headers []s
 // head it calls hint with the headers of each early hint (103) the app
 // sent, in order, on the caller's goroutine.
 func (c *Call) HeadHints(ctx context.Context, hint func(headers []string)) (status int, reason string, headers []string, err error) {
+	if c.x == nil {
+		return c.Head(ctx)
+	}
 	for {
 		c.mu.Lock()
-		hs := c.hints
-		c.hints = nil
-		if c.hintC == nil {
-			c.hintC = make(chan struct{}, 1)
+		hs := c.x.hints
+		c.x.hints = nil
+		if c.x.hintC == nil {
+			c.x.hintC = make(chan struct{}, 1)
 		}
-		wake := c.hintC
+		wake := c.x.hintC
 		c.mu.Unlock()
 		for _, h := range hs {
 			hint(h)
@@ -155,7 +173,7 @@ func (c *Call) HeadHints(ctx context.Context, hint func(headers []string)) (stat
 		select {
 		case <-c.headC:
 			c.mu.Lock()
-			hs, c.hints = c.hints, nil
+			hs, c.x.hints = c.x.hints, nil
 			c.mu.Unlock()
 			for _, h := range hs {
 				hint(h)
@@ -172,12 +190,12 @@ func (c *Call) HeadHints(ctx context.Context, hint func(headers []string)) (stat
 func (c *Call) addHint(headers []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.headSet {
+	if c.headSet || c.x == nil {
 		return // too late: the response has started
 	}
-	c.hints = append(c.hints, headers)
-	if c.hintC != nil {
-		wakeUp(c.hintC)
+	c.x.hints = append(c.x.hints, headers)
+	if c.x.hintC != nil {
+		wakeUp(c.x.hintC)
 	}
 }
 
@@ -186,14 +204,20 @@ func (c *Call) addHint(headers []string) {
 // are complete once WriteBody has returned nil. Names and values
 // alternate.
 func (c *Call) Trailers() (announced bool, trailers []string) {
+	if c.x == nil {
+		return false, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.wantTrailers, c.trailers
+	return c.x.wantTrailers, c.x.trailers
 }
 
 func (c *Call) setTrailers(headers []string) {
+	if c.x == nil {
+		return
+	}
 	c.mu.Lock()
-	c.trailers = append(c.trailers, headers...)
+	c.x.trailers = append(c.x.trailers, headers...)
 	c.mu.Unlock()
 }
 
@@ -325,8 +349,8 @@ func (c *Call) Release() {
 	if b != nil {
 		b.release()
 	}
-	if c.ws != nil {
-		c.ws.release()
+	if l := c.wsl(); l != nil {
+		l.release()
 	}
 }
 
@@ -387,8 +411,8 @@ func (c *Call) fail(err error) {
 	if b != nil {
 		b.finish(err)
 	}
-	if c.ws != nil {
-		c.ws.finish(err)
+	if l := c.wsl(); l != nil {
+		l.finish(err)
 	}
 }
 

@@ -76,13 +76,13 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 		if err != nil {
 			return err
 		}
-		if m.asgi {
+		if c.x != nil {
 			if f.Flags&proto.FlagTrailers != 0 {
 				c.mu.Lock()
-				c.wantTrailers = true
+				c.x.wantTrailers = true
 				c.mu.Unlock()
 			}
-			c.responded.Store(true)
+			c.x.responded.Store(true)
 		}
 		if f.Flags&proto.FlagEnd != 0 {
 			p.finish(c)
@@ -118,14 +118,14 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 			b.finish(err)
 		}
 		p.finish(c)
-		if c.ws != nil {
+		if l := c.wsl(); l != nil {
 			if !c.wsAccepted() && err == nil {
 				// The app returned without accepting the handshake (or
 				// after denying it with WS_CLOSE): 403. A no-op after a
 				// denial response.
 				_ = c.setComplete("403 Forbidden", nil, nil)
 			}
-			c.ws.finish(err)
+			l.finish(err)
 		}
 		c.fail(ErrAborted) // no-op when the head was set
 	case proto.Error:

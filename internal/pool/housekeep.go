@@ -85,7 +85,7 @@ func (p *Pool) sweep(now time.Time) bool {
 			if c.since.IsZero() || c.timedOut {
 				continue
 			}
-			if m.asgi && (c.req.WebSocket || c.responded.Load()) {
+			if m.asgi && (c.req.WebSocket || c.x != nil && c.x.responded.Load()) {
 				// An ASGI request's hard timeout ends with its response's
 				// start (a stream runs as long as its client stays), and
 				// WebSockets have none. Its stuck check is the event loop's

@@ -216,6 +216,9 @@ func (p *Pool) warmup(m *member, path string) {
 	}
 	c := &Call{req: Request{Frame: frame, Method: "GET", Path: path},
 		pool: p, headC: make(chan struct{})}
+	if m.asgi {
+		c.x = &asgiCall{}
+	}
 	now := time.Now()
 	p.mu.Lock()
 	c.key = p.est.key(&c.req)

@@ -214,10 +214,13 @@ func New(cfg Config) *Pool {
 func (p *Pool) Submit(r *Request) (*Call, error) {
 	c := &Call{req: *r, pool: p, headC: make(chan struct{})}
 	c.class = min(max(r.Class, 0), len(p.classOut)-1)
-	if r.WebSocket {
-		c.ws = newWSLink()
-	}
 	p.mu.Lock()
+	if p.iface == worker.InterfaceASGI || r.WebSocket {
+		c.x = &asgiCall{}
+		if r.WebSocket {
+			c.x.ws = newWSLink()
+		}
+	}
 	if p.phase >= phaseDraining {
 		p.mu.Unlock()
 		return nil, ErrShuttingDown

@@ -120,12 +120,13 @@ func (l *wsLink) release() {
 // Subprotocol is the WebSocket subprotocol the app accepted with, "" for
 // none. Valid once Head has reported 101.
 func (c *Call) Subprotocol() string {
-	if c.ws == nil {
+	l := c.wsl()
+	if l == nil {
 		return ""
 	}
-	c.ws.mu.Lock()
-	defer c.ws.mu.Unlock()
-	return c.ws.sub
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sub
 }
 
 // NextWS waits for the app's next WebSocket event. It returns io.EOF once
@@ -133,7 +134,7 @@ func (c *Call) Subprotocol() string {
 // was cancelled, the app's failure (*AppError) or ErrWorkerDied, or ctx's
 // error. Only one goroutine may call it.
 func (c *Call) NextWS(ctx context.Context) (WSEvent, error) {
-	l := c.ws
+	l := c.wsl()
 	if l == nil {
 		return WSEvent{}, ErrWSClosed
 	}
@@ -178,7 +179,7 @@ func (c *Call) NextWS(ctx context.Context) (WSEvent, error) {
 // error. It may block on the worker's socket. Only one goroutine may call
 // it.
 func (c *Call) SendWS(ctx context.Context, text bool, parts [][]byte, size int64) error {
-	l := c.ws
+	l := c.wsl()
 	if l == nil {
 		return ErrWSClosed
 	}
@@ -229,16 +230,17 @@ func (c *Call) SendWS(ctx context.Context, text bool, parts [][]byte, size int64
 // connection was lost: 1006) with code and reason, once; later calls do
 // nothing. reason must be valid UTF-8.
 func (c *Call) CloseWS(code int, reason string) {
-	if c.ws == nil {
+	l := c.wsl()
+	if l == nil {
 		return
 	}
 	p := c.pool
 	p.mu.Lock()
-	if c.state != callSent || c.ws.closeSent {
+	if c.state != callSent || l.closeSent {
 		p.mu.Unlock()
 		return
 	}
-	c.ws.closeSent = true
+	l.closeSent = true
 	m := c.m
 	write := m.push(proto.AppendWSClose(nil, c.id, code, reason))
 	p.mu.Unlock()
@@ -249,9 +251,10 @@ func (c *Call) CloseWS(code int, reason string) {
 
 // accept records the app's websocket.accept: Head reports 101.
 func (c *Call) accept(sub string, headers []string) {
-	c.ws.mu.Lock()
-	c.ws.accepted, c.ws.sub = true, sub
-	c.ws.mu.Unlock()
+	l := c.x.ws
+	l.mu.Lock()
+	l.accepted, l.sub = true, sub
+	l.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.headSet {
@@ -263,14 +266,16 @@ func (c *Call) accept(sub string, headers []string) {
 }
 
 func (c *Call) wsAccepted() bool {
-	c.ws.mu.Lock()
-	defer c.ws.mu.Unlock()
-	return c.ws.accepted
+	l := c.x.ws
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.accepted
 }
 
 // wsFrame handles a WebSocket frame from the worker for c.
 func (p *Pool) wsFrame(m *member, c *Call, f proto.Frame) error {
-	if c.ws == nil {
+	l := c.wsl()
+	if l == nil {
 		return fmt.Errorf("%w: %s for a request that is not a WebSocket", errProtocol, f.Type)
 	}
 	switch f.Type {
@@ -279,13 +284,12 @@ func (p *Pool) wsFrame(m *member, c *Call, f proto.Frame) error {
 		if err != nil {
 			return err
 		}
-		c.responded.Store(true)
+		c.x.responded.Store(true)
 		c.accept(sub, hs)
 	case proto.WSMessage:
 		if !c.wsAccepted() {
 			return fmt.Errorf("%w: WS_MESSAGE before WS_ACCEPT", errProtocol)
 		}
-		l := c.ws
 		queued := l.push(WSEvent{Text: f.Flags&proto.FlagText != 0, More: f.Flags&proto.FlagMore != 0, Data: f.Payload})
 		if queued > p.cfg.WSBuffer {
 			p.pause(m, c, func() bool {
@@ -301,17 +305,17 @@ func (p *Pool) wsFrame(m *member, c *Call, f proto.Frame) error {
 		}
 		if !c.wsAccepted() {
 			// websocket.close before websocket.accept denies the handshake.
-			c.responded.Store(true)
+			c.x.responded.Store(true)
 			_ = c.setComplete("403 Forbidden", nil, nil)
 			return nil
 		}
-		c.ws.push(WSEvent{Close: true, Code: code, Reason: reason})
+		l.push(WSEvent{Close: true, Code: code, Reason: reason})
 	case proto.WSAck:
 		n, err := proto.ParseWSAck(f.Payload)
 		if err != nil {
 			return err
 		}
-		c.ws.ack(n)
+		l.ack(n)
 	}
 	return nil
 }
