@@ -12,6 +12,7 @@ import (
 	"os"
 	"testing"
 
+	"corral/internal/fakeworker"
 	"corral/internal/pool"
 	"corral/internal/proto"
 	"corral/internal/worker"
@@ -26,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(benchWorkerEnv) != "" {
 		benchWorker()
 		os.Exit(0)
+	}
+	if fakeworker.Requested() {
+		fakeworker.Main()
 	}
 	os.Exit(m.Run())
 }
