@@ -87,6 +87,15 @@ class DetectionTest(AsgiTestCase):
                 self.assertEqual(master.wait_exit(), 0)
                 self.assertNotIn("startup in", master.output)
 
+    def test_uvloop_when_importable(self):
+        try:
+            import uvloop  # noqa: F401
+            expected = b"uvloop"
+        except ImportError:
+            expected = b"asyncio.unix_events"
+        master = self.asgi()
+        self.assertEqual(master.asgi_get(1, "/loop").body, expected)
+
     def test_asgi2_lifespan(self):
         master = self.asgi("asgi_detect:Asgi2")
         self.assertEqual(master.hello.json()["asgi"]["lifespan"], "unsupported")

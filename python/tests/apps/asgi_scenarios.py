@@ -207,6 +207,10 @@ async def chunks(scope, receive, send, q):
     await send({"type": "http.response.body", "body": b""})
 
 
+async def loop(scope, receive, send, q):
+    await respond(send, type(asyncio.get_running_loop()).__module__.encode())
+
+
 async def no_response(scope, receive, send, q):
     return
 
@@ -302,6 +306,7 @@ ROUTES = {
     "ban": ban,
     "ban_thread": ban_thread,
     "chunks": chunks,
+    "loop": loop,
     "no_response": no_response,
     "start_only": start_only,
     "empty": empty,
