@@ -29,10 +29,13 @@ type statusDoc struct {
 	UptimeSec float64             `json:"uptime_seconds"`
 	Ready     bool                `json:"ready"`
 	Reason    string              `json:"not_ready_reason,omitempty"`
+	Interface string              `json:"interface,omitempty"` // "wsgi" or "asgi"
 	Queued    int                 `json:"queued"`
 	Workers   []pool.WorkerStatus `json:"workers"`
-	Guard     *guard.Stats        `json:"guard,omitempty"`
-	Linger    *front.LingerStats  `json:"lingering_close,omitempty"`
+	// WebSockets counts the open WebSockets (ASGI apps only).
+	WebSockets *front.WebSocketStats `json:"websockets,omitempty"`
+	Guard      *guard.Stats          `json:"guard,omitempty"`
+	Linger     *front.LingerStats    `json:"lingering_close,omitempty"`
 }
 
 // adminSource adapts the running server to admin.Source.
@@ -40,6 +43,8 @@ type adminSource struct {
 	pool    *pool.Pool
 	guard   *guard.Guard
 	linger  *front.Linger
+	front   *front.Handler
+	asgi    bool
 	app     string
 	binds   []string
 	started time.Time
@@ -51,6 +56,14 @@ func (a *adminSource) Status() any {
 	doc := statusDoc{
 		Version: version, Pid: os.Getpid(), App: a.app, Binds: a.binds, Started: a.started,
 		UptimeSec: time.Since(a.started).Seconds(), Ready: ok, Reason: why, Queued: q, Workers: ws,
+	}
+	doc.Interface = "wsgi"
+	if a.asgi {
+		doc.Interface = "asgi"
+		if a.front != nil {
+			st := a.front.WebSocketStats()
+			doc.WebSockets = &st
+		}
 	}
 	if a.guard != nil {
 		st := a.guard.Stats()
@@ -133,9 +146,16 @@ func printStatus(w io.Writer, d *statusDoc) {
 	if !d.Ready {
 		ready = "NOT READY: " + d.Reason
 	}
+	app := d.App
+	if d.Interface == "asgi" {
+		app += " (ASGI)"
+	}
 	fmt.Fprintf(w, "corral %s  pid %d  %s  up %s  queued %d\n  app %s  on %s\n",
 		d.Version, d.Pid, ready, roundDur(time.Duration(d.UptimeSec*float64(time.Second))), d.Queued,
-		d.App, strings.Join(d.Binds, ", "))
+		app, strings.Join(d.Binds, ", "))
+	if ws := d.WebSockets; ws != nil {
+		fmt.Fprintf(w, "  websockets open %d  opened %d\n", ws.Open, ws.Opened)
+	}
 	if g := d.Guard; g != nil {
 		state := "off"
 		if g.Enabled {
@@ -151,7 +171,14 @@ func printStatus(w io.Writer, d *statusDoc) {
 		if c := ws.Current; c != nil {
 			cur = fmt.Sprintf("%s %s (%s)", c.Method, c.Path, roundDur(time.Duration(c.ElapsedMS*float64(time.Millisecond))))
 		}
-		fmt.Fprintf(tw, "  %d\t%d\t%s\t%d\t%d\t%.1f MiB\t%s\t%s\n", ws.ID, ws.Pid, ws.State, ws.InFlight,
+		state, inflight := ws.State.String(), fmt.Sprint(ws.InFlight)
+		if ws.LoopBlocked {
+			state += " (loop blocked)"
+		}
+		if ws.WebSockets > 0 {
+			inflight += fmt.Sprintf(" (%d ws)", ws.WebSockets)
+		}
+		fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\t%d\t%.1f MiB\t%s\t%s\n", ws.ID, ws.Pid, state, inflight,
 			ws.Served, float64(ws.RSS)/(1<<20), roundDur(time.Duration(ws.AgeSec*float64(time.Second))), cur)
 	}
 	tw.Flush()
