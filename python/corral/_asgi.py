@@ -277,9 +277,33 @@ class Worker:
 
     def write(self, data):
         """Queue bytes (whole frames, in order) for the data socket. Loop
-        thread only."""
+        thread only.
+
+        With at most one request in flight and nothing queued, the frame
+        goes out at once (as an asyncio transport writes): one request at a
+        time should not pay a loop iteration for its flush. Under
+        concurrency, frames made in one loop iteration are gathered into
+        one sendmsg by a flush at the next."""
         if self.closed:
             return
+        if not self.flushing and len(self.requests) <= 1:
+            with self.wlock:
+                if self.urgent is None:
+                    try:
+                        sent = self.sock.send(data)
+                    except (BlockingIOError, InterruptedError):
+                        sent = 0
+                    except OSError:
+                        self._lost()
+                        return
+                    if sent == len(data):
+                        return
+                    if sent:
+                        data = memoryview(data)[sent:]
+                        self.partial = True
+        self._queue(data)
+
+    def _queue(self, data):
         self.out.append(data)
         self.out_size += len(data)
         if not self.flushing:
@@ -293,7 +317,7 @@ class Worker:
             if not self.closed:
                 raise OSError("this platform cannot pass descriptors")
             return
-        self.write(_Fd(data, fd))
+        self._queue(_Fd(data, fd))
 
     def send(self, data):
         """For corral.ban(): queue a frame, from any thread."""
