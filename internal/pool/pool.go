@@ -405,6 +405,11 @@ func (p *Pool) release(c *Call) {
 	case callSent:
 		if !c.cancelled {
 			c.cancelled = true
+			if l := c.wsl(); l != nil && l.closeSent {
+				// The app was told how the socket closed (WS_CLOSE); a
+				// CANCEL would add nothing but blur that code.
+				break
+			}
 			m := c.m
 			p.mu.Unlock()
 			m.send(proto.AppendFrame(nil, proto.Cancel, 0, c.id), false)

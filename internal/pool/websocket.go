@@ -62,7 +62,7 @@ type wsLink struct {
 	err       error     // with done: why, nil for a clean end
 	released  bool      // the front is gone: drop what comes
 	unacked   int64     // client message bytes sent and not acknowledged
-	closeSent bool      // WS_CLOSE went to the worker
+	closeSent bool      // WS_CLOSE went to the worker; guarded by the pool's mu
 	wake      chan struct{}
 	acked     chan struct{}
 }
