@@ -403,6 +403,9 @@ func (s *wsSession) write() {
 			return
 		case err != nil && s.ctx.Err() != nil:
 			return // the client's side ended
+		case errors.Is(err, pool.ErrRestarting):
+			s.close(1012, "server restarting") // the client may reconnect at once
+			return
 		case err != nil:
 			s.close(1011, "")
 			return

@@ -425,3 +425,24 @@ func TestWebSocketWorkerDeath(t *testing.T) {
 		t.Fatalf("NextWS after ERROR: %v, want the app error", err)
 	}
 }
+
+func TestWebSocketOfARetiringWorker(t *testing.T) {
+	h := startASGI(t, Config{Workers: 1, GracefulTimeout: 300 * time.Millisecond}, 10)
+	old := h.pids()[0]
+	c := h.submit(wsreq("/ws/hold", "", "r"))
+	if status, _ := head(c); status != 101 {
+		t.Fatalf("status %d", status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	if err := h.p.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.NextWS(ctx); !errors.Is(err, ErrRestarting) {
+		t.Fatalf("NextWS on a retired worker: %v, want ErrRestarting", err)
+	}
+	h.waitEvent("ws-close", "code", "1012")
+	if pid := h.wantOK(h.submit(areq("/fast", "", "f")), "f"); pid == old {
+		t.Errorf("served by the retired worker")
+	}
+}

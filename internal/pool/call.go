@@ -21,6 +21,11 @@ var (
 	ErrWorkerDied   = errors.New("worker died during the request")
 	ErrTimeout      = errors.New("request timed out")
 	ErrAborted      = errors.New("response aborted")
+	// ErrRestarting ends the WebSockets still open on a worker whose
+	// retirement (recycling, reload) has waited its graceful timeout: the
+	// app was told the client went away with 1012, the client should get
+	// 1012 (service restart) and reconnect.
+	ErrRestarting = errors.New("worker restarting")
 )
 
 // AppError is the application's exception for a request.

@@ -342,6 +342,7 @@ func (p *Pool) retire(m *member, reason string) {
 			case <-m.dead:
 			case <-t.C:
 				p.log.Warn("retiring worker still busy after the graceful timeout; stopping it", "worker", m.id, "pid", m.w.Pid)
+				p.restartSockets(m)
 			}
 			t.Stop()
 		}

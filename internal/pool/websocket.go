@@ -249,6 +249,27 @@ func (c *Call) CloseWS(code int, reason string) {
 	}
 }
 
+// restartSockets ends the WebSockets open on m, a retiring worker about to
+// be stopped: the app hears 1012 (service restart), the front gets
+// ErrRestarting for the client once the app's messages are out.
+func (p *Pool) restartSockets(m *member) {
+	var ws []*Call
+	p.mu.Lock()
+	for _, c := range m.inflight {
+		if c.req.WebSocket && c.wsAccepted() {
+			ws = append(ws, c)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range ws {
+		c.wsl().finish(ErrRestarting) // first: the app's END must not end it as a normal close
+		c.CloseWS(1012, "server restarting")
+	}
+	if len(ws) > 0 {
+		p.log.Info("closed the WebSockets of a retiring worker (1012)", "worker", m.id, "pid", m.w.Pid, "count", len(ws))
+	}
+}
+
 // accept records the app's websocket.accept: Head reports 101.
 func (c *Call) accept(sub string, headers []string) {
 	l := c.x.ws
