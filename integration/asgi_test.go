@@ -715,3 +715,55 @@ func TestASGIPreloadAndRecycling(t *testing.T) {
 		t.Errorf("%d workers retired for max-requests", n)
 	}
 }
+
+// TestASGIReloadUnixSocketAndStatic: --reload restarts ASGI workers when
+// the app's file changes (an open WebSocket gets 1012); a Unix socket
+// listener gives the scope's server as [path, None]; --static files are
+// served beside the app.
+func TestASGIReloadUnixSocketAndStatic(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, "live.py")
+	src := func(version string) string {
+		return `VERSION = "` + version + `"  # ` + strings.Repeat("x", len(version)) + `
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        raise RuntimeError("no lifespan")
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        return
+    body = ("%s %r" % (VERSION, scope["server"])).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+`
+	}
+	writeFile(t, app, src("v1"))
+	writeFile(t, filepath.Join(dir, "hello.txt"), "static hello\n")
+	sock := filepath.Join(dir, "app.sock")
+	s := start(t, nil, "-w", "1", "--reload", "--graceful-timeout", "1", "-b", "unix:"+sock,
+		"--static", "/assets="+dir, "--chdir", dir, "live:app")
+	if _, body := s.get("/"); !strings.HasPrefix(body, "v1 ") {
+		t.Fatalf("/ = %q", body)
+	}
+	if got := fetch(t, unixClient(sock), "http://corral/"); got != fmt.Sprintf("v1 ('%s', None)", sock) && got != fmt.Sprintf("v1 ['%s', None]", sock) {
+		t.Errorf("over the Unix socket: %q, want the server as (path, None)", got)
+	}
+	if code, body := s.get("/assets/hello.txt"); code != 200 || body != "static hello\n" {
+		t.Errorf("static file: %d %q", code, body)
+	}
+	c := dialWS(t, s, "/ws", nil)
+	eventually(t, 10*time.Second, "the watcher", func() bool {
+		return strings.Contains(s.log.String(), "watching the app's files")
+	})
+	writeFile(t, app, src("v2"))
+	eventually(t, 20*time.Second, "the edited code to answer", func() bool {
+		_, body := s.get("/")
+		return strings.HasPrefix(body, "v2 ")
+	})
+	if ce := wsClosed(t, c); ce.Code != websocket.StatusServiceRestart {
+		t.Errorf("a WebSocket of the reloaded worker: %v, want 1012", ce)
+	}
+}
