@@ -767,3 +767,32 @@ async def app(scope, receive, send):
 		t.Errorf("a WebSocket of the reloaded worker: %v, want 1012", ce)
 	}
 }
+
+// TestASGIGuard: the guard stands in front of an ASGI app as of a WSGI
+// one: a client probing for paths the app does not have is banned, its
+// WebSocket handshakes too, while other clients' sockets work.
+func TestASGIGuard(t *testing.T) {
+	g := startGuard(t, "", []string{"CORRAL_IT_DIR=" + t.TempDir()}, "-w", "1", testdata("asgi_fastapi.py")+":app")
+	prober := clientFrom("127.0.0.2")
+	for i := range 12 {
+		guardFetch(prober, "GET", fmt.Sprintf("%s/wp-admin/%d.php", g.url, i), "", nil)
+	}
+	if code, _, _ := guardFetch(prober, "GET", g.url+"/json", "", nil); code != 403 && code != 0 {
+		t.Errorf("a banned prober's request: %d, want 403 or a closed connection", code)
+	}
+	dial := func(ip string) (*websocket.Conn, *http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return websocket.Dial(ctx, "ws://"+g.addr+"/ws/echo", &websocket.DialOptions{HTTPClient: clientFrom(ip)})
+	}
+	if c, _, err := dial("127.0.0.2"); err == nil {
+		c.CloseNow()
+		t.Error("the banned prober opened a WebSocket")
+	}
+	c, _, err := dial("127.0.0.3")
+	if err != nil {
+		t.Fatalf("another client's WebSocket: %v", err)
+	}
+	defer c.CloseNow()
+	wsRoundTrip(t, c, websocket.MessageText, []byte("ok"), []byte("ok"))
+}
