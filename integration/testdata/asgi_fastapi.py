@@ -22,7 +22,9 @@ HERE = pathlib.Path(__file__).parent
 
 
 def mark(name, text=""):
-    (MARKS / name).write_text(text)
+    tmp = MARKS / (name + ".tmp")
+    tmp.write_text(text)
+    tmp.rename(MARKS / name)  # whole or not at all, for a test polling for it
 
 
 @contextlib.asynccontextmanager
