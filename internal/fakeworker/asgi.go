@@ -47,6 +47,7 @@ import (
 //	/ws/error             accept, then ERROR
 //	/ws/crash             accept, then exit 3
 //	/ws/hold              accept, then wait for the client's close
+//	/ws/silent            never answer the handshake; END ABORTED on CANCEL
 type asgiReq struct {
 	id    uint32
 	ws    bool
@@ -399,6 +400,11 @@ func (a *asgiFake) serveWS(r *asgiReq) {
 		end()
 	case "/ws/return":
 		end()
+	case "/ws/silent": // never answers the handshake
+		if _, cancelled := a.wait(r, patience, never); !cancelled {
+			a.record("cancel-timeout", "tok", r.tok)
+		}
+		a.aborted(r)
 	case "/ws/noread", "/ws/hold":
 		a.accept(r, "")
 		if _, cancelled := a.wait(r, time.Hour, func() bool { return r.closed }); cancelled {

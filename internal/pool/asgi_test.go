@@ -446,3 +446,10 @@ func TestWebSocketOfARetiringWorker(t *testing.T) {
 		t.Errorf("served by the retired worker")
 	}
 }
+
+func TestWebSocketHandshakeTimeout(t *testing.T) {
+	h := startASGI(t, Config{Workers: 1, Timeout: 200 * time.Millisecond}, 10)
+	c := h.submit(wsreq("/ws/silent", "", "w"))
+	wantErr(t, c, ErrTimeout)
+	h.waitEvent("cancel", "tok", "w", "timeout", "true")
+}

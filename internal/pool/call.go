@@ -62,8 +62,8 @@ type Request struct {
 	// lowest; values past the highest class count as the highest.
 	Class int
 	// WebSocket marks a WebSocket handshake for an ASGI worker (a REQUEST
-	// with proto.FlagWebSocket): it is exempt from the hard timeout, and
-	// once the app accepts it its messages go through SendWS and NextWS.
+	// with proto.FlagWebSocket): once the app accepts it, it is exempt from
+	// the hard timeout and its messages go through SendWS and NextWS.
 	WebSocket bool
 }
 

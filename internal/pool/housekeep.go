@@ -85,11 +85,11 @@ func (p *Pool) sweep(now time.Time) bool {
 			if c.since.IsZero() || c.timedOut {
 				continue
 			}
-			if m.asgi && (c.req.WebSocket || c.x != nil && c.x.responded.Load()) {
+			if m.asgi && c.x != nil && c.x.responded.Load() {
 				// An ASGI request's hard timeout ends with its response's
-				// start (a stream runs as long as its client stays), and
-				// WebSockets have none. Its stuck check is the event loop's
-				// (watchLoops).
+				// start (a stream runs as long as its client stays), a
+				// WebSocket's with its accept. Its stuck check is the event
+				// loop's (watchLoops).
 				continue
 			}
 			ran := now.Sub(c.since)
