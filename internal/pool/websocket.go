@@ -228,7 +228,7 @@ func (c *Call) SendWS(ctx context.Context, text bool, parts [][]byte, size int64
 
 // CloseWS tells the app the client closed the socket (or that the
 // connection was lost: 1006) with code and reason, once; later calls do
-// nothing. reason must be valid UTF-8.
+// nothing. reason must be valid UTF-8. It never blocks.
 func (c *Call) CloseWS(code int, reason string) {
 	l := c.wsl()
 	if l == nil {
@@ -245,7 +245,7 @@ func (c *Call) CloseWS(code int, reason string) {
 	write := m.push(proto.AppendWSClose(nil, c.id, code, reason))
 	p.mu.Unlock()
 	if write {
-		m.drain()
+		go m.drain() // its callers include the pool's own goroutines, which must not block on a worker
 	}
 }
 
