@@ -342,7 +342,14 @@ func (p *Pool) retire(m *member, reason string) {
 			case <-m.dead:
 			case <-t.C:
 				p.log.Warn("retiring worker still busy after the graceful timeout; stopping it", "worker", m.id, "pid", m.w.Pid)
-				p.restartSockets(m)
+				if p.restartSockets(m) > 0 {
+					// A moment for the apps to hear it and end.
+					select {
+					case <-emptied:
+					case <-m.dead:
+					case <-time.After(time.Second):
+					}
+				}
 			}
 			t.Stop()
 		}

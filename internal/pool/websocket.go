@@ -251,8 +251,9 @@ func (c *Call) CloseWS(code int, reason string) {
 
 // restartSockets ends the WebSockets open on m, a retiring worker about to
 // be stopped: the app hears 1012 (service restart), the front gets
-// ErrRestarting for the client once the app's messages are out.
-func (p *Pool) restartSockets(m *member) {
+// ErrRestarting for the client once the app's messages are out. It
+// returns how many there were.
+func (p *Pool) restartSockets(m *member) int {
 	var ws []*Call
 	p.mu.Lock()
 	for _, c := range m.inflight {
@@ -268,6 +269,7 @@ func (p *Pool) restartSockets(m *member) {
 	if len(ws) > 0 {
 		p.log.Info("closed the WebSockets of a retiring worker (1012)", "worker", m.id, "pid", m.w.Pid, "count", len(ws))
 	}
+	return len(ws)
 }
 
 // accept records the app's websocket.accept: Head reports 101.
