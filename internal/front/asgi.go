@@ -131,16 +131,17 @@ func (h *Handler) writeResponse(w *recorder, r *http.Request, call *pool.Call, c
 	if r.Method == http.MethodHead {
 		return 0
 	}
+	if data, ok := call.Inline(); ok && !trailers {
+		h.extendWrite(w)
+		_, _ = w.Write(data)
+		return 0
+	}
 	rc := http.NewResponseController(w)
 	if trailers {
 		// Out now, before any body: the body goes chunked (HTTP/1.1), or
 		// the stream stays open for the trailing fields (HTTP/2).
 		h.extendWrite(w)
 		_ = rc.Flush()
-	} else if data, ok := call.Inline(); ok {
-		h.extendWrite(w)
-		_, _ = w.Write(data)
-		return 0
 	}
 	err := call.WriteBody(r.Context(), deadlineWriter{w, h}, func() error {
 		h.extendWrite(w)

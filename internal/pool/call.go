@@ -163,6 +163,16 @@ func (c *Call) HeadHints(ctx context.Context, hint func(headers []string)) (stat
 	if c.x == nil {
 		return c.Head(ctx)
 	}
+	select {
+	case <-c.headC: // the usual case, no hints: nothing to wait for
+		c.mu.Lock()
+		none := len(c.x.hints) == 0
+		c.mu.Unlock()
+		if none {
+			return c.Head(ctx)
+		}
+	default:
+	}
 	for {
 		c.mu.Lock()
 		hs := c.x.hints
