@@ -244,6 +244,9 @@ func (p *Pool) returned(m *member, ids []uint32) {
 				break
 			}
 		}
+		if c.req.WebSocket {
+			m.websockets--
+		}
 		p.untrackLocked(c)
 		back = append(back, c)
 	}
