@@ -117,6 +117,7 @@ func (p *Pool) Start(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.iface = iface
+	p.asgi.Store(iface == worker.InterfaceASGI)
 	if iface == worker.InterfaceASGI && p.cfg.ReserveASGI != nil {
 		p.cfg.Reserve = p.cfg.ReserveASGI
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"corral/internal/proto"
@@ -169,6 +170,7 @@ type Pool struct {
 	phase    phase         // only moves forward (lifecycle.go)
 	started  bool          // Start was called
 	iface    string        // what the workers serve, worker.InterfaceWSGI or InterfaceASGI; "" until Start decides
+	asgi     atomic.Bool   // iface is InterfaceASGI, for Submit to read without mu
 	idle     chan struct{} // closed when nothing is queued or running, if drain waits for that
 	busy     chan struct{} // wakes the housekeeper when work arrives
 
@@ -214,13 +216,13 @@ func New(cfg Config) *Pool {
 func (p *Pool) Submit(r *Request) (*Call, error) {
 	c := &Call{req: *r, pool: p, headC: make(chan struct{})}
 	c.class = min(max(r.Class, 0), len(p.classOut)-1)
-	p.mu.Lock()
-	if p.iface == worker.InterfaceASGI || r.WebSocket {
+	if p.asgi.Load() || r.WebSocket {
 		c.x = &asgiCall{}
 		if r.WebSocket {
 			c.x.ws = newWSLink()
 		}
 	}
+	p.mu.Lock()
 	if p.phase >= phaseDraining {
 		p.mu.Unlock()
 		return nil, ErrShuttingDown
