@@ -1,5 +1,5 @@
-// Command corral serves a Python WSGI application: a Go HTTP front end and
-// a supervised pool of Python worker processes.
+// Command corral serves a Python WSGI or ASGI application: a Go HTTP front
+// end and a supervised pool of Python worker processes.
 //
 //	corral [OPTIONS] APP
 //	corral check [OPTIONS] APP
@@ -135,6 +135,7 @@ func workerConfig(cfg *config.Config, log *slog.Logger) (worker.Config, error) {
 		return worker.Config{}, fmt.Errorf("worker runtime: %w", err)
 	}
 	env := workerEnv(os.Environ(), cfg.Env)
+	root := scriptName(env)
 	return worker.Config{
 		Python:    py,
 		Bootstrap: python.Bootstrap,
@@ -146,8 +147,13 @@ func workerConfig(cfg *config.Config, log *slog.Logger) (worker.Config, error) {
 			PythonPath: cfg.PythonPath,
 			Environ: map[string]string{
 				"SERVER_SOFTWARE": "corral/" + version,
-				"SCRIPT_NAME":     scriptName(env),
+				"SCRIPT_NAME":     root,
 			},
+			Interface:         cfg.Interface,
+			WorkerConnections: cfg.WorkerConnections,
+			Lifespan:          cfg.Lifespan,
+			GracefulTimeout:   cfg.GracefulTimeout.Seconds(),
+			RootPath:          root,
 		},
 		Logger: log,
 	}, nil
@@ -189,7 +195,11 @@ func check(wcfg worker.Config, app string) int {
 		return exitFail
 	}
 	defer done()
-	fmt.Printf("%s: OK (%s %s, %s)\n", app, w.Hello.Implementation, w.Hello.Python, wcfg.Python)
+	iface := "WSGI"
+	if a := w.Hello.ASGI; w.Hello.IsASGI() && a != nil {
+		iface = "ASGI " + a.Version + ", lifespan " + a.Lifespan
+	}
+	fmt.Printf("%s: OK (%s; %s %s, %s)\n", app, iface, w.Hello.Implementation, w.Hello.Python, wcfg.Python)
 	return exitOK
 }
 

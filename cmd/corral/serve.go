@@ -141,6 +141,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		MaxLifetimeJitter: cfg.MaxLifetimeJitter,
 		MaxRSS:            int64(cfg.MaxRSS) << 20,
 		Reserve:           reserve(gcfg.Classes, cfg.Workers*cfg.Threads),
+		ReserveASGI:       reserve(gcfg.Classes, cfg.Workers*cfg.WorkerConnections),
 		OnReady:           func(h *worker.Hello) { g.SetRoutes(h.Routes) },
 		OnBan:             func(b proto.BanRequest) { g.AppBan(b.Addr, b.Seconds, b.Reason) },
 		Spawner:           spawner,
@@ -174,6 +175,10 @@ starting:
 		}
 		return exitFail
 	}
+	asgi := p.ASGI()
+	if asgi {
+		mlog.Info("serving an ASGI app", "app", cfg.App, "worker_connections", cfg.WorkerConnections, "lifespan", cfg.Lifespan)
+	}
 
 	fcfg := front.Config{
 		ScriptName:            wcfg.Boot.Environ["SCRIPT_NAME"],
@@ -184,12 +189,18 @@ starting:
 		BodyTimeout:           cfg.BodyTimeout,
 		SendTimeout:           cfg.SendTimeout,
 		RouteTimeouts:         routeTimeouts(cfg.RouteTimeouts),
+		ASGI:                  asgi,
+		WSMaxSize:             cfg.WSMaxSize,
+		WSPingInterval:        cfg.WSPingInterval,
+		WSPingTimeout:         cfg.WSPingTimeout,
+		WSCompression:         cfg.WSPerMessageDeflate,
 		Pool:                  p,
 		AccessLog:             access,
 		Logger:                log,
 	}
+	fh := front.New(fcfg)
 	srv := &http.Server{
-		Handler:           g.Wrap(withStatic(front.New(fcfg), mounts, cfg, access, log)),
+		Handler:           g.Wrap(withStatic(fh, mounts, cfg, access, log)),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       cfg.KeepAlive,
 		MaxHeaderBytes:    fcfg.MaxHeaderBytes(),
@@ -202,7 +213,7 @@ starting:
 
 	var serving sync.WaitGroup
 	if adminSrv != nil {
-		src := &adminSource{pool: p, guard: g, linger: linger, app: cfg.App, binds: bindStrings(cfg.Bind), started: time.Now()}
+		src := &adminSource{pool: p, guard: g, linger: linger, front: fh, asgi: asgi, app: cfg.App, binds: bindStrings(cfg.Bind), started: time.Now()}
 		mlog.Info("admin API listening", "address", adminSrv.Addr().String())
 		go func() {
 			if err := adminSrv.Serve(src, banSource{g}); !errors.Is(err, http.ErrServerClosed) {
@@ -252,6 +263,9 @@ starting:
 	if err := srv.Shutdown(ctx); err != nil {
 		srv.Close()
 	}
+	// WebSockets, which net/http no longer tracks: they may go on until the
+	// graceful timeout, then get 1001 and their apps are told so.
+	fh.ShutdownWebSockets(ctx)
 	// Then the pool: what is still queued or running may finish until the
 	// graceful timeout, then the workers are stopped.
 	if err := p.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {

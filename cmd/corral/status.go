@@ -11,6 +11,7 @@ import (
 
 	"corral/internal/admin"
 	"corral/internal/config"
+	"corral/internal/front"
 	"corral/internal/guard"
 	"corral/internal/listen"
 	"corral/internal/pool"
@@ -21,6 +22,8 @@ type adminSource struct {
 	pool    *pool.Pool
 	guard   *guard.Guard
 	linger  *listen.Linger
+	front   *front.Handler
+	asgi    bool
 	app     string
 	binds   []string
 	started time.Time
@@ -32,6 +35,14 @@ func (a *adminSource) Status() admin.Status {
 	doc := admin.Status{
 		Version: version, Pid: os.Getpid(), App: a.app, Binds: a.binds, Started: a.started,
 		UptimeSec: time.Since(a.started).Seconds(), Ready: ok, Reason: why, Queued: q, Workers: ws,
+	}
+	doc.Interface = "wsgi"
+	if a.asgi {
+		doc.Interface = "asgi"
+		if a.front != nil {
+			st := a.front.WebSocketStats()
+			doc.WebSockets = &st
+		}
 	}
 	if a.guard != nil {
 		st := a.guard.Stats()

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"corral/internal/front"
 	"corral/internal/guard"
 	"corral/internal/listen"
 	"corral/internal/pool"
@@ -22,10 +23,13 @@ type Status struct {
 	UptimeSec float64             `json:"uptime_seconds"`
 	Ready     bool                `json:"ready"`
 	Reason    string              `json:"not_ready_reason,omitempty"` // why not ready
+	Interface string              `json:"interface,omitempty"`        // "wsgi" or "asgi"
 	Queued    int                 `json:"queued"`
 	Workers   []pool.WorkerStatus `json:"workers"`
-	Guard     *guard.Stats        `json:"guard,omitempty"`           // nil = no guard
-	Linger    *listen.LingerStats `json:"lingering_close,omitempty"` // nil = not counted
+	// WebSockets counts the open WebSockets (ASGI apps only).
+	WebSockets *front.WebSocketStats `json:"websockets,omitempty"`
+	Guard      *guard.Stats          `json:"guard,omitempty"`           // nil = no guard
+	Linger     *listen.LingerStats   `json:"lingering_close,omitempty"` // nil = not counted
 }
 
 // WriteStatus writes d for people, as `corral status` prints it.
@@ -34,9 +38,16 @@ func WriteStatus(w io.Writer, d *Status) error {
 	if !d.Ready {
 		ready = "NOT READY: " + d.Reason
 	}
+	app := d.App
+	if d.Interface == "asgi" {
+		app += " (ASGI)"
+	}
 	fmt.Fprintf(w, "corral %s  pid %d  %s  up %s  queued %d\n  app %s  on %s\n",
 		d.Version, d.Pid, ready, roundDur(time.Duration(d.UptimeSec*float64(time.Second))), d.Queued,
-		d.App, strings.Join(d.Binds, ", "))
+		app, strings.Join(d.Binds, ", "))
+	if ws := d.WebSockets; ws != nil {
+		fmt.Fprintf(w, "  websockets open %d  opened %d\n", ws.Open, ws.Opened)
+	}
 	if g := d.Guard; g != nil {
 		state := "off"
 		if g.Enabled {
@@ -52,7 +63,14 @@ func WriteStatus(w io.Writer, d *Status) error {
 		if c := ws.Current; c != nil {
 			cur = fmt.Sprintf("%s %s (%s)", c.Method, c.Path, roundDur(time.Duration(c.ElapsedMS*float64(time.Millisecond))))
 		}
-		fmt.Fprintf(tw, "  %d\t%d\t%s\t%d\t%d\t%.1f MiB\t%s\t%s\n", ws.ID, ws.Pid, ws.State, ws.InFlight,
+		state, inflight := ws.State.String(), fmt.Sprint(ws.InFlight)
+		if ws.LoopBlocked {
+			state += " (loop blocked)"
+		}
+		if ws.WebSockets > 0 {
+			inflight += fmt.Sprintf(" (%d ws)", ws.WebSockets)
+		}
+		fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\t%d\t%.1f MiB\t%s\t%s\n", ws.ID, ws.Pid, state, inflight,
 			ws.Served, float64(ws.RSS)/(1<<20), roundDur(time.Duration(ws.AgeSec*float64(time.Second))), cur)
 	}
 	return tw.Flush()

@@ -51,9 +51,30 @@ type Config struct {
 	// Threads is the number of threads per worker (requests one worker
 	// runs at once), at least 1.
 	Threads int
-	// WorkerClass is "sync" or "gthread", accepted for gunicorn
-	// compatibility; it changes nothing (Threads decides).
+	// WorkerClass is accepted for gunicorn compatibility: "sync" or
+	// "gthread" change nothing (Threads decides); an ASGI class ("asgi",
+	// uvicorn's worker classes) makes Load set Interface to "asgi".
 	WorkerClass string
+
+	// Interface is "auto" (each worker detects what the app is), "asgi"
+	// or "wsgi".
+	Interface string
+	// WorkerConnections is the number of requests (HTTP and WebSocket) an
+	// ASGI worker runs at once, at least 1.
+	WorkerConnections int
+	// Lifespan is "auto", "on" or "off": whether ASGI workers run the
+	// app's lifespan startup and shutdown.
+	Lifespan string
+	// WSMaxSize is the largest WebSocket message a client may send, in
+	// bytes, at least 1.
+	WSMaxSize int64
+	// WSPingInterval is how often WebSocket clients are pinged; 0 = never.
+	WSPingInterval time.Duration
+	// WSPingTimeout is how long a pinged client has to answer before its
+	// socket is closed; 0 = no limit.
+	WSPingTimeout time.Duration
+	// WSPerMessageDeflate offers permessage-deflate to WebSocket clients.
+	WSPerMessageDeflate bool
 
 	// BootTimeout is the longest a worker may take to import the app.
 	BootTimeout time.Duration

@@ -60,6 +60,13 @@ func TestDefaults(t *testing.T) {
 		Workers:               runtime.NumCPU(),
 		Threads:               1,
 		WorkerClass:           "sync",
+		Interface:             "auto",
+		WorkerConnections:     1000,
+		Lifespan:              "auto",
+		WSMaxSize:             16 << 20,
+		WSPingInterval:        20 * time.Second,
+		WSPingTimeout:         20 * time.Second,
+		WSPerMessageDeflate:   true,
 		BootTimeout:           60 * time.Second,
 		StuckAfter:            5 * time.Second,
 		ReloadExtra:           []string{},
@@ -338,6 +345,17 @@ func TestFlags(t *testing.T) {
 			return slices.Equal(c.PythonPath, []string{"src", "lib", "other"})
 		}},
 		{[]string{"-k", "gthread", "--threads", "8", "a:b"}, func(c *Config) bool { return c.WorkerClass == "gthread" && c.Threads == 8 }},
+		{[]string{"-k", "asgi", "a:b"}, func(c *Config) bool { return c.Interface == "asgi" }},
+		{[]string{"-k", "uvicorn.workers.UvicornWorker", "a:b"}, func(c *Config) bool { return c.Interface == "asgi" }},
+		{[]string{"-k", "uvicorn.workers.UvicornH11Worker", "--interface", "ASGI", "a:b"}, func(c *Config) bool { return c.Interface == "asgi" }},
+		{[]string{"-k", "uvicorn_worker.UvicornWorker", "a:b"}, func(c *Config) bool { return c.Interface == "asgi" }},
+		{[]string{"--interface", "wsgi", "-k", "sync", "a:b"}, func(c *Config) bool { return c.Interface == "wsgi" }},
+		{[]string{"--worker-connections", "50", "--lifespan", "off", "a:b"}, func(c *Config) bool {
+			return c.WorkerConnections == 50 && c.Lifespan == "off"
+		}},
+		{[]string{"--ws-max-size", "1M", "--ws-ping-interval", "5", "--ws-ping-timeout", "500ms", "--ws-per-message-deflate=false", "a:b"}, func(c *Config) bool {
+			return c.WSMaxSize == 1<<20 && c.WSPingInterval == 5*time.Second && c.WSPingTimeout == 500*time.Millisecond && !c.WSPerMessageDeflate
+		}},
 		{[]string{"--log-level", "WARNING", "a:b"}, func(c *Config) bool { return c.LogLevel == "warning" }},
 		{[]string{"--access-logfile", "-", "--access-log-format", "json", "a:b"}, func(c *Config) bool {
 			return c.AccessLogFile == "-" && c.AccessLogFormat == "json"
@@ -462,8 +480,14 @@ func TestFileErrors(t *testing.T) {
 			`corral.toml: key "threads": must not be negative, got -1`,
 		}},
 		{"corral.toml", "timeout = -2.5", []string{`corral.toml: key "timeout": must not be negative, got -2.5s`}},
-		{"corral.toml", "worker_class = 'gevent'", []string{`corral.toml: key "worker_class": worker class "gevent": corral runs WSGI apps in its own Python workers`, "--threads"}},
-		{"corral.toml", "worker_class = 'uvicorn.workers.UvicornWorker'", []string{"not ASGI apps"}},
+		{"corral.toml", "worker_class = 'gevent'", []string{`corral.toml: key "worker_class": worker class "gevent": corral runs apps in its own Python workers`, "--threads"}},
+		{"corral.toml", "worker_class = 'tornado.Worker'", []string{"accepts sync, gthread, or an ASGI class"}},
+		{"corral.toml", "worker_class = 'uvicorn.workers.UvicornWorker'\ninterface = 'wsgi'", []string{
+			`corral.toml: key "interface": wsgi contradicts the ASGI worker class "uvicorn.workers.UvicornWorker"`}},
+		{"corral.toml", "interface = 'rsgi'", []string{`corral.toml: key "interface": want one of auto, asgi, wsgi, got "rsgi"`}},
+		{"corral.toml", "worker_connections = 0", []string{`corral.toml: key "worker_connections": must be at least 1, got 0`}},
+		{"corral.toml", "lifespan = 'yes'", []string{`corral.toml: key "lifespan": want one of auto, on, off`}},
+		{"corral.toml", "ws_max_size = 0", []string{`corral.toml: key "ws_max_size": must be at least 1 byte`}},
 		{"corral.toml", "workers = [", []string{"corral.toml: line 1, column"}},
 		{"corral.toml", "env = {A = [1]}", []string{`corral.toml: key "env": key "A": want a string, got an array`}},
 	}

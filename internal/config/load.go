@@ -498,6 +498,15 @@ func validate(table []option, c *Config, sources map[string]setting, requireApp 
 			assignTyped(c, o, t)
 		}
 	}
+	if !bad["worker-class"] && !bad["interface"] && ASGIWorkerClass(c.WorkerClass) {
+		switch c.Interface {
+		case "auto":
+			c.Interface = "asgi"
+		case "wsgi":
+			errs = append(errs, &Error{Source: sources["interface"].src,
+				Err: fmt.Errorf("wsgi contradicts the ASGI worker class %q (%s)", c.WorkerClass, sources["worker-class"].src)})
+		}
+	}
 	if requireApp && strings.TrimSpace(c.App) == "" {
 		errs = append(errs, fmt.Errorf("%w: pass it as the argument, set CORRAL_APP, or set app in corral.toml or in [tool.corral] of pyproject.toml", ErrNoApp))
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -47,6 +48,7 @@ type group int
 const (
 	groupApp group = iota
 	groupWorkers
+	groupASGI
 	groupListen
 	groupTLS
 	groupPrivileges
@@ -63,6 +65,8 @@ func (g group) String() string {
 		return "Application"
 	case groupWorkers:
 		return "Workers"
+	case groupASGI:
+		return "ASGI & WebSockets"
 	case groupListen:
 		return "Listening"
 	case groupTLS:
@@ -239,12 +243,11 @@ var options = []option{
 	},
 	{
 		name: "worker-class", short: "k", kind: kindString, group: groupWorkers, arg: "CLASS", def: "sync",
-		help:  "Accepted for gunicorn compatibility: sync or gthread, and --threads decides the concurrency. corral runs WSGI apps in its own workers; gevent, eventlet and ASGI worker classes are refused.",
+		help:  "Accepted for gunicorn compatibility. sync or gthread: --threads decides the concurrency. asgi, uvicorn.workers.UvicornWorker or uvicorn.workers.UvicornH11Worker (and uvicorn_worker's): the app is ASGI (--interface asgi) and --worker-connections decides the concurrency. gevent and eventlet are refused.",
 		check: checkWorkerClass,
 		field: func(c *Config) any { return &c.WorkerClass },
 	},
 
-	// Listening
 	{
 		name: "boot-timeout", kind: kindDuration, group: groupWorkers, arg: "DURATION", def: "60s",
 		help:  "Longest a worker may take to import the app and report ready. At start-up, corral exits with the traceback when no worker gets there.",
@@ -258,7 +261,7 @@ var options = []option{
 	},
 	{
 		name: "stuck-after", kind: kindDuration, group: groupWorkers, arg: "DURATION", def: "5s",
-		help:  "When a worker's request has run longer than this and 20 times what its route usually takes, give the worker's slot a fresh worker at once and let the stuck one finish (or reach --timeout) on the side, so one hung call does not take a worker's capacity for the whole --timeout. 0 = never.",
+		help:  "When a worker's request has run longer than this and 20 times what its route usually takes, give the worker's slot a fresh worker at once and let the stuck one finish (or reach --timeout) on the side, so one hung call does not take a worker's capacity for the whole --timeout. For an ASGI worker: when its event loop has been blocked this long. 0 = never.",
 		field: func(c *Config) any { return &c.StuckAfter },
 	},
 	{
@@ -313,6 +316,53 @@ var options = []option{
 		help:  "With --reload, also watch files matching this glob (relative to the app directory), e.g. 'templates/*.html'. Repeatable.",
 		field: func(c *Config) any { return &c.ReloadExtra },
 	},
+	// ASGI & WebSockets
+	{
+		name: "interface", kind: kindString, group: groupASGI, arg: "INTERFACE", def: "auto",
+		choices: []string{"auto", "asgi", "wsgi"},
+		help:    "What the app is: auto (each worker looks: an async def function, or an object with an async __call__ method, is ASGI 3; a class with one is ASGI 2; anything else is WSGI), asgi or wsgi. An ASGI --worker-class means asgi. See docs/asgi.md.",
+		field:   func(c *Config) any { return &c.Interface },
+	},
+	{
+		name: "worker-connections", kind: kindInt, group: groupASGI, arg: "N", def: "1000",
+		help:  "ASGI: requests (HTTP and WebSocket) one worker runs at once, in its event loop (gunicorn's name). Beyond, requests wait in corral's queue (--max-queue, --queue-timeout). WSGI workers use --threads instead.",
+		check: intRange(1, 0),
+		field: func(c *Config) any { return &c.WorkerConnections },
+	},
+	{
+		name: "lifespan", kind: kindString, group: groupASGI, arg: "MODE", def: "auto",
+		choices: []string{"auto", "on", "off"},
+		help:    "ASGI lifespan events, as uvicorn's --lifespan: on runs startup in each worker before it takes requests (a failed startup stops corral with the app's message) and shutdown when it exits; auto does the same but serves an app that does not support lifespan without it; off never runs them.",
+		field:   func(c *Config) any { return &c.Lifespan },
+	},
+	{
+		name: "ws-max-size", kind: kindSize, group: groupASGI, arg: "SIZE", def: "16M",
+		help: "Largest WebSocket message a client may send (after decompression); a larger one closes the socket with 1009. At least 1.",
+		check: func(v any) error {
+			if v.(int64) < 1 {
+				return errors.New("must be at least 1 byte")
+			}
+			return nil
+		},
+		field: func(c *Config) any { return &c.WSMaxSize },
+	},
+	{
+		name: "ws-ping-interval", kind: kindDuration, group: groupASGI, arg: "DURATION", def: "20s",
+		help:  "Send each WebSocket client a ping this often (corral answers the client's pings itself, always). 0 = never.",
+		field: func(c *Config) any { return &c.WSPingInterval },
+	},
+	{
+		name: "ws-ping-timeout", kind: kindDuration, group: groupASGI, arg: "DURATION", def: "20s",
+		help:  "Close a WebSocket with 1011 when the client has not answered a ping within this time. 0 = wait forever.",
+		field: func(c *Config) any { return &c.WSPingTimeout },
+	},
+	{
+		name: "ws-per-message-deflate", kind: kindBool, group: groupASGI, def: "true",
+		help:  "Offer WebSocket compression (permessage-deflate, without context takeover so an idle socket holds no compressor) to clients that ask for it. --ws-per-message-deflate=false turns it off.",
+		field: func(c *Config) any { return &c.WSPerMessageDeflate },
+	},
+
+	// Listening
 	{
 		name: "bind", short: "b", kind: kindList, group: groupListen, arg: "ADDRESS", def: "127.0.0.1:8000",
 		help:  "Address to listen on. Repeatable. HOST:PORT, [IPV6]:PORT, :PORT (all interfaces), unix:PATH, fd://N (an inherited descriptor) or systemd:NAME (a socket-activated descriptor by name).",
@@ -415,7 +465,7 @@ var options = []option{
 	// Timeouts & limits
 	{
 		name: "timeout", short: "t", kind: kindDuration, group: groupLimits, arg: "DURATION", def: "30s",
-		help:  "Hard limit on the time a worker spends on one request; past it the request fails and the worker is replaced. 0 = no limit.",
+		help:  "Hard limit on the time a worker spends on one request; past it the request fails and the worker is replaced. For an ASGI app the request gets 504 and its task is cancelled, the worker goes on; the limit ends once the response has started (a stream such as SSE runs as long as its client stays) and WebSockets are exempt; a blocked event loop gets its worker replaced after this long. 0 = no limit.",
 		field: func(c *Config) any { return &c.Timeout },
 	},
 	{
@@ -427,7 +477,7 @@ var options = []option{
 	},
 	{
 		name: "slow-request", kind: kindDuration, group: groupLimits, arg: "DURATION",
-		help:  "Log the Python stack of a request once it has run this long, with its method and path; the request goes on. 0 = off.",
+		help:  "Log the Python stack of a request once it has run this long, with its method and path; the request goes on (ASGI: the request is logged, without a stack: a waiting coroutine is on no thread's stack; blocked event loops are reported by themselves). 0 = off.",
 		field: func(c *Config) any { return &c.SlowRequest },
 	},
 	{

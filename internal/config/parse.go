@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -505,21 +506,34 @@ func checkAccount(v any) error {
 	return nil
 }
 
+// asgiWorkerClasses are the ASGI worker classes of gunicorn and uvicorn
+// (lower case) that mean --interface asgi.
+var asgiWorkerClasses = []string{
+	"asgi",
+	"uvicorn.workers.uvicornworker", "uvicorn.workers.uvicornh11worker",
+	"uvicorn_worker.uvicornworker", "uvicorn_worker.uvicornh11worker",
+}
+
+// ASGIWorkerClass reports whether class is an ASGI worker class.
+func ASGIWorkerClass(class string) bool {
+	return slices.Contains(asgiWorkerClasses, strings.ToLower(strings.TrimSpace(class)))
+}
+
 func checkWorkerClass(v any) error {
 	s := v.(string)
 	switch strings.ToLower(s) {
 	case "sync", "gthread":
 		return nil
 	case "gevent", "eventlet", "tornado", "gaiohttp", "ggevent", "geventwebsocket.gunicorn.workers.geventwebsocketworker":
-		return fmt.Errorf("worker class %q: corral runs WSGI apps in its own Python workers and has no %s worker; "+
-			"use --threads N to run N requests at once in each worker (slow clients never hold a worker: corral buffers them)", s, s)
+		return fmt.Errorf("worker class %q: corral runs apps in its own Python workers and has no %s worker; "+
+			"use --threads N to run N requests at once in each worker (slow clients never hold a worker: corral buffers them), "+
+			"or serve an ASGI app (--worker-connections)", s, s)
 	}
-	if l := strings.ToLower(s); strings.Contains(l, "uvicorn") || strings.Contains(l, "asgi") {
-		return fmt.Errorf("worker class %q: corral serves WSGI apps in its own workers, not ASGI apps; "+
-			"for a WSGI app drop --worker-class and use --threads for concurrency", s)
+	if ASGIWorkerClass(s) {
+		return nil
 	}
-	return fmt.Errorf("worker class %q: corral runs WSGI apps in its own workers and accepts only sync or gthread; "+
-		"use --threads for concurrency", s)
+	return fmt.Errorf("worker class %q: corral runs apps in its own workers and accepts sync, gthread, or an ASGI class "+
+		"(asgi, uvicorn.workers.UvicornWorker, uvicorn.workers.UvicornH11Worker); use --threads or --worker-connections for concurrency", s)
 }
 
 func positive(v any) error {

@@ -65,6 +65,7 @@ const (
 	ModeSilent    = "silent"     // read BOOT and never answer
 	ModeIgnoreEOF = "ignore-eof" // serve; ignore EOF, exit on SIGTERM
 	ModeStubborn  = "stubborn"   // serve; ignore EOF and SIGTERM
+	ModeASGI      = "asgi"       // HELLO as an ASGI worker, serve requests concurrently (asgi.go)
 )
 
 // DumpSignal is the signal the fake reports in HELLO as its stack-dump
@@ -151,10 +152,12 @@ func Main() {
 	}
 	n := binary.BigEndian.Uint32(payload)
 	var boot struct {
-		App      string `json:"app"`
-		WorkerID int    `json:"worker_id"`
-		Mode     string `json:"mode"`
-		Protocol int    `json:"protocol"`
+		App         string `json:"app"`
+		WorkerID    int    `json:"worker_id"`
+		Mode        string `json:"mode"`
+		Protocol    int    `json:"protocol"`
+		Connections int    `json:"worker_connections"`
+		Interface   string `json:"interface"`
 	}
 	if uint64(n) > uint64(len(payload)-4) || json.Unmarshal(payload[4:4+n], &boot) != nil {
 		f.record("badboot")
@@ -179,6 +182,9 @@ func Main() {
 		exit(3)
 	case ModeSilent:
 		sleepForever()
+	case ModeASGI:
+		f.record("asgi", "connections", strconv.Itoa(boot.Connections), "interface", boot.Interface)
+		f.serveASGI(fr, boot.App, boot.Connections)
 	case ModeServe, ModeIgnoreEOF, ModeStubborn:
 	default:
 		fmt.Fprintln(os.Stderr, "fake worker: unknown mode", f.mode)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"testing"
 
+	"corral/internal/fakeworker"
 	"corral/internal/pool"
 	"corral/internal/proto"
 	"corral/internal/worker"
@@ -26,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(benchWorkerEnv) != "" {
 		benchWorker()
 		os.Exit(0)
+	}
+	if fakeworker.Requested() {
+		fakeworker.Main()
 	}
 	os.Exit(m.Run())
 }
@@ -45,7 +49,10 @@ func benchWorker() {
 	if _, err := r.Discard(int(h.Length)); err != nil {
 		os.Exit(70)
 	}
-	hello := []byte(`{"protocol":1,"pid":1,"python":"bench","implementation":"go","threads":1}`)
+	hello := []byte(`{"protocol":2,"pid":1,"python":"bench","implementation":"go","threads":1}`)
+	if os.Getenv(benchWorkerEnv) == "asgi" {
+		hello = []byte(`{"protocol":2,"pid":1,"python":"bench","implementation":"go","threads":1000,"interface":"asgi"}`)
+	}
 	if _, err := c.Write(proto.AppendFrame(nil, proto.Hello, 0, 0, hello)); err != nil {
 		os.Exit(70)
 	}
@@ -77,14 +84,20 @@ func benchWorker() {
 // BenchmarkServeHTTP is the master's cost per request through the handler
 // and the pool, with two workers that answer at once. Run with
 // -benchmem; allocations per request are the figure to watch.
-func BenchmarkServeHTTP(b *testing.B) {
+func BenchmarkServeHTTP(b *testing.B) { benchServe(b, "wsgi") }
+
+// BenchmarkServeHTTPASGI is the same for ASGI workers: a scope block
+// instead of an environ, dispatch by in-flight count.
+func BenchmarkServeHTTPASGI(b *testing.B) { benchServe(b, "asgi") }
+
+func benchServe(b *testing.B, iface string) {
 	sp := worker.NewSpawner()
 	defer sp.Close()
 	p := pool.New(pool.Config{
 		Workers: 2,
 		Spawner: sp,
 		Worker: worker.Config{
-			Python: os.Args[0], Bootstrap: "bench", Env: append(os.Environ(), benchWorkerEnv+"=1"),
+			Python: os.Args[0], Bootstrap: "bench", Env: append(os.Environ(), benchWorkerEnv+"="+iface),
 			Logger: slog.New(slog.DiscardHandler),
 		},
 		Logger: slog.New(slog.DiscardHandler),
@@ -93,7 +106,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	h := New(Config{Pool: p, LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190})
+	h := New(Config{Pool: p, ASGI: p.ASGI(), LimitRequestLine: 4094, LimitRequestFields: 100, LimitRequestFieldSize: 8190})
 	req := httptest.NewRequest(http.MethodGet, "http://bench.test/hello?x=1", nil)
 	req.Header.Set("User-Agent", "wrk")
 	req.Header.Set("Accept", "*/*")

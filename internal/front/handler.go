@@ -36,8 +36,21 @@ type Config struct {
 
 	// ScriptName is the URL prefix the app is mounted under (SCRIPT_NAME,
 	// without a trailing slash). A path under it reaches the app with the
-	// prefix taken off PATH_INFO, as gunicorn does; "" = none.
+	// prefix taken off PATH_INFO, as gunicorn does; "" = none. An ASGI app
+	// gets it as root_path, and the full path.
 	ScriptName string
+
+	// ASGI makes requests scope blocks for ASGI workers (pool.ASGI)
+	// instead of environs, and enables WebSockets.
+	ASGI bool
+	// WebSocket settings (ASGI): the largest client message (default
+	// 16 MiB), how often clients are pinged (0 = never) and how long they
+	// have to answer (0 = no limit), and whether permessage-deflate is
+	// offered.
+	WSMaxSize      int64
+	WSPingInterval time.Duration
+	WSPingTimeout  time.Duration
+	WSCompression  bool
 
 	Pool      *pool.Pool
 	AccessLog *AccessLog // nil = off
@@ -48,6 +61,7 @@ type Config struct {
 type Handler struct {
 	cfg Config
 	log *slog.Logger
+	ws  sockets
 }
 
 // New returns a Handler.
@@ -61,7 +75,10 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger.With("component", "front")}
+	if cfg.WSMaxSize <= 0 {
+		cfg.WSMaxSize = 16 << 20
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger.With("component", "front"), ws: sockets{open: map[*wsSession]struct{}{}}}
 }
 
 // MaxHeaderBytes is the net/http limit that matches the configured request
@@ -107,6 +124,9 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 	if s, msg := h.check(r); s != 0 {
 		return h.fail(w, s, msg)
 	}
+	if h.cfg.ASGI && wantsWebSocket(r) {
+		return h.serveWebSocket(w, r)
+	}
 	if h.cfg.MaxBodySize > 0 && r.ContentLength > h.cfg.MaxBodySize {
 		return h.fail(w, http.StatusRequestEntityTooLarge, "")
 	}
@@ -138,15 +158,13 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 	if b.inline(h.cfg.InlineBody) {
 		frame = make([]byte, 0, 1024+len(b.mem))
 	}
-	scheme := "http"
-	switch {
-	case w.scheme != "":
-		scheme = w.scheme
-	case r.TLS != nil:
-		scheme = "https"
-	}
+	scheme := schemeOf(w, r)
 	frame = proto.BeginRequest(frame)
-	frame = h.appendEnviron(frame, r, b.len(), hasBody || r.Header.Get("Content-Length") != "", scheme)
+	if h.cfg.ASGI {
+		frame = h.appendScope(frame, r, scheme)
+	} else {
+		frame = h.appendEnviron(frame, r, b.len(), hasBody || r.Header.Get("Content-Length") != "", scheme)
+	}
 	req := &pool.Request{Method: r.Method, Path: r.URL.Path, Timeout: h.timeoutFor(r.URL.Path), Class: w.class}
 	var inline []byte
 	var flags uint8
@@ -169,11 +187,14 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 		return h.failCall(w, r, err)
 	}
 	defer call.Release()
+	if h.cfg.ASGI {
+		return h.respondASGI(w, r, call)
+	}
 	code, _, headers, err := call.Head(r.Context())
 	if err != nil {
 		return h.failCall(w, r, err)
 	}
-	h.writeHead(w, code, headers, call, r.Method == http.MethodHead)
+	h.writeHead(w, code, headers, call, r.Method == http.MethodHead, false)
 	if r.Method == http.MethodHead {
 		return 0
 	}
@@ -195,6 +216,18 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 		panic(http.ErrAbortHandler)
 	}
 	return 0
+}
+
+// schemeOf is the request's scheme as the client used it: a trusted
+// proxy's word, else the connection's.
+func schemeOf(w *recorder, r *http.Request) string {
+	switch {
+	case w.scheme != "":
+		return w.scheme
+	case r.TLS != nil:
+		return "https"
+	}
+	return "http"
 }
 
 func (b *body) len() int64 {
@@ -259,16 +292,18 @@ var hopByHop = map[string]bool{
 
 // writeHead sends the app's status and headers. corral adds only what
 // framing needs: net/http's Date, Content-Length (here, for an inline
-// body) or chunked coding, and Connection.
-func (h *Handler) writeHead(w *recorder, code int, headers []string, call *pool.Call, head bool) {
+// body) or chunked coding, and Connection. With trailers (an ASGI app
+// announced them) the app's Trailer field goes out and no Content-Length
+// is added.
+func (h *Handler) writeHead(w *recorder, code int, headers []string, call *pool.Call, head, trailers bool) {
 	hdr := w.Header()
-	hasLength := false
+	hasLength := trailers
 	// One backing array for every value; a repeated name (Set-Cookie)
 	// appends past its one-element slice into a new array.
 	vals := make([]string, len(headers)/2)
 	for i := 0; i+1 < len(headers); i += 2 {
 		k := http.CanonicalHeaderKey(headers[i])
-		if hopByHop[k] {
+		if hopByHop[k] && !(trailers && k == "Trailer") {
 			continue
 		}
 		if k == "Content-Length" {

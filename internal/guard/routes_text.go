@@ -17,7 +17,7 @@ func WriteRoutes(out io.Writer, app string, raw []byte) error {
 		return fmt.Errorf("from the worker: %w", err)
 	}
 	if rs == nil {
-		fmt.Fprintf(out, "%s: a WSGI app whose routes cannot be read from its code.\n", app)
+		fmt.Fprintf(out, "%s: an app whose routes cannot be read from its code.\n", app)
 		fmt.Fprintln(out, "corral will learn its routes from traffic (paths that answer with a status other than 404).")
 		return nil
 	}

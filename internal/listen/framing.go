@@ -27,10 +27,9 @@ var errAmbiguousFraming = errors.New("request has both Content-Length and Transf
 // stream is something it does not follow: a protocol other than HTTP/1.x
 // (the h2c preface), a Transfer-Encoding net/http answers with 501, or
 // malformed framing, all of which make net/http close the connection.
-// Upgrade and CONNECT requests are followed like any other request
-// because corral's handler never takes the connection over: a handler
-// that hijacks connections would need this listener's connections to
-// stop tracking first.
+// Upgrade and CONNECT requests are followed like any other request until
+// a 101 Switching Protocols goes out (a WebSocket the handler took over):
+// from then on the connection passes everything through.
 //
 // Because it follows the framing, a connection also knows when corral
 // answered a request the client has not finished sending (a 413 before
@@ -72,6 +71,9 @@ type framingConn struct {
 	refused bool
 	held    []byte // the refused head's bytes not yet returned, without its final LF
 	k       closer
+	// upgraded is set when a 101 Switching Protocols went out (a
+	// WebSocket): the bytes that follow are not HTTP/1 any more.
+	upgraded atomic.Bool
 
 	// pos is where the reads are: the number of complete messages << 1,
 	// | 1 while in a message (from its first byte to its end, and for good
@@ -88,6 +90,9 @@ type framingConn struct {
 // request instead of refusing the bad one. For the same reason a Read
 // may return 0, nil once, when it got nothing but the final LF.
 func (c *framingConn) Read(p []byte) (int, error) {
+	if c.upgraded.Load() {
+		return c.Conn.Read(p)
+	}
 	if c.refused {
 		if len(c.held) > 0 {
 			n := copy(p, c.held)
@@ -114,11 +119,18 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	return end, nil
 }
 
+// switching starts the response that hands a connection over to another
+// protocol. net/http writes a 1xx head at once, at the start of a write.
+const switching = "HTTP/1.1 101 "
+
 // Write notes an answer written while the client is still sending its
-// request.
+// request, and a 101 that ends HTTP/1 on the connection.
 func (c *framingConn) Write(p []byte) (int, error) {
 	if pos := c.pos.Load(); pos&1 == 1 {
 		c.early.Store(pos)
+	}
+	if len(p) >= len(switching) && string(p[:len(switching)]) == switching {
+		c.upgraded.Store(true)
 	}
 	return c.Conn.Write(p)
 }
@@ -143,6 +155,9 @@ func (c *framingConn) CloseWrite() error { return c.k.closeWrite() }
 // Close closes the connection, after lingering if an answer went out
 // while the client was still sending the request it answers.
 func (c *framingConn) Close() error {
+	if c.upgraded.Load() {
+		return c.k.close(false)
+	}
 	pos := c.pos.Load()
 	return c.k.close(pos&1 == 1 && c.early.Load() == pos)
 }

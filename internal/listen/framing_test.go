@@ -721,3 +721,42 @@ func FuzzTrackerMatchesNetHTTP(f *testing.F) {
 		checkAgainstNetHTTP(t, stream)
 	})
 }
+
+// TestFramingUpgradePassesThrough: once a 101 went out, the connection is
+// another protocol's (a WebSocket): bytes that would look like a
+// smuggling head are passed through, not refused.
+func TestFramingUpgradePassesThrough(t *testing.T) {
+	s := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Upgrade", "echo")
+		w.Header().Set("Connection", "Upgrade")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(c, brw)
+	}))
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	after := "POST /p HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	if _, err := io.WriteString(c, after); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(after))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != after {
+		t.Fatalf("echo after the upgrade: %q, %v; want %q", got, err, after)
+	}
+}

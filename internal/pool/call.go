@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,11 @@ var (
 	ErrWorkerDied   = errors.New("worker died during the request")
 	ErrTimeout      = errors.New("request timed out")
 	ErrAborted      = errors.New("response aborted")
+	// ErrRestarting ends the WebSockets still open on a worker whose
+	// retirement (recycling, reload) has waited its graceful timeout: the
+	// app was told the client went away with 1012, the client should get
+	// 1012 (service restart) and reconnect.
+	ErrRestarting = errors.New("worker restarting")
 )
 
 // AppError is the application's exception for a request.
@@ -55,6 +61,10 @@ type Request struct {
 	// Class is the priority class (Config.Reserve): 0 is the default and
 	// lowest; values past the highest class count as the highest.
 	Class int
+	// WebSocket marks a WebSocket handshake for an ASGI worker (a REQUEST
+	// with proto.FlagWebSocket): once the app accepts it, it is exempt from
+	// the hard timeout and its messages go through SendWS and NextWS.
+	WebSocket bool
 }
 
 type callState uint8
@@ -101,6 +111,33 @@ type Call struct {
 	inline   []byte // the whole body of a response that came in one frame
 	body     *spool // the body of a streamed response; nil until its head
 	released bool
+
+	// x is what a call to an ASGI worker has beyond a WSGI call; nil for
+	// WSGI, so that their calls stay small. Set by Submit, then fixed.
+	x *asgiCall
+}
+
+// asgiCall is the part of a Call only ASGI workers use.
+type asgiCall struct {
+	// responded is set when the worker sent the response's START (or
+	// accepted the WebSocket): the hard timeout no longer applies.
+	responded atomic.Bool
+	ws        *wsLink // a WebSocket request's messages; nil for others
+
+	// Guarded by the Call's mu: early hints before the head (hintC, made
+	// by HeadHints, wakes it), trailers after the body.
+	hints        [][]string
+	hintC        chan struct{}
+	wantTrailers bool
+	trailers     []string
+}
+
+// wsl is the call's WebSocket link, nil if it is not a WebSocket.
+func (c *Call) wsl() *wsLink {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.ws
 }
 
 func (c *Call) String() string { return fmt.Sprintf("%s %s", c.req.Method, c.req.Path) }
@@ -117,6 +154,86 @@ func (c *Call) Head(ctx context.Context) (status int, reason string, headers []s
 	case <-ctx.Done():
 		return 0, "", nil, ctx.Err()
 	}
+}
+
+// HeadHints is Head for an ASGI worker's response: before returning the
+// head it calls hint with the headers of each early hint (103) the app
+// sent, in order, on the caller's goroutine.
+func (c *Call) HeadHints(ctx context.Context, hint func(headers []string)) (status int, reason string, headers []string, err error) {
+	if c.x == nil {
+		return c.Head(ctx)
+	}
+	select {
+	case <-c.headC: // the usual case, no hints: nothing to wait for
+		c.mu.Lock()
+		none := len(c.x.hints) == 0
+		c.mu.Unlock()
+		if none {
+			return c.Head(ctx)
+		}
+	default:
+	}
+	for {
+		c.mu.Lock()
+		hs := c.x.hints
+		c.x.hints = nil
+		if c.x.hintC == nil {
+			c.x.hintC = make(chan struct{}, 1)
+		}
+		wake := c.x.hintC
+		c.mu.Unlock()
+		for _, h := range hs {
+			hint(h)
+		}
+		select {
+		case <-c.headC:
+			c.mu.Lock()
+			hs, c.x.hints = c.x.hints, nil
+			c.mu.Unlock()
+			for _, h := range hs {
+				hint(h)
+			}
+			return c.Head(ctx)
+		case <-wake:
+		case <-ctx.Done():
+			return 0, "", nil, ctx.Err()
+		}
+	}
+}
+
+// addHint records an early hint; HeadHints hands it on.
+func (c *Call) addHint(headers []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.headSet || c.x == nil {
+		return // too late: the response has started
+	}
+	c.x.hints = append(c.x.hints, headers)
+	if c.x.hintC != nil {
+		wakeUp(c.x.hintC)
+	}
+}
+
+// Trailers reports whether the app announced trailers with its response
+// head (the body then goes out chunked), and the trailers it sent, which
+// are complete once WriteBody has returned nil. Names and values
+// alternate.
+func (c *Call) Trailers() (announced bool, trailers []string) {
+	if c.x == nil {
+		return false, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.x.wantTrailers, c.x.trailers
+}
+
+func (c *Call) setTrailers(headers []string) {
+	if c.x == nil {
+		return
+	}
+	c.mu.Lock()
+	c.x.trailers = append(c.x.trailers, headers...)
+	c.mu.Unlock()
 }
 
 // Inline returns the whole body if it is already complete and in memory,
@@ -247,6 +364,9 @@ func (c *Call) Release() {
 	if b != nil {
 		b.release()
 	}
+	if l := c.wsl(); l != nil {
+		l.release()
+	}
 }
 
 // setHead records the head of a streamed response and makes the spool its
@@ -305,6 +425,9 @@ func (c *Call) fail(err error) {
 	c.mu.Unlock()
 	if b != nil {
 		b.finish(err)
+	}
+	if l := c.wsl(); l != nil {
+		l.finish(err)
 	}
 }
 

@@ -36,9 +36,17 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 		p.returned(m, proto.ParseReturned(f.Payload))
 		return nil
 	case proto.Pong:
+		var blockedFor time.Duration
 		p.mu.Lock()
+		if m.blocked {
+			m.blocked = false
+			blockedFor = time.Since(m.pingSent)
+		}
 		m.pingSent = time.Time{}
 		p.mu.Unlock()
+		if blockedFor > 0 {
+			p.log.Warn("event loop answers again", "worker", m.id, "pid", m.w.Pid, "blocked_for", blockedFor.Round(time.Millisecond))
+		}
 		return nil
 	case proto.Log:
 		p.workerLog(m, nil, f.Payload)
@@ -67,6 +75,14 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 		status, headers, err := proto.ParseHead(head)
 		if err != nil {
 			return err
+		}
+		if c.x != nil {
+			if f.Flags&proto.FlagTrailers != 0 {
+				c.mu.Lock()
+				c.x.wantTrailers = true
+				c.mu.Unlock()
+			}
+			c.x.responded.Store(true)
 		}
 		if f.Flags&proto.FlagEnd != 0 {
 			p.finish(c)
@@ -102,6 +118,15 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 			b.finish(err)
 		}
 		p.finish(c)
+		if l := c.wsl(); l != nil {
+			if !c.wsAccepted() && err == nil {
+				// The app returned without accepting the handshake (or
+				// after denying it with WS_CLOSE): 403. A no-op after a
+				// denial response.
+				_ = c.setComplete("403 Forbidden", nil, nil)
+			}
+			l.finish(err)
+		}
 		c.fail(ErrAborted) // no-op when the head was set
 	case proto.Error:
 		ae := &AppError{}
@@ -118,6 +143,20 @@ func (p *Pool) handle(m *member, f proto.Frame, fd *os.File) error {
 			return err
 		}
 		return p.serveRead(m, c, n)
+	case proto.Trailers:
+		hs, err := proto.ParseHeaders(f.Payload)
+		if err != nil {
+			return err
+		}
+		c.setTrailers(hs)
+	case proto.EarlyHint:
+		hs, err := proto.ParseHeaders(f.Payload)
+		if err != nil {
+			return err
+		}
+		c.addHint(hs)
+	case proto.WSAccept, proto.WSMessage, proto.WSClosed, proto.WSAck:
+		return p.wsFrame(m, c, f)
 	default:
 		return fmt.Errorf("%w: unexpected %s", errProtocol, f.Type)
 	}
@@ -146,22 +185,27 @@ func (p *Pool) bodyBytes(m *member, c *Call, b []byte) error {
 		return nil
 	}
 	if pause {
-		// Decide and queue PAUSE under p.mu, as resume queues RESUME, so the
-		// worker gets them in the order c.paused changes. And only while the
-		// spool is still over the limit: the client may have drained it since
-		// write, and its resume then found nothing to undo.
-		p.mu.Lock()
-		write := false
-		if c.state == callSent && !c.paused && sp.over() {
-			c.paused = true
-			write = m.push(proto.AppendFrame(nil, proto.Pause, 0, c.id))
-		}
-		p.mu.Unlock()
-		if write {
-			go m.drain()
-		}
+		p.pause(m, c, sp.over)
 	}
 	return nil
+}
+
+// pause sends PAUSE for c unless it is paused already. It decides and
+// queues PAUSE under p.mu, as resume queues RESUME, so the worker gets them
+// in the order c.paused changes; and only while over still reports too
+// much waiting for the client: the client may have drained it since, and
+// its resume then found nothing to undo.
+func (p *Pool) pause(m *member, c *Call, over func() bool) {
+	p.mu.Lock()
+	write := false
+	if c.state == callSent && !c.paused && over() {
+		c.paused = true
+		write = m.push(proto.AppendFrame(nil, proto.Pause, 0, c.id))
+	}
+	p.mu.Unlock()
+	if write {
+		go m.drain()
+	}
 }
 
 // serveRead answers a READ with the next part of the request body.
@@ -199,6 +243,9 @@ func (p *Pool) returned(m *member, ids []uint32) {
 				m.inflight = append(m.inflight[:i], m.inflight[i+1:]...)
 				break
 			}
+		}
+		if c.req.WebSocket {
+			m.websockets--
 		}
 		p.untrackLocked(c)
 		back = append(back, c)

@@ -79,14 +79,21 @@ func (p *Pool) sweep(now time.Time) bool {
 		}
 		stuck := 0
 		for i, c := range m.inflight {
-			if i >= p.slots {
+			if i >= m.slots {
 				break
 			}
 			if c.since.IsZero() || c.timedOut {
 				continue
 			}
+			if m.asgi && c.x != nil && c.x.responded.Load() {
+				// An ASGI request's hard timeout ends with its response's
+				// start (a stream runs as long as its client stays), a
+				// WebSocket's with its accept. Its stuck check is the event
+				// loop's (watchLoops).
+				continue
+			}
 			ran := now.Sub(c.since)
-			if sa := p.cfg.StuckAfter; sa > 0 && ran > max(sa, stuckFactor*c.est) {
+			if sa := p.cfg.StuckAfter; sa > 0 && !m.asgi && ran > max(sa, stuckFactor*c.est) {
 				stuck++
 			}
 			if t := p.timeoutOf(c); t > 0 && ran > t {
@@ -97,7 +104,7 @@ func (p *Pool) sweep(now time.Time) bool {
 				slow = append(slow, c)
 			}
 		}
-		if stuck == p.slots && m.state == StateReady && !m.recycling && p.stuck < p.maxStuck() {
+		if stuck == m.slots && m.state == StateReady && !m.recycling && p.stuck < p.maxStuck() {
 			// Every thread of m is on a request far slower than its route
 			// usually is: give its slot a fresh worker now, and let m finish
 			// (or time out) on the side.
@@ -107,7 +114,7 @@ func (p *Pool) sweep(now time.Time) bool {
 				p.requestReplace(sl, "stuck")
 			}
 		}
-		if m.state == StateReady && !m.stealing && len(m.inflight) > p.slots {
+		if m.state == StateReady && !m.stealing && len(m.inflight) > m.slots {
 			if _, ok := p.expectedWaitLocked(m, now); !ok {
 				m.stealing = true
 				steal = append(steal, m)
@@ -147,6 +154,13 @@ func (p *Pool) slowRequest(c *Call, now time.Time) {
 	}
 	p.mu.Unlock()
 	if m == nil {
+		return
+	}
+	if m.asgi {
+		// A coroutine waiting for I/O is on no thread's stack; a loop that
+		// is blocked is reported by watchLoops, with the stacks.
+		p.log.Warn("slow request", "worker", m.id, "pid", m.w.Pid,
+			"method", c.req.Method, "path", c.req.Path, "elapsed", ran.Round(time.Millisecond))
 		return
 	}
 	p.log.Warn("slow request; its worker's stacks follow", "worker", m.id, "pid", m.w.Pid,

@@ -93,6 +93,17 @@ func (p *Pool) Start(ctx context.Context) error {
 		}
 		return ErrClosed
 	}
+	iface := ""
+	for _, m := range started {
+		if m == nil {
+			continue
+		}
+		if iface != "" && m.w.Hello.Interface != iface && bootErr == nil {
+			firstErr = fmt.Errorf("workers disagree on the app's interface (%s and %s)", iface, m.w.Hello.Interface)
+			ready = 0
+		}
+		iface = m.w.Hello.Interface
+	}
 	if bootErr != nil || ready == 0 {
 		for _, m := range started {
 			if m != nil {
@@ -105,6 +116,11 @@ func (p *Pool) Start(ctx context.Context) error {
 		return firstErr
 	}
 	p.mu.Lock()
+	p.iface = iface
+	p.asgi.Store(iface == worker.InterfaceASGI)
+	if iface == worker.InterfaceASGI && p.cfg.ReserveASGI != nil {
+		p.cfg.Reserve = p.cfg.ReserveASGI
+	}
 	slots := make([]*slot, n)
 	for i := range slots {
 		slots[i] = p.newSlotLocked(i + 1)
@@ -139,7 +155,23 @@ func (p *Pool) Start(ctx context.Context) error {
 		defer p.wg.Done()
 		p.monitor()
 	}()
+	if iface == worker.InterfaceASGI {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.watchLoops()
+		}()
+	}
 	return nil
+}
+
+// ASGI reports whether the workers serve an ASGI app: requests for them
+// carry a scope block instead of an environ. It is decided by Start, from
+// the first workers' HELLO, and false before.
+func (p *Pool) ASGI() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.iface == worker.InterfaceASGI
 }
 
 // Reload replaces every worker with one that imports the app afresh, one

@@ -129,8 +129,10 @@ func (p *Pool) transitionLocked(m *member, to State) bool {
 //	           p.stuck (Ready)                     recycling
 //	stealing   a STEAL is outstanding (Ready,      sweep, retire          RETURNED
 //	           Draining)
-//	pingSent   a heartbeat is unanswered (Ready,   checkWorkers           PONG
-//	           idle)
+//	pingSent   a heartbeat is unanswered (Ready,   checkWorkers, or       PONG
+//	           idle; ASGI: Ready or Draining)      watchLoops (ASGI)
+//	blocked    its event loop missed the blocked-  watchLoops (ASGI)      PONG
+//	           loop threshold (ASGI)
 //	emptied    a retirement waits for its          retire                 nothing left in
 //	           requests (Draining)                                        flight, or
 //	                                                                      entering Exited
@@ -145,6 +147,11 @@ type member struct {
 	zygote  int // pid of the zygote it was forked from; 0 = started directly
 	started time.Time
 
+	// Set by starting, before it takes requests; fixed from then on.
+	asgi  bool // serves an ASGI app: it starts every request it reads at once
+	slots int  // requests it runs at once: threads, or worker_connections (ASGI)
+	depth int  // requests it may hold: slots plus pipelining (WSGI only)
+
 	// Guarded by the pool's mutex.
 	state      State   // written only by transitionLocked
 	inflight   []*Call // in write order; the first `slots` are (probably) running
@@ -158,6 +165,8 @@ type member struct {
 	retireAt   time.Time     // retire after this time; zero = never
 	lastActive time.Time     // when it last completed a request
 	pingSent   time.Time     // an unanswered heartbeat; zero = none
+	blocked    bool          // ASGI: its event loop missed the blocked-loop threshold
+	websockets int           // WebSocket requests in flight
 	emptied    chan struct{} // closed when a draining worker has nothing in flight
 
 	// Output queue: frames wait here and whoever finds no write in progress

@@ -47,6 +47,8 @@ func (p *Pool) checkWorkers(now time.Time) {
 			continue
 		}
 		switch {
+		case m.asgi:
+			// watchLoops pings ASGI workers, busy or not.
 		case !m.pingSent.IsZero() && now.Sub(m.pingSent) > heartbeatTimeout:
 			wedged = append(wedged, m)
 		case len(m.inflight) == 0 && m.pingSent.IsZero() && now.Sub(m.lastActive) > heartbeatEvery:
@@ -92,11 +94,105 @@ func (p *Pool) checkWorkers(now time.Time) {
 	}
 }
 
-// warmup sends one GET for path to a new worker before it takes traffic,
-// so the first real request does not pay for lazy imports and caches.
-// Whatever the answer, the worker then serves; a failure is logged.
-func (p *Pool) warmup(m *member, path string) {
+// ASGI workers answer PING from their event loop, so a PONG that does not
+// come means the loop is blocked: a call that does not await (time.sleep,
+// a synchronous database driver, CPU-bound work) holds every request of
+// the worker. watchLoops pings each ASGI worker every loopPingEvery, busy
+// or not, with at most one PING outstanding. A loop that has not answered
+// for BlockedLoopAfter is reported, with its stacks, once per blocking; past
+// StuckAfter its slot gets a fresh worker (the blocked one finishes on the
+// side), and past the hard timeout it is replaced as a hung worker is.
+const (
+	loopPingEvery = 250 * time.Millisecond
+	// BlockedLoopAfter is how long an ASGI worker's event loop may leave a
+	// PING unanswered before it is reported as blocked.
+	BlockedLoopAfter = time.Second
+)
+
+// watchLoops runs the heartbeat of ASGI workers until the pool stops.
+func (p *Pool) watchLoops() {
+	t := time.NewTicker(loopPingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			p.checkLoops(now)
+		case <-p.stopCtx.Done():
+			return
+		}
+	}
+}
+
+func (p *Pool) checkLoops(now time.Time) {
+	type report struct {
+		m        *member
+		dur      time.Duration
+		inflight int
+	}
+	var pings []*member
+	var blocked, stuck, hung []report
+	p.mu.Lock()
+	for _, m := range p.members {
+		if !m.asgi || m.state != StateReady && m.state != StateDraining {
+			continue
+		}
+		if m.pingSent.IsZero() {
+			m.pingSent = now
+			pings = append(pings, m)
+			continue
+		}
+		d := now.Sub(m.pingSent)
+		if d < BlockedLoopAfter {
+			continue
+		}
+		r := report{m, d, len(m.inflight)}
+		if !m.blocked {
+			m.blocked = true
+			blocked = append(blocked, r)
+		}
+		if sa := p.cfg.StuckAfter; sa > 0 && d > sa && m.state == StateReady && !m.recycling && p.stuck < p.maxStuck() {
+			if sl := p.slotOfLocked(m); sl != nil {
+				m.recycling, m.stuck = true, true
+				p.stuck++
+				p.requestReplace(sl, "stuck")
+				stuck = append(stuck, r)
+			}
+		}
+		if t := p.cfg.Timeout; t > 0 && d > t {
+			hung = append(hung, r)
+		}
+	}
+	p.mu.Unlock()
+	for _, m := range pings {
+		m.send(proto.AppendFrame(nil, proto.Ping, 0, 0), false)
+	}
+	for _, r := range blocked {
+		p.log.Error("event loop blocked; its stacks follow", "worker", r.m.id, "pid", r.m.w.Pid,
+			"blocked_for", r.dur.Round(time.Millisecond), "in_flight", r.inflight)
+		r.m.w.DumpStacks()
+	}
+	for _, r := range stuck {
+		p.log.Warn("event loop blocked past --stuck-after; a fresh worker takes its slot", "worker", r.m.id, "pid", r.m.w.Pid,
+			"blocked_for", r.dur.Round(time.Millisecond), "in_flight", r.inflight)
+	}
+	for _, r := range hung {
+		p.log.Error("event loop blocked past --timeout; replacing its worker", "worker", r.m.id, "pid", r.m.w.Pid,
+			"blocked_for", r.dur.Round(time.Millisecond), "in_flight", r.inflight)
+		p.kill(r.m, "event loop blocked")
+	}
+}
+
+// warmupFrame is the REQUEST of a warm-up GET for path to m.
+func (p *Pool) warmupFrame(m *member, path string) ([]byte, error) {
 	b := proto.BeginRequest(nil)
+	if m.asgi {
+		root := p.cfg.Worker.Boot.RootPath
+		for _, f := range []string{"GET", "http", "1.1", root + path, root + path, "", root,
+			"127.0.0.1", "0", "127.0.0.1", "80", "host", "localhost", "user-agent", "corral-warmup"} {
+			b = proto.AddField(b, f)
+		}
+		return proto.FinishRequest(b, 0, 0, nil)
+	}
 	for _, kv := range [][2]string{
 		{"REQUEST_METHOD", "GET"}, {"PATH_INFO", path}, {"QUERY_STRING", ""},
 		{"RAW_URI", path}, {"REQUEST_URI", path}, {"SERVER_PROTOCOL", "HTTP/1.1"},
@@ -106,13 +202,23 @@ func (p *Pool) warmup(m *member, path string) {
 	} {
 		b = proto.AddEnv(b, kv[0], kv[1])
 	}
-	frame, err := proto.FinishRequest(b, 0, 0, nil)
+	return proto.FinishRequest(b, 0, 0, nil)
+}
+
+// warmup sends one GET for path to a new worker before it takes traffic,
+// so the first real request does not pay for lazy imports and caches.
+// Whatever the answer, the worker then serves; a failure is logged.
+func (p *Pool) warmup(m *member, path string) {
+	frame, err := p.warmupFrame(m, path)
 	if err != nil {
 		p.log.Error("warm-up request too large", "path", path, "error", err)
 		return
 	}
 	c := &Call{req: Request{Frame: frame, Method: "GET", Path: path},
 		pool: p, headC: make(chan struct{})}
+	if m.asgi {
+		c.x = &asgiCall{}
+	}
 	now := time.Now()
 	p.mu.Lock()
 	c.key = p.est.key(&c.req)

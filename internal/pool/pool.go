@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"corral/internal/proto"
@@ -61,6 +62,10 @@ type Config struct {
 	SpoolMemory int64  // memory one response may use before spilling (default 1 MiB)
 	SpoolBudget int64  // memory all responses may use (default 256 MiB)
 	SpoolPause  int64  // spooled bytes at which the worker is paused (default 1 GiB)
+	// WSBuffer is how many bytes of an app's WebSocket messages may wait
+	// for a client that does not read before its worker is paused
+	// (default 1 MiB); it is resumed once half of them went out.
+	WSBuffer int64
 
 	// Reserve sets up priority classes 0 … len(Reserve)-1 (Request.Class;
 	// 0 is the default and lowest). Reserve[k], for k >= 1, is how many
@@ -70,7 +75,11 @@ type Config struct {
 	// not using. Queued requests of a higher class are dispatched first,
 	// and when the queue is full a request sheds the newest queued request
 	// of the lowest class below its own. nil = one class, as without it.
-	Reserve []int
+	// For ASGI workers the counts are of connections (worker_connections)
+	// and ReserveASGI replaces Reserve when the workers turn out to serve
+	// ASGI; it must be nil or as long as Reserve.
+	Reserve     []int
+	ReserveASGI []int
 
 	// OnReady, if set, is called with the HELLO of every worker that
 	// becomes ready (first start, replacements, reloads).
@@ -118,6 +127,9 @@ func (c *Config) setDefaults() {
 	if c.SpoolPause <= 0 {
 		c.SpoolPause = 1 << 30
 	}
+	if c.WSBuffer <= 0 {
+		c.WSBuffer = 1 << 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -157,6 +169,8 @@ type Pool struct {
 	classOut []int         // calls sent and not done, per class
 	phase    phase         // only moves forward (lifecycle.go)
 	started  bool          // Start was called
+	iface    string        // what the workers serve, worker.InterfaceWSGI or InterfaceASGI; "" until Start decides
+	asgi     atomic.Bool   // iface is InterfaceASGI, for Submit to read without mu
 	idle     chan struct{} // closed when nothing is queued or running, if drain waits for that
 	busy     chan struct{} // wakes the housekeeper when work arrives
 
@@ -202,6 +216,12 @@ func New(cfg Config) *Pool {
 func (p *Pool) Submit(r *Request) (*Call, error) {
 	c := &Call{req: *r, pool: p, headC: make(chan struct{})}
 	c.class = min(max(r.Class, 0), len(p.classOut)-1)
+	if p.asgi.Load() || r.WebSocket {
+		c.x = &asgiCall{}
+		if r.WebSocket {
+			c.x.ws = newWSLink()
+		}
+	}
 	p.mu.Lock()
 	if p.phase >= phaseDraining {
 		p.mu.Unlock()
@@ -261,14 +281,14 @@ func (p *Pool) pickLocked(c *Call, now time.Time) *member {
 		if m == nil || m.state != StateReady {
 			continue
 		}
-		if len(m.inflight) < p.slots {
-			free += p.slots - len(m.inflight)
+		if len(m.inflight) < m.slots {
+			free += m.slots - len(m.inflight)
 			if best == nil || bestWait > 0 || len(m.inflight) < len(best.inflight) {
 				best, bestWait = m, 0
 			}
 			continue
 		}
-		if below || bestWait == 0 && best != nil || len(m.inflight) >= p.depth {
+		if below || bestWait == 0 && best != nil || len(m.inflight) >= m.depth {
 			continue
 		}
 		wait, ok := p.expectedWaitLocked(m, now)
@@ -308,7 +328,7 @@ func (p *Pool) expectedWaitLocked(m *member, now time.Time) (time.Duration, bool
 	var left time.Duration
 	overdue := 0
 	for i, c := range m.inflight {
-		if i < p.slots {
+		if i < m.slots {
 			elapsed := now.Sub(c.since)
 			if elapsed > p.overdueAfter(c.est) {
 				overdue++
@@ -320,10 +340,10 @@ func (p *Pool) expectedWaitLocked(m *member, now time.Time) (time.Duration, bool
 		}
 		left += c.est
 	}
-	if overdue == p.slots {
+	if overdue == m.slots {
 		return 0, false
 	}
-	return left / time.Duration(p.slots), true
+	return left / time.Duration(m.slots), true
 }
 
 // overdueAfter is how long a request may run before requests pipelined
@@ -344,8 +364,11 @@ func (p *Pool) assignLocked(c *Call, m *member, now time.Time) bool {
 	m.byIDPut(c)
 	p.inflight++
 	p.classOut[c.class]++
-	if len(m.inflight) <= p.slots {
+	if len(m.inflight) <= m.slots {
 		c.since = now
+	}
+	if c.req.WebSocket {
+		m.websockets++
 	}
 	binary.BigEndian.PutUint32(c.req.Frame[4:8], c.id)
 	return m.push(c.req.Frame)
@@ -357,7 +380,7 @@ func (p *Pool) assignLocked(c *Call, m *member, now time.Time) bool {
 // no timeout would ever fire for it.
 func (p *Pool) promoteLocked(m *member, now time.Time) {
 	for i, c := range m.inflight {
-		if i >= p.slots {
+		if i >= m.slots {
 			return
 		}
 		if c.since.IsZero() {
@@ -384,6 +407,11 @@ func (p *Pool) release(c *Call) {
 	case callSent:
 		if !c.cancelled {
 			c.cancelled = true
+			if l := c.wsl(); l != nil && l.closeSent {
+				// The app was told how the socket closed (WS_CLOSE); a
+				// CANCEL would add nothing but blur that code.
+				break
+			}
 			m := c.m
 			p.mu.Unlock()
 			m.send(proto.AppendFrame(nil, proto.Cancel, 0, c.id), false)
@@ -426,13 +454,16 @@ func (p *Pool) completeLocked(c *Call, now time.Time) []pending {
 	if idx < 0 {
 		return nil
 	}
-	wasRunning := idx < p.slots
+	wasRunning := idx < m.slots
 	copy(m.inflight[idx:], m.inflight[idx+1:])
 	m.inflight[len(m.inflight)-1] = nil
 	m.inflight = m.inflight[:len(m.inflight)-1]
 	m.byIDDel(c.id)
 	c.state = callDone
 	p.untrackLocked(c)
+	if c.req.WebSocket {
+		m.websockets--
+	}
 	m.served++
 	m.lastActive = now
 	if m.maxServed > 0 && m.served >= m.maxServed && !m.recycling && m.state == StateReady {
@@ -442,7 +473,8 @@ func (p *Pool) completeLocked(c *Call, now time.Time) []pending {
 		}
 	}
 	p.checkEmptiedLocked(m)
-	if wasRunning && !c.since.IsZero() {
+	if wasRunning && !c.since.IsZero() && !m.asgi {
+		// Service times decide pipelining, which ASGI workers do not do.
 		p.est.observe(c.key, now.Sub(c.since))
 	}
 	p.promoteLocked(m, now)

@@ -80,7 +80,7 @@ func newHarness(t *testing.T, cfg Config, mode string) *harness {
 		Python:    os.Args[0],
 		Bootstrap: "fake bootstrap",
 		Env:       append(os.Environ(), fakeworker.Env(mode, h.dir)...),
-		Boot:      worker.Boot{App: "app:application"},
+		Boot:      worker.Boot{App: "app:application", WorkerConnections: cfg.Worker.Boot.WorkerConnections},
 		Logger:    slog.New(slog.DiscardHandler),
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))

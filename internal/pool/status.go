@@ -8,14 +8,19 @@ import (
 
 // WorkerStatus is one worker's line in the pool's status.
 type WorkerStatus struct {
-	ID       int            `json:"id"`
-	Pid      int            `json:"pid"`
-	State    State          `json:"state"`     // a lifecycle state, StateBusy or StateSpare
-	InFlight int            `json:"in_flight"` // running and pipelined requests
-	Served   int64          `json:"served"`
-	RSS      int64          `json:"rss_bytes"`
-	AgeSec   float64        `json:"age_seconds"`
-	Current  *RequestStatus `json:"current,omitempty"` // the oldest running request
+	ID       int   `json:"id"`
+	Pid      int   `json:"pid"`
+	State    State `json:"state"`     // a lifecycle state, StateBusy or StateSpare
+	InFlight int   `json:"in_flight"` // running and pipelined requests
+	// WebSockets counts the WebSocket requests among InFlight (ASGI).
+	WebSockets int `json:"websockets,omitempty"`
+	// LoopBlocked: an ASGI worker whose event loop has not answered its
+	// heartbeat for pool.BlockedLoopAfter.
+	LoopBlocked bool           `json:"loop_blocked,omitempty"`
+	Served      int64          `json:"served"`
+	RSS         int64          `json:"rss_bytes"`
+	AgeSec      float64        `json:"age_seconds"`
+	Current     *RequestStatus `json:"current,omitempty"` // the oldest running request
 }
 
 // RequestStatus describes a running request.
@@ -37,6 +42,7 @@ func (p *Pool) Status() (workers []WorkerStatus, queued int) {
 		st := WorkerStatus{
 			ID: m.id, Pid: m.w.Pid, State: m.state, InFlight: len(m.inflight),
 			Served: m.served, AgeSec: now.Sub(m.started).Seconds(),
+			WebSockets: m.websockets, LoopBlocked: m.blocked,
 		}
 		if len(m.inflight) > 0 && !m.inflight[0].since.IsZero() {
 			c := m.inflight[0]

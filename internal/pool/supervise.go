@@ -75,6 +75,9 @@ func (p *Pool) spawn(ctx context.Context, id int) (*member, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := p.checkInterface(w); err != nil {
+			return nil, err
+		}
 		m := newMember(id, w)
 		m.zygote = z.Pid()
 		return p.starting(m), nil
@@ -83,12 +86,45 @@ func (p *Pool) spawn(ctx context.Context, id int) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.checkInterface(w); err != nil {
+		return nil, err
+	}
 	return p.starting(newMember(id, w)), nil
 }
 
-// starting sets the recycling limits (with jitter) of a worker about to
-// take its slot: a new one, or a spare taking over.
+// ErrInterfaceChanged is why a new worker is refused when its app is not
+// of the interface (WSGI or ASGI) the pool started with: the front end
+// builds requests for one of them.
+var ErrInterfaceChanged = errors.New("the app's interface changed; restart corral to serve it")
+
+// checkInterface closes w and fails if it serves another interface than
+// the pool's workers; before Start has decided, it accepts any.
+func (p *Pool) checkInterface(w *worker.Worker) error {
+	p.mu.Lock()
+	want := p.iface
+	p.mu.Unlock()
+	if want != "" && w.Hello.Interface != want {
+		w.Close()
+		return fmt.Errorf("worker %d serves %s, the running workers %s: %w", w.ID, w.Hello.Interface, want, ErrInterfaceChanged)
+	}
+	return nil
+}
+
+// starting sets the capacity of a worker about to take its slot (a new
+// one, or a spare taking over) and its recycling limits (with jitter).
 func (p *Pool) starting(m *member) *member {
+	if h := &m.w.Hello; h.IsASGI() {
+		// Every request an ASGI worker reads starts at once: its capacity
+		// is its connections, with nothing pipelined behind them.
+		m.asgi = true
+		m.slots = max(1, h.Threads)
+		if h.Threads <= 0 && p.cfg.Worker.Boot.WorkerConnections > 0 {
+			m.slots = p.cfg.Worker.Boot.WorkerConnections
+		}
+		m.depth = m.slots
+	} else {
+		m.slots, m.depth = p.slots, p.depth
+	}
 	if r := p.cfg.MaxRequests; r > 0 {
 		m.maxServed = int64(r + jitter(p.cfg.MaxRequestsJitter))
 	}
@@ -283,7 +319,7 @@ func (p *Pool) retire(m *member, reason string) {
 		p.mu.Unlock()
 		return
 	}
-	steal := len(m.inflight) > p.slots
+	steal := len(m.inflight) > m.slots
 	if steal {
 		m.stealing = true
 	}
@@ -306,6 +342,14 @@ func (p *Pool) retire(m *member, reason string) {
 			case <-m.dead:
 			case <-t.C:
 				p.log.Warn("retiring worker still busy after the graceful timeout; stopping it", "worker", m.id, "pid", m.w.Pid)
+				if p.restartSockets(m) > 0 {
+					// A moment for the apps to hear it and end.
+					select {
+					case <-emptied:
+					case <-m.dead:
+					case <-time.After(time.Second):
+					}
+				}
 			}
 			t.Stop()
 		}
@@ -327,6 +371,22 @@ func (p *Pool) timedOut(c *Call) {
 	}
 	m := c.m
 	elapsed := time.Since(c.since)
+	if m.asgi {
+		// An ASGI worker runs its other requests meanwhile: only this
+		// one's task is cancelled (CANCEL|TIMEOUT, under p.mu so it never
+		// follows the request's completion), and the client gets 504 now.
+		// The call stays in flight until the worker says the task ended.
+		c.cancelled = true
+		write := m.push(proto.AppendFrame(nil, proto.Cancel, proto.FlagTimeout, c.id))
+		p.mu.Unlock()
+		if write {
+			go m.drain()
+		}
+		p.log.Error("request timed out; its task is cancelled", "worker", m.id, "pid", m.w.Pid,
+			"method", c.req.Method, "path", c.req.Path, "elapsed", elapsed.Round(time.Millisecond))
+		c.fail(ErrTimeout)
+		return
+	}
 	p.mu.Unlock()
 	p.log.Error("request timed out; replacing its worker", "worker", m.id, "pid", m.w.Pid,
 		"method", c.req.Method, "path", c.req.Path, "elapsed", elapsed.Round(time.Millisecond))
@@ -405,7 +465,7 @@ func (p *Pool) died(m *member, readErr error) {
 	for i, c := range m.inflight {
 		m.byIDDel(c.id)
 		p.untrackLocked(c)
-		if i < p.slots {
+		if i < m.slots {
 			c.state = callDone
 			lost = append(lost, c)
 		} else {
@@ -413,6 +473,7 @@ func (p *Pool) died(m *member, readErr error) {
 		}
 	}
 	m.inflight = nil
+	m.websockets = 0
 	m.diedBusy = len(lost) > 0
 	ps := p.requeueLocked(back, now)
 	p.drainedLocked()

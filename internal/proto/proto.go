@@ -12,7 +12,9 @@ import (
 )
 
 // Version is the protocol version sent in BOOT and expected in HELLO.
-const Version = 1
+// Version 2 adds ASGI workers (docs/PROTOCOL.md, "Version 2"); a version 2
+// master talks to WSGI workers exactly as version 1 did.
+const Version = 2
 
 // HeaderSize is the size of a frame header in bytes.
 const HeaderSize = 12
@@ -34,6 +36,9 @@ const (
 	Ping    Type = 0x07
 	Fork    Type = 0x08 // to a zygote, with four descriptors
 	Steal   Type = 0x30 // control channel only
+
+	WSSend  Type = 0x09 // WS_MESSAGE, master → worker: a client message (or part of one)
+	WSClose Type = 0x0A // WS_CLOSE, master → worker: the client closed, or the connection was lost
 )
 
 // Worker → master frames.
@@ -52,13 +57,26 @@ const (
 	Ban      Type = 0x1B // the app bans a client (corral.ban)
 	Forked   Type = 0x1C // from a zygote: the pid of a worker it forked
 	Exited   Type = 0x1D // from a zygote: a worker it forked has exited
+
+	// Version 2, ASGI workers.
+	Trailers  Type = 0x1E // trailing headers, after the body
+	EarlyHint Type = 0x1F // a 103 Early Hints response, before START
+	WSAccept  Type = 0x20 // websocket.accept: subprotocol and extra headers
+	WSMessage Type = 0x21 // websocket.send: a message (or part of one) for the client
+	WSClosed  Type = 0x22 // WS_CLOSE, worker → master: websocket.close
+	WSAck     Type = 0x23 // bytes of client messages the app has received
 )
 
 // Flags.
 const (
-	FlagBodyPull uint8 = 1 // REQUEST: body is pulled with READ
-	FlagEnd      uint8 = 1 // START: the response is complete
-	FlagAborted  uint8 = 1 // END: the response did not complete
+	FlagBodyPull  uint8 = 1 // REQUEST: body is pulled with READ
+	FlagWebSocket uint8 = 4 // REQUEST (ASGI): the scope is a websocket scope
+	FlagEnd       uint8 = 1 // START: the response is complete
+	FlagTrailers  uint8 = 2 // START (ASGI): TRAILERS follow the body
+	FlagAborted   uint8 = 1 // END: the response did not complete
+	FlagTimeout   uint8 = 1 // CANCEL: the request ran past its hard timeout
+	FlagText      uint8 = 1 // WS_MESSAGE: a text message (UTF-8), else binary
+	FlagMore      uint8 = 2 // WS_MESSAGE: more parts of this message follow
 )
 
 var typeNames = map[Type]string{
@@ -66,6 +84,8 @@ var typeNames = map[Type]string{
 	Resume: "RESUME", Ping: "PING", Fork: "FORK", Steal: "STEAL", Hello: "HELLO", BootFail: "BOOTFAIL",
 	Start: "START", Body: "BODY", File: "FILE", End: "END", Error: "ERROR", Read: "READ",
 	Returned: "RETURNED", Pong: "PONG", Log: "LOG", Ban: "BAN", Forked: "FORKED", Exited: "EXITED",
+	WSSend: "WS_MESSAGE", WSClose: "WS_CLOSE", Trailers: "TRAILERS", EarlyHint: "EARLY_HINT",
+	WSAccept: "WS_ACCEPT", WSMessage: "WS_MESSAGE", WSClosed: "WS_CLOSE", WSAck: "WS_ACK",
 }
 
 func (t Type) String() string {
@@ -76,10 +96,10 @@ func (t Type) String() string {
 }
 
 // fromWorker reports whether t may be sent by a worker.
-func (t Type) fromWorker() bool { return t >= Hello && t <= Exited }
+func (t Type) fromWorker() bool { return t >= Hello && t <= WSAck }
 
 // fromMaster reports whether t may be sent by the master.
-func (t Type) fromMaster() bool { return t >= Boot && t <= Fork || t == Steal }
+func (t Type) fromMaster() bool { return t >= Boot && t <= WSClose || t == Steal }
 
 // Errors returned by the decoder. A channel that produced one of them is
 // broken and must be closed.
@@ -160,6 +180,14 @@ func ParseHeader(b []byte) (Header, error) {
 		if h.Length%4 != 0 {
 			return h, fmt.Errorf("%w: RETURNED of %d bytes", ErrMalformed, h.Length)
 		}
+	case WSClosed:
+		if h.Length < 2 {
+			return h, fmt.Errorf("%w: WS_CLOSE of %d bytes", ErrMalformed, h.Length)
+		}
+	case WSAck:
+		if h.Length != 4 {
+			return h, fmt.Errorf("%w: WS_ACK of %d bytes", ErrMalformed, h.Length)
+		}
 	}
 	return h, nil
 }
@@ -187,9 +215,11 @@ func ParseMasterHeader(b []byte) (Header, error) {
 func allowedFlags(t Type) uint8 {
 	switch t {
 	case Start:
-		return FlagEnd
+		return FlagEnd | FlagTrailers
 	case End:
 		return FlagAborted
+	case WSMessage:
+		return FlagText | FlagMore
 	}
 	return 0
 }
@@ -373,4 +403,124 @@ func FinishRequest(dst []byte, id uint32, flags uint8, body []byte) ([]byte, err
 	PutHeader(dst, Header{Type: Request, Flags: flags, ID: id, Length: uint32(n)})
 	binary.BigEndian.PutUint32(dst[HeaderSize:], uint32(envLen))
 	return append(dst, body...), nil
+}
+
+// MaxCloseReason is the longest close reason a WebSocket close frame can
+// carry (its payload is at most 125 bytes, two of them the code). A longer
+// reason in a WS_CLOSE is not a protocol error: the master cuts it.
+const MaxCloseReason = 123
+
+// splitFields splits p at NUL bytes into fields, all sharing one string.
+func splitFields(p []byte) []string {
+	s := string(p)
+	out := make([]string, 0, strings.Count(s, "\x00")+1)
+	for {
+		i := strings.IndexByte(s, 0)
+		if i < 0 {
+			return append(out, s)
+		}
+		out = append(out, s[:i])
+		s = s[i+1:]
+	}
+}
+
+// ParseHeaders splits a TRAILERS or EARLY_HINT payload,
+// name\0value\0name\0value (latin-1), into alternating names and values.
+// An empty payload is no headers.
+func ParseHeaders(p []byte) ([]string, error) {
+	if len(p) == 0 {
+		return nil, nil
+	}
+	f := splitFields(p)
+	if len(f)%2 != 0 {
+		return nil, fmt.Errorf("%w: header list of %d fields", ErrMalformed, len(f))
+	}
+	return f, nil
+}
+
+// ParseAccept splits a WS_ACCEPT payload into the subprotocol ("" = none)
+// and the extra response headers, alternating names and values.
+func ParseAccept(p []byte) (subprotocol string, headers []string, err error) {
+	if len(p) == 0 {
+		return "", nil, nil
+	}
+	f := splitFields(p)
+	if len(f)%2 != 1 {
+		return "", nil, fmt.Errorf("%w: WS_ACCEPT of %d fields", ErrMalformed, len(f))
+	}
+	return f[0], f[1:], nil
+}
+
+// ParseWSClose decodes a WS_CLOSE payload: a close code and a reason. The
+// code is returned as sent; whether it may go on the wire is the caller's
+// concern (ValidCloseCode).
+func ParseWSClose(p []byte) (code int, reason string, err error) {
+	if len(p) < 2 {
+		return 0, "", fmt.Errorf("%w: WS_CLOSE of %d bytes", ErrMalformed, len(p))
+	}
+	return int(binary.BigEndian.Uint16(p)), string(p[2:]), nil
+}
+
+// ParseWSAck decodes a WS_ACK payload: a byte count.
+func ParseWSAck(p []byte) (int64, error) {
+	if len(p) != 4 {
+		return 0, fmt.Errorf("%w: WS_ACK of %d bytes", ErrMalformed, len(p))
+	}
+	return int64(binary.BigEndian.Uint32(p)), nil
+}
+
+// ValidCloseCode reports whether code may be sent in a WebSocket close
+// frame (RFC 6455 section 7.4): 1000-1003, 1007-1014, 3000-4999.
+func ValidCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
+}
+
+// AppendWSClose appends a WS_CLOSE frame (master → worker) for request id.
+func AppendWSClose(dst []byte, id uint32, code int, reason string) []byte {
+	var c [2]byte
+	binary.BigEndian.PutUint16(c[:], uint16(code))
+	return AppendFrame(dst, WSClose, 0, id, c[:], []byte(reason))
+}
+
+// AddField appends one field of a REQUEST's scope block (ASGI): a NUL
+// separator unless it is the block's first field, then v. The first field
+// (the method) must not be empty. v may not contain NUL; the caller checks
+// values that come from clients.
+func AddField(dst []byte, v string) []byte {
+	if len(dst) > requestPrefix {
+		dst = append(dst, 0)
+	}
+	return append(dst, v...)
+}
+
+// ScopeFields is the number of fixed fields at the start of a scope block;
+// header names and values follow.
+const ScopeFields = 11
+
+// ParseScope splits a scope block into its fixed fields and its headers
+// (alternating names and values). It is the worker's reading of the block,
+// for tests and tools.
+func ParseScope(block []byte) (fixed []string, headers []string, err error) {
+	f := splitFields(block)
+	if len(f) < ScopeFields || (len(f)-ScopeFields)%2 != 0 {
+		return nil, nil, fmt.Errorf("%w: scope block of %d fields", ErrMalformed, len(f))
+	}
+	return f[:ScopeFields], f[ScopeFields:], nil
+}
+
+// SplitRequest splits a REQUEST payload into its environ or scope block
+// and its inline body.
+func SplitRequest(p []byte) (block, body []byte, err error) {
+	if len(p) < 4 {
+		return nil, nil, fmt.Errorf("%w: REQUEST of %d bytes", ErrMalformed, len(p))
+	}
+	n := binary.BigEndian.Uint32(p)
+	if uint64(n) > uint64(len(p)-4) {
+		return nil, nil, fmt.Errorf("%w: REQUEST block of %d bytes in %d", ErrMalformed, n, len(p))
+	}
+	return p[4 : 4+n], p[4+n:], nil
 }

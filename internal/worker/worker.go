@@ -33,7 +33,22 @@ type Boot struct {
 	Chdir        string            `json:"chdir"`
 	PythonPath   []string          `json:"pythonpath"`
 	Environ      map[string]string `json:"environ"`
+
+	// Version 2: ASGI.
+	Interface string `json:"interface"` // "auto", "asgi" or "wsgi"; "" is sent as "auto"
+	// WorkerConnections is the most requests (HTTP and WebSocket) an ASGI
+	// worker runs at once.
+	WorkerConnections int     `json:"worker_connections"`
+	Lifespan          string  `json:"lifespan"`         // "auto", "on" or "off"; "" is sent as "auto"
+	GracefulTimeout   float64 `json:"graceful_timeout"` // seconds: bound on lifespan shutdown and the drain at exit
+	RootPath          string  `json:"root_path"`        // SCRIPT_NAME
 }
+
+// Interfaces a worker may report in HELLO.
+const (
+	InterfaceWSGI = "wsgi"
+	InterfaceASGI = "asgi"
+)
 
 // Hello is what a ready worker reports about itself.
 type Hello struct {
@@ -46,7 +61,24 @@ type Hello struct {
 	DumpSignal     int             `json:"dump_signal"`
 	Routes         json.RawMessage `json:"routes"`
 	Files          []string        `json:"files"` // the app's own source files, for --reload
+
+	// Version 2. Interface is what the worker serves, InterfaceWSGI or
+	// InterfaceASGI ("" from a worker that does not say: WSGI). For an ASGI
+	// worker Threads is its worker_connections.
+	Interface string    `json:"interface"`
+	ASGI      *ASGIInfo `json:"asgi,omitempty"`
 }
+
+// ASGIInfo is HELLO's description of an ASGI app.
+type ASGIInfo struct {
+	Version     string   `json:"version"`      // "3.0"
+	SpecVersion string   `json:"spec_version"` // of the HTTP spec, "2.5"
+	Lifespan    string   `json:"lifespan"`     // "on", "off" or "unsupported"
+	Extensions  []string `json:"extensions"`   // what every scope's "extensions" holds
+}
+
+// IsASGI reports whether the worker serves an ASGI app.
+func (h *Hello) IsASGI() bool { return h.Interface == InterfaceASGI }
 
 // BootError is returned by Spawn when the app could not be loaded.
 type BootError struct {
@@ -181,6 +213,12 @@ func Spawn(ctx context.Context, sp *Spawner, cfg Config) (*Worker, error) {
 
 func (w *Worker) handshake(ctx context.Context, cfg Config) error {
 	cfg.Boot.Protocol = proto.Version
+	if cfg.Boot.Interface == "" {
+		cfg.Boot.Interface = "auto"
+	}
+	if cfg.Boot.Lifespan == "" {
+		cfg.Boot.Lifespan = "auto"
+	}
 	js, err := json.Marshal(cfg.Boot)
 	if err != nil {
 		return err
@@ -222,8 +260,16 @@ func (w *Worker) awaitHello(ctx context.Context) error {
 		if err := json.Unmarshal(r.f.Payload, &w.Hello); err != nil {
 			return fmt.Errorf("HELLO: %w", err)
 		}
-		if w.Hello.Protocol != proto.Version {
+		// A version 1 worker is a WSGI worker, which version 2 serves alike.
+		if w.Hello.Protocol != proto.Version && (w.Hello.Protocol != 1 || w.Hello.IsASGI()) {
 			return fmt.Errorf("worker speaks protocol %d, want %d", w.Hello.Protocol, proto.Version)
+		}
+		switch w.Hello.Interface {
+		case "":
+			w.Hello.Interface = InterfaceWSGI
+		case InterfaceWSGI, InterfaceASGI:
+		default:
+			return fmt.Errorf("%w: HELLO with interface %q", proto.ErrMalformed, w.Hello.Interface)
 		}
 		return nil
 	case proto.BootFail:

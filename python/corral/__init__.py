@@ -1,4 +1,4 @@
-"""corral: the Python side of the corral WSGI server.
+"""corral: the Python side of the corral server (WSGI and ASGI apps).
 
 Applications may ``import corral`` for a few extras. Everything here works
 outside corral too: the functions then report that no worker is running.
@@ -21,7 +21,9 @@ class AppImportError(Exception):
 
 class ClientDisconnected(OSError):
     """The client went away: raised by ``wsgi.input`` reads and ``write()``
-    once the master has cancelled the request, so the app stops early."""
+    once the master has cancelled the request, so the app stops early; for
+    an ASGI app, by ``send()`` after the client disconnected or the
+    WebSocket closed (ASGI spec 2.4)."""
 
 
 def worker_id():

@@ -12,11 +12,15 @@ import corral
 from . import _proto as proto
 from ._app import load_app
 from ._channel import Channel, protocol_error
+from ._detect import detect as detect_interface
 from ._input import PulledInput
 from ._proto import BODY_PULL, HEADER, HEADER_SIZE, U32, ChannelClosed, frame
 from ._request import error_payload, to_json
 from ._response import FileWrapper
 from ._routes import extract as extract_routes
+
+# The default of BOOT's worker_connections (ASGI workers).
+DEFAULT_CONNECTIONS = 1000
 
 
 class Worker:
@@ -181,10 +185,10 @@ def _register_dump_signal():
 def _prepare(config):
     """Everything before serving that may fail because of the app or its
     configuration; the result of loading the app."""
-    if config.get("protocol") != proto.VERSION:
+    if config.get("protocol") not in proto.VERSIONS:
         raise ValueError(
-            "unsupported protocol version %r (this worker speaks %d)"
-            % (config.get("protocol"), proto.VERSION)
+            "unsupported protocol version %r (this worker speaks %s)"
+            % (config.get("protocol"), " and ".join(map(str, proto.VERSIONS)))
         )
     mode = config.get("mode", "serve")
     if mode not in ("serve", "check", "routes", "zygote"):
@@ -202,8 +206,21 @@ def _prepare(config):
         if path not in paths:
             paths.append(path)
     sys.path[:0] = paths
+    connections = config.get("worker_connections", DEFAULT_CONNECTIONS)
+    if type(connections) is not int or connections < 1:
+        raise ValueError(
+            "worker_connections must be an integer >= 1, not %r" % (connections,)
+        )
     corral._worker_id = config.get("worker_id")
     return load_app(config.get("app"))
+
+
+def _interface(app, config):
+    """What the worker serves: ``(interface, callable)``."""
+    interface, app = detect_interface(app, config.get("interface", "auto"), config.get("app"))
+    if interface == "asgi" and config.get("protocol") == 1:
+        raise ValueError("an ASGI app needs protocol version 2; the master speaks 1")
+    return interface, app
 
 
 def app_files():
@@ -225,20 +242,29 @@ def app_files():
     return sorted(files)
 
 
-def _hello(config, threads, dump_signal, routes, files):
-    return to_json(
-        {
-            "protocol": proto.VERSION,
-            "pid": os.getpid(),
-            "python": "%d.%d.%d" % sys.version_info[:3],
-            "implementation": sys.implementation.name,
-            "threads": threads,
-            "app": config.get("app"),
-            "dump_signal": dump_signal,
-            "routes": routes,
-            "files": files,
-        }
-    )
+def _hello(config, threads, dump_signal, routes, files, asgi=None):
+    hello = {
+        "protocol": config.get("protocol", proto.VERSION),
+        "pid": os.getpid(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "implementation": sys.implementation.name,
+        "threads": threads,
+        "app": config.get("app"),
+        "dump_signal": dump_signal,
+        "routes": routes,
+        "files": files,
+    }
+    if hello["protocol"] != 1:
+        hello["interface"] = "asgi" if asgi is not None else "wsgi"
+        hello["asgi"] = asgi
+    return to_json(hello)
+
+
+def _threads(config):
+    """HELLO's threads: an ASGI worker's worker_connections."""
+    if config.get("_interface") == "asgi":
+        return config.get("worker_connections", DEFAULT_CONNECTIONS)
+    return config.get("threads", 1)
 
 
 def _own_sockets(data_sock, control_sock):
@@ -265,6 +291,8 @@ def _run(app, data_sock, control_sock, config, routes, files):
     registers the signals, says HELLO and serves until EOF or SIGTERM.
     Returns the exit status; a second SIGTERM raises SystemExit."""
     _own_sockets(data_sock, control_sock)
+    if config.get("_interface") == "asgi":
+        return _run_asgi(app, data_sock, control_sock, config, routes, files)
     threads = config.get("threads", 1)
     dump_signal = _register_dump_signal()
     chan = Channel(data_sock, threaded=threads > 1)
@@ -276,6 +304,29 @@ def _run(app, data_sock, control_sock, config, routes, files):
         return Worker(app, chan, config, threads).serve(control_sock)
     except ChannelClosed:
         return 0
+
+
+def _run_asgi(app, data_sock, control_sock, config, routes, files):
+    """_run() for an ASGI app: the event loop, lifespan startup before
+    HELLO, and requests until EOF or SIGTERM (corral._asgi)."""
+    from . import _asgi
+
+    dump_signal = _register_dump_signal()
+    corral._worker_id = config.get("worker_id")
+    threads = _threads(config)
+
+    def hello(asgi):
+        return _hello(config, threads, dump_signal, routes, files, asgi)
+
+    try:
+        return _asgi.serve(app, data_sock, control_sock, config, hello)
+    except ChannelClosed:
+        return 0
+    except OSError as exc:
+        # BrokenPipe and friends while saying HELLO: the master is gone.
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            return 0
+        raise
 
 
 def _serve_forked(app, config):
@@ -308,22 +359,30 @@ def main(data_sock, control_sock, config):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         try:
-            app = _prepare(config)
+            loaded = _prepare(config)
+            interface, app = _interface(loaded, config)
         except BaseException:
             _send(data_sock, frame(proto.BOOTFAIL, 0, error_payload(*sys.exc_info())))
             return 1
         # Never fails: an app whose routes cannot be told gets None.
         script_name = (config.get("environ") or {}).get("SCRIPT_NAME", "")
-        routes = extract_routes(app, script_name)
+        routes = extract_routes(loaded, script_name or config.get("root_path") or "")
         files = app_files()
+        config = dict(config, _interface=interface)
         mode = config.get("mode", "serve")
         if mode == "serve":
             return _run(app, data_sock, control_sock, config, routes, files)
         # check, routes, zygote: HELLO reports the app; this process serves
         # no requests itself.
-        threads = config.get("threads", 1)
+        # An ASGI zygote runs no lifespan (each forked worker runs its own),
+        # nor do check and routes.
+        asgi = None
+        if interface == "asgi":
+            from ._asgi import hello_info
+
+            asgi = hello_info(config, "off")
         dump_signal = _register_dump_signal()
-        _send(data_sock, frame(proto.HELLO, 0, _hello(config, threads, dump_signal, routes, files)))
+        _send(data_sock, frame(proto.HELLO, 0, _hello(config, _threads(config), dump_signal, routes, files, asgi)))
         if mode == "zygote":
             from . import _zygote
 

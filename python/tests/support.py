@@ -355,3 +355,82 @@ class WorkerTestCase(unittest.TestCase):
         master = self.start(app, **kwargs)
         self.assertEqual(master.hello.kind, HELLO, master.hello.payload)
         return master
+
+
+# -- ASGI workers (protocol version 2)
+
+WS_MESSAGE_IN, WS_CLOSE_IN = 0x09, 0x0A
+TRAILERS, EARLY_HINT = 0x1E, 0x1F
+WS_ACCEPT, WS_MESSAGE, WS_CLOSE, WS_ACK = 0x20, 0x21, 0x22, 0x23
+WEBSOCKET = 0x04
+CANCEL_TIMEOUT = 0x01
+START_TRAILERS = 0x02
+WS_TEXT, WS_MORE = 0x01, 0x02
+
+DEFAULT_HEADERS = (("host", "localhost:8000"), ("user-agent", "test/1.0"))
+
+
+def scope_block(method="GET", scheme="http", version="1.1", path=b"/",
+                raw_path=None, query=b"", root_path=b"",
+                client=(b"127.0.0.1", b"40000"), server=(b"127.0.0.1", b"8000"),
+                headers=DEFAULT_HEADERS):
+    """The scope block of an ASGI REQUEST (PROTOCOL.md, version 2)."""
+
+    def b(value):
+        return value if isinstance(value, bytes) else value.encode("utf-8")
+
+    path = b(path)
+    fields = [b(method), b(scheme), b(version), path,
+              b(raw_path) if raw_path is not None else path, b(query),
+              b(root_path), b(client[0]), b(client[1]), b(server[0]), b(server[1])]
+    for name, value in headers:
+        fields.append(b(name))
+        fields.append(b(value))
+    return b"\0".join(fields)
+
+
+class AsgiMaster(Master):
+    """A master that boots a worker with protocol 2."""
+
+    def __init__(self, app, interface="auto", lifespan="auto", connections=100,
+                 graceful=5.0, config=None, **kwargs):
+        cfg = {"protocol": 2, "interface": interface, "lifespan": lifespan,
+               "worker_connections": connections, "graceful_timeout": graceful,
+               "root_path": ""}
+        cfg.update(config or {})
+        Master.__init__(self, app, config=cfg, **kwargs)
+
+    def asgi_frame(self, rid, path="/", body=b"", pull=False, websocket=False, **scope):
+        block = scope_block(path=path, **scope)
+        flags = (BODY_PULL if pull else 0) | (WEBSOCKET if websocket else 0)
+        if pull:
+            self.bodies[rid] = body
+            body = b""
+        return encode(REQUEST, rid, struct.pack("!I", len(block)) + block + body, flags)
+
+    def asgi(self, rid, path="/", **kwargs):
+        self.data.sendall(self.asgi_frame(rid, path, **kwargs))
+
+    def asgi_get(self, rid, path="/", **kwargs):
+        self.asgi(rid, path, **kwargs)
+        return self.collect(rid)
+
+    def websocket(self, rid, path="/", **kwargs):
+        kwargs.setdefault("scheme", "http")
+        self.asgi(rid, path, websocket=True, **kwargs)
+
+    def ws_send(self, rid, data, more=False):
+        flags = (WS_TEXT if isinstance(data, str) else 0) | (WS_MORE if more else 0)
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self.send(WS_MESSAGE_IN, rid, payload, flags)
+
+    def ws_close(self, rid, code=1000, reason=""):
+        self.send(WS_CLOSE_IN, rid, struct.pack("!H", code) + reason.encode("utf-8"))
+
+
+class AsgiTestCase(WorkerTestCase):
+    def asgi(self, app="asgi_scenarios:app", **kwargs):
+        master = AsgiMaster(app, **kwargs)
+        self.addCleanup(master.close)
+        self.assertEqual(master.hello.kind, HELLO, master.hello.payload)
+        return master
