@@ -49,7 +49,9 @@ def tearDownModule():
 
 class HelloRoutes(WorkerTestCase):
     def hello_routes(self, app, **kwargs):
-        master = self.serve(app, mode="routes", **kwargs)
+        # ASGI apps boot only under protocol 2, which corral's master speaks.
+        config = dict(kwargs.pop("config", None) or {}, protocol=2)
+        master = self.serve(app, mode="routes", config=config, **kwargs)
         self.assertEqual(master.hello.kind, HELLO)
         routes = master.hello.json()["routes"]
         self.assertEqual(master.wait_exit(), 0)
