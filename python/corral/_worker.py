@@ -69,10 +69,15 @@ class Worker:
             return
         req.respond(result)
 
+    def install_signals(self):
+        """SIGTERM's handler and the wakeup fd. Called before HELLO: the
+        master may send SIGTERM as soon as it reads HELLO, and a SIGTERM
+        before the handler would kill the worker instead of stopping it."""
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.set_wakeup_fd(self.chan.wake_w, warn_on_full_buffer=False)
+
     def serve(self, control_sock):
         chan = self.chan
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-        signal.set_wakeup_fd(chan.wake_w, warn_on_full_buffer=False)
         threading.Thread(
             target=self._control_loop,
             args=(control_sock,),
@@ -298,10 +303,11 @@ def _run(app, data_sock, control_sock, config, routes, files):
     chan = Channel(data_sock, threaded=threads > 1)
     corral._worker_id = config.get("worker_id")
     corral._master = chan
+    worker = Worker(app, chan, config, threads)
+    worker.install_signals()
     try:
         chan.send(frame(proto.HELLO, 0, _hello(config, threads, dump_signal, routes, files)))
-        # Worker.serve installs the SIGTERM handler and the wakeup fd.
-        return Worker(app, chan, config, threads).serve(control_sock)
+        return worker.serve(control_sock)
     except ChannelClosed:
         return 0
 

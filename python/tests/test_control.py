@@ -261,6 +261,15 @@ class ExitTest(WorkerTestCase):
                 self.assertLess(time.monotonic() - began, 0.9)
                 self.assertIn("atexit ran", master.output)
 
+    def test_sigterm_right_after_hello(self):
+        # The master may stop a worker the moment it reads HELLO (a reload
+        # or shutdown racing the start): the handler is in place by then.
+        for threads in (1, 2):
+            with self.subTest(threads=threads):
+                master = self.serve(threads=threads)
+                master.signal(signal.SIGTERM)
+                self.assertEqual(master.wait_exit(), 0)
+
     def test_sigterm_finishes_the_running_request_first(self):
         for threads in (1, 2):
             with self.subTest(threads=threads):
