@@ -25,10 +25,6 @@ import (
 	"corral/python"
 )
 
-// version is python.Version() (see version.go) unless set at build time
-// with -ldflags "-X main.version=…".
-var version string
-
 func main() {
 	startProfiling()
 	if os.Getenv("GOMAXPROCS") == "" {
@@ -84,7 +80,7 @@ func run(args []string) int {
 		fmt.Print(config.Usage())
 		return exitOK
 	case errors.Is(err, config.ErrVersion):
-		fmt.Printf("corral %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Printf("corral %s (%s, %s/%s)\n", corralVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "corral: %v\nRun 'corral --help' for usage.\n", err)
@@ -134,8 +130,8 @@ func workerConfig(cfg *config.Config, log *slog.Logger) (worker.Config, error) {
 	if err != nil {
 		return worker.Config{}, fmt.Errorf("worker runtime: %w", err)
 	}
-	env := workerEnv(os.Environ(), cfg.Env)
-	root := scriptName(env)
+	env := worker.ChildEnv(os.Environ(), cfg.Env)
+	root := worker.ScriptName(env)
 	return worker.Config{
 		Python:    py,
 		Bootstrap: python.Bootstrap,
@@ -146,7 +142,7 @@ func workerConfig(cfg *config.Config, log *slog.Logger) (worker.Config, error) {
 			Chdir:      cfg.Chdir,
 			PythonPath: cfg.PythonPath,
 			Environ: map[string]string{
-				"SERVER_SOFTWARE": "corral/" + version,
+				"SERVER_SOFTWARE": "corral/" + corralVersion(),
 				"SCRIPT_NAME":     root,
 			},
 			Interface:         cfg.Interface,
@@ -157,35 +153,6 @@ func workerConfig(cfg *config.Config, log *slog.Logger) (worker.Config, error) {
 		},
 		Logger: log,
 	}, nil
-}
-
-// workerEnv is the master's environment without what belongs to the
-// master alone (systemd's socket and notify variables), plus the --env
-// entries and unbuffered output so app prints reach the log at once.
-func workerEnv(base, extra []string) []string {
-	out := make([]string, 0, len(base)+len(extra)+1)
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC":
-			continue
-		}
-		out = append(out, kv)
-	}
-	out = append(out, extra...)
-	return append(out, "PYTHONUNBUFFERED=1")
-}
-
-// scriptName is SCRIPT_NAME from the workers' environment, as gunicorn
-// reads it: the URL prefix the app is mounted under.
-func scriptName(env []string) string {
-	name := ""
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "SCRIPT_NAME="); ok {
-			name = v
-		}
-	}
-	return strings.TrimRight(name, "/")
 }
 
 // check loads the app in one worker and reports the result.
@@ -203,30 +170,18 @@ func check(wcfg worker.Config, app string) int {
 	return exitOK
 }
 
-// spawnOne starts a single worker in mode ("check" or "routes": it loads
-// the app, says HELLO and exits) and returns it with the function that
-// disposes of it, or nil after reporting on stderr why it failed.
+// spawnOne starts a single worker in mode ("check" or "routes") and
+// returns it with the function that disposes of it, or nil after
+// reporting on stderr why it failed (the app's traceback if it did not
+// load).
 func spawnOne(wcfg worker.Config, mode, app string) (*worker.Worker, func()) {
-	sp := worker.NewSpawner()
-	wcfg.Boot.Mode = mode
-	wcfg.Boot.WorkerID = 1
-	wcfg.Boot.Threads = 1
-	w, err := worker.Spawn(context.Background(), sp, wcfg)
-	if err != nil {
-		var be *worker.BootError
-		if errors.As(err, &be) {
-			fmt.Fprintf(os.Stderr, "corral: %s failed to load:\n%s", app, be.Traceback)
-			if !strings.HasSuffix(be.Traceback, "\n") {
-				fmt.Fprintln(os.Stderr)
-			}
-		} else {
-			fmt.Fprintf(os.Stderr, "corral: %v\n", err)
-		}
-		sp.Close()
-		return nil, nil
+	w, release, err := worker.Probe(context.Background(), wcfg, mode)
+	var be *worker.BootError
+	switch {
+	case errors.As(err, &be):
+		fmt.Fprintf(os.Stderr, "corral: %s failed to load:\n%s", app, strings.TrimSuffix(be.Traceback, "\n")+"\n")
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "corral: %v\n", err)
 	}
-	return w, func() {
-		w.Close()
-		sp.Close()
-	}
+	return w, release
 }

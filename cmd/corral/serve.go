@@ -148,7 +148,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		Worker:            wcfg,
 		Logger:            log,
 	})
-	mlog.Info("starting", "version", version, "app", cfg.App, "workers", cfg.Workers, "threads", cfg.Threads, "python", wcfg.Python)
+	mlog.Info("starting", "version", corralVersion(), "app", cfg.App, "workers", cfg.Workers, "threads", cfg.Threads, "python", wcfg.Python)
 
 	booted := make(chan error, 1)
 	go func() { booted <- p.Start(context.Background()) }()
@@ -240,10 +240,6 @@ starting:
 	sig := ctl.run(runCtx, sigs)
 	stopRun()
 	mlog.Info("shutting down gracefully", "signal", sig.String(), "graceful_timeout", cfg.GracefulTimeout)
-	// Not ready at once, so probes take the instance out of rotation
-	// while it still serves.
-	p.MarkNotReady()
-	listeners.Quiesce(context.Background(), srv)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()
 	forced := make(chan struct{})
@@ -257,19 +253,40 @@ starting:
 		case <-ctx.Done():
 		}
 	}()
-	// HTTP first: its Shutdown waits for the running handlers, which wait
-	// for their requests in the pool. Shutting the pool down at the same
-	// time would refuse a request already read but not yet submitted.
-	if err := srv.Shutdown(ctx); err != nil {
-		srv.Close()
+	// The graceful shutdown, in order, each step within what is left of
+	// --graceful-timeout (docs/ARCHITECTURE.md).
+	steps := []struct {
+		what string
+		run  func(context.Context) error
+	}{
+		// Not ready at once, so probes take the instance out of rotation
+		// while it still serves.
+		{"mark not ready", func(context.Context) error { p.MarkNotReady(); return nil }},
+		// Stop accepting; connections accepted just before hand in their
+		// first request; keep-alives end.
+		{"stop accepting", func(context.Context) error { listeners.Quiesce(context.Background(), srv); return nil }},
+		// HTTP before the pool: its Shutdown waits for the running handlers,
+		// which wait for their requests in the pool. Shutting the pool down
+		// at the same time would refuse a request read but not submitted.
+		// Past the timeout the connections close at once.
+		{"finish HTTP requests", func(ctx context.Context) error {
+			err := srv.Shutdown(ctx)
+			if err != nil {
+				srv.Close()
+			}
+			return err
+		}},
+		// WebSockets, which net/http no longer tracks: they may go on until
+		// the graceful timeout, then get 1001 and their apps are told so.
+		{"close WebSockets", func(ctx context.Context) error { fh.ShutdownWebSockets(ctx); return nil }},
+		// What is still queued or running may finish, then the workers stop
+		// (EOF, TERM, KILL).
+		{"stop the workers", p.Shutdown},
 	}
-	// WebSockets, which net/http no longer tracks: they may go on until the
-	// graceful timeout, then get 1001 and their apps are told so.
-	fh.ShutdownWebSockets(ctx)
-	// Then the pool: what is still queued or running may finish until the
-	// graceful timeout, then the workers are stopped.
-	if err := p.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
-		mlog.Warn("graceful timeout reached", "error", err)
+	for _, st := range steps {
+		if err := st.run(ctx); errors.Is(err, context.DeadlineExceeded) {
+			mlog.Warn("graceful timeout reached", "step", st.what, "error", err)
+		}
 	}
 	srv.Close()
 	serving.Wait()

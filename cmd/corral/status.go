@@ -33,7 +33,7 @@ func (a *adminSource) Status() admin.Status {
 	ws, q := a.pool.Status()
 	ok, why := a.pool.Ready()
 	doc := admin.Status{
-		Version: version, Pid: os.Getpid(), App: a.app, Binds: a.binds, Started: a.started,
+		Version: corralVersion(), Pid: os.Getpid(), App: a.app, Binds: a.binds, Started: a.started,
 		UptimeSec: time.Since(a.started).Seconds(), Ready: ok, Reason: why, Queued: q, Workers: ws,
 	}
 	doc.Interface = "wsgi"

@@ -7,7 +7,7 @@ import (
 )
 
 func TestVersionIsTheRuntimes(t *testing.T) {
-	if version != python.Version() || version == "" || version == "unknown" {
-		t.Fatalf("version = %q, python.Version() = %q", version, python.Version())
+	if v := corralVersion(); v != python.Version() || v == "" || v == "unknown" {
+		t.Fatalf("corralVersion() = %q, python.Version() = %q", v, python.Version())
 	}
 }
