@@ -241,27 +241,7 @@ func (a *asgiFake) aborted(r *asgiReq) {
 // wait waits until cond holds, r is cancelled or d passes; cond runs with
 // a.mu held.
 func (a *asgiFake) wait(r *asgiReq, d time.Duration, cond func() bool) (met, cancelled bool) {
-	deadline := time.Now().Add(d)
-	t := time.AfterFunc(d, func() {
-		a.mu.Lock()
-		a.cond.Broadcast()
-		a.mu.Unlock()
-	})
-	defer t.Stop()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for {
-		if cond() {
-			return true, false
-		}
-		if r.cancelled {
-			return false, true
-		}
-		if !time.Now().Before(deadline) {
-			return false, false
-		}
-		a.cond.Wait()
-	}
+	return a.waitFor(d, cond, func() bool { return r.cancelled })
 }
 
 func (a *asgiFake) ok(r *asgiReq) string { return "ok " + r.tok + " " + strconv.Itoa(a.pid) }

@@ -443,6 +443,12 @@ func (f *fake) quitting() bool {
 // waitUntil waits until cond holds (met), r is cancelled, or d passes.
 // cond is called with f.mu held.
 func (f *fake) waitUntil(r *request, d time.Duration, cond func() bool) (met, cancelled bool) {
+	return f.waitFor(d, cond, func() bool { return r.cancelled })
+}
+
+// waitFor waits until cond holds (met), cancelled holds, or d passes;
+// both are called with f.mu held, after each Broadcast of f.cond.
+func (f *fake) waitFor(d time.Duration, cond, cancelled func() bool) (met, wasCancelled bool) {
 	deadline := time.Now().Add(d)
 	t := time.AfterFunc(d, func() {
 		f.mu.Lock()
@@ -456,7 +462,7 @@ func (f *fake) waitUntil(r *request, d time.Duration, cond func() bool) (met, ca
 		if cond() {
 			return true, false
 		}
-		if r.cancelled {
+		if cancelled() {
 			return false, true
 		}
 		if !time.Now().Before(deadline) {

@@ -28,7 +28,7 @@ import corral
 from . import _proto as proto
 from ._asgi_http import HTTP_EXTENSIONS, WS_EXTENSIONS, HttpRequest, _stderr
 from ._asgi_ws import WebSocket
-from ._channel import MIN_ROOM, RECV_SIZE, protocol_error
+from ._channel import RECV_SIZE, keep_rest, protocol_error
 from ._lifespan import Lifespan, StartupFailed
 from ._proto import (
     BODY_PULL,
@@ -139,22 +139,7 @@ class Worker:
             else:
                 self._route(kind, flags, rid, pos + HEADER_SIZE, stop)
             pos = stop
-        self.start = pos
-        have = end - pos
-        if not have:
-            self.start = self.end = 0
-        else:
-            need = HEADER_SIZE + length if have >= HEADER_SIZE else HEADER_SIZE
-            if pos + need > len(buf) or len(buf) - end < MIN_ROOM:
-                if need > len(buf):
-                    grown = bytearray(max(need, RECV_SIZE))
-                    grown[:have] = buf[pos:end]
-                    self.buf = grown
-                    self.view = memoryview(grown)
-                else:
-                    buf[:have] = buf[pos:end]
-                self.start = 0
-                self.end = have
+        keep_rest(self, pos, end, length)
 
     def _request(self, rid, flags, begin, stop):
         if (

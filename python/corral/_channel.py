@@ -41,6 +41,32 @@ RECV_SIZE = 256 * 1024
 # Below this much free space after the data, the next recv would be short:
 # move the partial frame to the front first.
 MIN_ROOM = 16 * 1024
+
+
+def keep_rest(reader, pos, end, length):
+    """After parsing up to ``pos`` of ``reader.buf[:end]``: keep the
+    incomplete frame that starts at ``pos`` (``length``: its payload size,
+    if its header is in) where the next recv can complete it. The buffer is
+    compacted when the frame would not fit after ``pos`` or fewer than
+    MIN_ROOM bytes are free, and grown when the frame is larger than the
+    buffer. ``reader`` has ``buf``, ``view``, ``start`` and ``end``."""
+    buf = reader.buf
+    reader.start = pos
+    have = end - pos
+    if not have:
+        reader.start = reader.end = 0
+        return
+    need = HEADER_SIZE + length if have >= HEADER_SIZE else HEADER_SIZE
+    if pos + need > len(buf) or len(buf) - end < MIN_ROOM:
+        if need > len(buf):
+            grown = bytearray(max(need, RECV_SIZE))
+            grown[:have] = buf[pos:end]
+            reader.buf = grown
+            reader.view = memoryview(grown)
+        else:
+            buf[:have] = buf[pos:end]
+        reader.start = 0
+        reader.end = have
 # Idle waits wake up this often to look at the stop flag, in case the app
 # took the signal wakeup fd for itself.
 IDLE_POLL_MS = 1000
@@ -201,22 +227,7 @@ class Channel:
                 )
                 routed = True
             pos = stop
-        self.start = pos
-        have = end - pos
-        if not have:
-            self.start = self.end = 0
-        else:
-            need = HEADER_SIZE + length if have >= HEADER_SIZE else HEADER_SIZE
-            if pos + need > len(buf) or len(buf) - end < MIN_ROOM:
-                if need > len(buf):
-                    grown = bytearray(max(need, RECV_SIZE))
-                    grown[:have] = buf[pos:end]
-                    self.buf = grown
-                    self.view = memoryview(grown)
-                else:
-                    buf[:have] = buf[pos:end]
-                self.start = 0
-                self.end = have
+        keep_rest(self, pos, end, length)
         if self.threaded:
             if added:
                 self.work.notify(added)
