@@ -99,6 +99,8 @@ func TestLingerByteCap(t *testing.T) {
 	if n := <-sent; n >= 4<<20 {
 		t.Errorf("the client sent all %d bytes; want its writes to fail at the cap", n)
 	}
+	// The slot is given back just after the close.
+	eventually(t, func() bool { return lg.Stats().Lingering == 0 })
 	if st := lg.Stats(); st.Lingered != 1 || st.Lingering != 0 {
 		t.Errorf("stats %+v, want 1 lingered, none lingering", st)
 	}
