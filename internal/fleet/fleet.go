@@ -119,13 +119,10 @@ type Store struct {
 
 var _ guard.Shared = (*Store)(nil)
 
-// Open checks the URL, connects once and loads the scripts. A refusal by
-// the server (a wrong password, a user without the rights, a database out
-// of range) or a TLS certificate that does not verify is an error: it is
-// the configuration that is wrong. A store that does not answer is not:
-// Open returns the Store, which keeps trying in the background once
-// started, while the guard works alone.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
+// New checks the URL and returns a Store that has not connected yet: see
+// Check. It makes no connection, so that the owner may call Check
+// after giving up privileges, as the account that will reconnect later.
+func New(cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -165,18 +162,42 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		pending: map[string]record{}, kick: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	cctx, cancel := context.WithTimeout(ctx, startTimeout)
+	return s, nil
+}
+
+// Check connects once, authenticates and loads the scripts, within ctx
+// and at most startTimeout. A refusal by the server (a wrong password, a
+// user without the rights, a database out of range) or a TLS certificate
+// that does not verify is returned: the configuration is wrong. A store
+// that does not answer is not an error: the Store keeps trying in the
+// background once started, while the guard works alone.
+func (s *Store) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := s.setup(cctx); err != nil {
-		if misconfigured(err) {
-			s.rdb.Close()
-			s.cancel()
-			if redis.IsAuthError(err) {
-				return nil, fmt.Errorf("guard store %s: authentication failed (check the user and password in the URL): %w", shown, err)
-			}
-			return nil, fmt.Errorf("guard store %s: %w", shown, err)
-		}
-		s.lastErr = err
+	err := s.setup(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case redis.IsAuthError(err):
+		return fmt.Errorf("guard store %s: authentication failed (check the user and password in the URL): %w", s.url, err)
+	case misconfigured(err):
+		return fmt.Errorf("guard store %s: %w", s.url, err)
+	}
+	s.mu.Lock()
+	s.lastErr = err
+	s.mu.Unlock()
+	return nil
+}
+
+// Open is New and Check; on an error the Store is closed.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Check(ctx); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
