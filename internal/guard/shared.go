@@ -123,9 +123,9 @@ const (
 	sharedEventQueue = 4096 // jail events waiting to be counted
 	sharedDirtyQueue = 8192 // clients with admitted requests to report
 	sharedBatch      = 512  // events or takes per call
-	// sharedDelay is how long the guard lets updates gather before it
-	// sends them: the price of batching, in how late a shared verdict
-	// (a full jail window, an empty bucket) arrives.
+	// sharedDelay is how long the guard lets admitted requests gather
+	// before it reports them: the price of batching, in how late the
+	// verdict of an empty bucket arrives. Jail events do not wait.
 	sharedDelay = time.Millisecond
 )
 
@@ -315,13 +315,18 @@ func (g *Guard) share() {
 			return
 		case <-g.kick:
 		}
-		// Let the updates of the next moment join this batch.
-		t.Reset(sharedDelay)
-		select {
-		case <-g.stopCtx.Done():
-			t.Stop()
-			return
-		case <-t.C:
+		// Jail events go at once: a ban that comes a moment later lets
+		// a scanner's next probes through. Admitted requests wait a
+		// moment for others to join them in the batch; events that come
+		// meanwhile join it too.
+		if len(g.events) == 0 {
+			t.Reset(sharedDelay)
+			select {
+			case <-g.stopCtx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
 		for g.shareOnce() {
 		}
