@@ -200,11 +200,11 @@ func (s *Store) receive(payload string) {
 // was away (or at the first connection): the changes made here meanwhile
 // go first, then the fleet's bans are applied here, then the bans in
 // force here that the store lacks, or holds older, are pushed. It returns
-// how many changes it pushed.
-func (s *Store) reconcile(ctx context.Context) (int, error) {
-	pushed, err := s.push(ctx, setupTimeout)
+// how many changes it pushed and how many it read.
+func (s *Store) reconcile(ctx context.Context) (pushed, read int, err error) {
+	pushed, err = s.push(ctx, setupTimeout)
 	if err != nil {
-		return pushed, err
+		return pushed, 0, err
 	}
 	seen := map[string]int64{} // address → the store's latest change
 	var cursor uint64
@@ -217,7 +217,7 @@ func (s *Store) reconcile(ctx context.Context) (int, error) {
 		}
 		cancel()
 		if err != nil {
-			return pushed, fmt.Errorf("read the fleet's bans: %w", err)
+			return pushed, len(seen), fmt.Errorf("read the fleet's bans: %w", err)
 		}
 		for _, v := range vals {
 			str, ok := v.(string)
@@ -229,7 +229,9 @@ func (s *Store) reconcile(ctx context.Context) (int, error) {
 				continue
 			}
 			seen[r.Addr] = r.TS
-			s.local.Apply(r.change())
+			c := r.change()
+			c.Resync = true
+			s.local.Apply(c)
 		}
 		cursor = next
 		if cursor == 0 {
@@ -242,5 +244,5 @@ func (s *Store) reconcile(ctx context.Context) (int, error) {
 		}
 	}
 	n, err := s.push(ctx, setupTimeout)
-	return pushed + n, err
+	return pushed + n, len(seen), err
 }

@@ -4,9 +4,13 @@
 //
 // Nothing here is on the request path. The guard answers from its own
 // tables and calls Count and Take from its own goroutine, in batches;
-// Put and Delete queue. Each call has a short timeout (Config.Timeout); a
-// few failures in a row open the circuit: Up turns false, every call
-// fails at once, and one goroutine tries to reconnect with backoff. When
+// Put and Delete queue. Each call has a short timeout (Config.Timeout).
+// Calls that keep failing for a second (a store that hangs), or a broken
+// subscription (a store that died), open the circuit: Up turns false,
+// every call fails at once, and one goroutine tries to reconnect with
+// backoff. A failed call or two in between successes (a moment when the
+// machine is too busy to answer within a few milliseconds) only drop
+// their own updates. When
 // the store answers again that goroutine subscribes to the ban channel,
 // pushes the ban changes made here meanwhile, reads the fleet's bans,
 // pushes the bans in force here that the store lacks (it may have
@@ -67,7 +71,8 @@ type Config struct {
 const (
 	setupTimeout = 2 * time.Second        // one call while (re)connecting
 	healthEvery  = time.Second            // a PING when no message came for this long
-	tripAfter    = 3                      // failed calls in a row that open the circuit
+	tripAfter    = 3                      // failed calls in a row that open the circuit...
+	tripTime     = time.Second            // ...when the first of them is this old
 	backoffMin   = 50 * time.Millisecond  // first wait before reconnecting
 	backoffMax   = 5 * time.Second        // longest wait between attempts
 	maxPending   = 100000                 // ban changes queued while the store is away
@@ -97,6 +102,7 @@ type Store struct {
 
 	up       atomic.Bool
 	failures atomic.Int32 // failed calls in a row
+	failedAt atomic.Int64 // when the first of them failed, Unix ns
 	errors   atomic.Int64
 	dropped  atomic.Int64
 	seq      atomic.Uint64 // makes jail window members unique
@@ -305,7 +311,9 @@ func (s *Store) call(ctx context.Context, f func(ctx context.Context) error) err
 func (s *Store) count(err error) {
 	switch {
 	case err == nil:
-		s.failures.Store(0)
+		if s.failures.Load() != 0 {
+			s.failures.Store(0)
+		}
 	case s.ctx.Err() != nil || errors.Is(err, context.Canceled):
 		// Stopping: not the store's fault.
 	default:
@@ -313,14 +321,19 @@ func (s *Store) count(err error) {
 	}
 }
 
-// fail counts a failed call; tripAfter of them in a row open the circuit.
+// fail counts a failed call: tripAfter of them in a row, over tripTime
+// at least, open the circuit.
 func (s *Store) fail(err error) {
 	s.errors.Add(1)
+	now := time.Now().UnixNano()
 	n := s.failures.Add(1)
+	if n == 1 {
+		s.failedAt.Store(now)
+	}
 	s.mu.Lock()
 	s.lastErr = err
 	var ps *redis.PubSub
-	if n >= tripAfter && s.up.CompareAndSwap(true, false) {
+	if n >= tripAfter && now-s.failedAt.Load() >= int64(tripTime) && s.up.CompareAndSwap(true, false) {
 		// The session's receive loop ends when its subscription closes.
 		ps = s.ps
 	}

@@ -362,8 +362,8 @@ func TestPushOnReturn(t *testing.T) {
 }
 
 // TestCircuitOpensOnFailingCalls: a store that stops answering (SIGSTOP,
-// not a closed connection) opens the circuit after tripAfter calls that
-// time out, and the calls after fail at once.
+// not a closed connection) opens the circuit once its calls have timed
+// out for tripTime, and the calls after fail at once.
 func TestCircuitOpensOnFailingCalls(t *testing.T) {
 	r := startRedis(t)
 	a, _ := open(t, r.url(), "a", &fakeLocal{})
@@ -374,17 +374,21 @@ func TestCircuitOpensOnFailingCalls(t *testing.T) {
 	defer r.cmd.Process.Signal(syscall.SIGCONT)
 	ctx := context.Background()
 	ev := []guard.Event{{Jail: "probe", Addr: "192.0.2.1", MaxRetry: 5, FindTime: time.Second}}
-	for i := range tripAfter {
+	stopped := time.Now()
+	for i := 0; a.Up(); i++ {
 		t0 := time.Now()
-		if _, err := a.Count(ctx, ev); err == nil || errors.Is(err, guard.ErrDown) {
-			t.Fatalf("call %d to a stopped store: %v", i, err)
+		if _, err := a.Count(ctx, ev); err == nil {
+			t.Fatalf("call %d to a stopped store succeeded", i)
 		}
 		if d := time.Since(t0); d > 500*time.Millisecond {
 			t.Errorf("call %d took %v, the timeout is 50ms", i, d)
 		}
+		if time.Since(stopped) > 5*time.Second {
+			t.Fatal("the circuit is still closed")
+		}
 	}
-	if a.Up() {
-		t.Fatal("the circuit is still closed")
+	if d := time.Since(stopped); d < tripTime {
+		t.Errorf("the circuit opened after %v, before tripTime", d)
 	}
 	t0 := time.Now()
 	if _, err := a.Count(ctx, ev); !errors.Is(err, guard.ErrDown) || time.Since(t0) > time.Millisecond {

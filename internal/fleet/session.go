@@ -71,11 +71,11 @@ func (s *Store) session() (bool, error) {
 		s.mu.Unlock()
 		ps.Close()
 	}()
-	pushed, err := s.reconcile(ctx)
+	pushed, read, err := s.reconcile(ctx)
 	if err != nil {
 		return false, err
 	}
-	s.cameUp(pushed)
+	s.cameUp(pushed, read)
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, healthEvery)
 		if !s.up.Load() {
@@ -109,8 +109,9 @@ func (s *Store) lastError() error {
 	return s.lastErr
 }
 
-// cameUp closes the circuit, with one log line.
-func (s *Store) cameUp(pushed int) {
+// cameUp closes the circuit, with one log line: pushed ban changes went
+// to the store, read came from it.
+func (s *Store) cameUp(pushed, read int) {
 	s.mu.Lock()
 	down := s.downSince
 	first := !s.everUp
@@ -127,10 +128,10 @@ func (s *Store) cameUp(pushed int) {
 	switch {
 	case first && down.IsZero():
 		s.log.Info("guard store connected; bans, jail counts and rate limits are shared", "store", s.url,
-			"instance", s.cfg.ID, "pushed_bans", pushed)
+			"instance", s.cfg.ID, "fleet_bans", read, "pushed_bans", pushed)
 	default:
 		s.log.Info("guard store reachable again; sharing resumes", "store", s.url,
-			"down_for", time.Since(down).Round(time.Millisecond).String(), "pushed_bans", pushed)
+			"down_for", time.Since(down).Round(time.Millisecond).String(), "fleet_bans", read, "pushed_bans", pushed)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/netip"
@@ -74,6 +75,11 @@ type Change struct {
 	At      time.Time
 	// Origin names the instance that made the change, for the log.
 	Origin string
+	// Resync says that the store hands the change over while it
+	// catches up with the fleet (after an outage, at start) rather than
+	// as it happens: the guard logs it at debug level, and the store
+	// logs how many there were.
+	Resync bool
 }
 
 // Event is one jail event for a shared jail window: the window of Jail
@@ -186,8 +192,9 @@ func (g *Guard) applyShared(c Change) {
 		if g.store != nil {
 			g.store.Delete(keyString(k))
 		}
-		g.log.Info("client unbanned", "client", keyString(k), "jail", old.jail, "reason", "lifted on another instance",
-			"origin", c.Origin, "blocked_requests", old.blocked.Load(), "refused_connections", old.refused.Load())
+		g.log.Log(context.Background(), changeLevel(c), "client unbanned", "client", keyString(k), "jail", old.jail,
+			"reason", "lifted on another instance", "origin", c.Origin,
+			"blocked_requests", old.blocked.Load(), "refused_connections", old.refused.Load())
 		return
 	}
 	if g.allow.contains(k) {
@@ -197,8 +204,17 @@ func (g *Guard) applyShared(c Change) {
 	if status != http.StatusTooManyRequests {
 		status = http.StatusForbidden
 	}
-	t.mu.Lock()
+	// A resync hands over the bans this instance already has: answer
+	// those under the read lock, which does not hold requests up.
+	t.mu.RLock()
 	old := t.m[k]
+	known := old != nil && (old.since.UnixMilli() > c.Since.UnixMilli() || sameBan(old, c.Ban))
+	t.mu.RUnlock()
+	if known {
+		return
+	}
+	t.mu.Lock()
+	old = t.m[k]
 	if old != nil && (old.since.UnixMilli() > c.Since.UnixMilli() || sameBan(old, c.Ban)) {
 		t.mu.Unlock()
 		return
@@ -233,11 +249,21 @@ func (g *Guard) applyShared(c Change) {
 	if !c.Until.IsZero() {
 		until = c.Until.Sub(now).Round(time.Second).String()
 	}
-	g.log.Info("client banned", "client", keyString(k), "jail", c.Jail, "reason", c.Reason, "bantime", until,
-		"offences", c.Offences, "origin", c.Origin)
+	g.log.Log(context.Background(), changeLevel(c), "client banned", "client", keyString(k), "jail", c.Jail,
+		"reason", c.Reason, "bantime", until, "offences", c.Offences, "origin", c.Origin)
 	if g.store != nil {
 		g.store.Put(b.stored())
 	}
+}
+
+// changeLevel is the level of the log line of a change from the fleet:
+// one line per ban as it happens, none (but at debug level) for each of
+// the bans a resync hands over.
+func changeLevel(c Change) slog.Level {
+	if c.Resync {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 // sameBan reports whether b is the ban s describes, to the millisecond.
