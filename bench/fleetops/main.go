@@ -127,7 +127,7 @@ func main() {
 // nobody is the guard's side of the simulated instances: nothing to push.
 type nobody struct{}
 
-func (nobody) Bans() []guard.Ban   { return nil }
+func (nobody) Bans() []guard.Ban  { return nil }
 func (nobody) Apply(guard.Change) {}
 
 // redisPid asks the server for its process id (it runs on this machine).
