@@ -40,6 +40,17 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	}
 	gcfg := guardConfig(cfg, prefixes, log)
 	gcfg.ScriptName = wcfg.Boot.Environ["SCRIPT_NAME"]
+	// The fleet's shared store is closed last, after the guard's Shutdown
+	// has pushed the ban changes still queued.
+	shared, err := newFleet(cfg, log)
+	if err != nil {
+		mlog.Error(err.Error(), "component", "guard")
+		return exitConfig
+	}
+	if shared != nil {
+		defer shared.Close()
+		gcfg.Shared = shared
+	}
 	g, err := guard.New(gcfg)
 	if err != nil {
 		mlog.Error("guard: " + err.Error())
@@ -102,6 +113,14 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	if db := openBanStore(cfg, log); db != nil {
 		defer db.Close()
 		store = banStore{db}
+	}
+	// A store that refuses us (a wrong password) stops corral here; one
+	// that does not answer does not: the guard works alone until it does.
+	if shared != nil {
+		if err := shared.Check(context.Background()); err != nil {
+			mlog.Error(err.Error(), "component", "guard")
+			return exitConfig
+		}
 	}
 	if err := g.Start(context.Background(), store); err != nil {
 		mlog.Warn("stored bans could not be loaded", "component", "guard", "error", err)

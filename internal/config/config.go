@@ -240,6 +240,11 @@ type Config struct {
 	StateDir string
 	// GuardFile is the [guard] table of the config file, defaults applied.
 	GuardFile Guard
+	// GuardStore is the store that the instances of a fleet share bans,
+	// jail counts and rate limits through (docs/fleet.md): a redis://,
+	// rediss:// or unix:// URL, from --guard-store, CORRAL_GUARD_STORE or
+	// else the [guard] table's store; "" = none, each instance alone.
+	GuardStore string
 
 	// Warnings lists problems that did not stop Load, such as unknown
 	// CORRAL_* environment variables. The caller should log them.

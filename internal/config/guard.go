@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +53,15 @@ type Guard struct {
 	Routes []RouteLimit
 	// Classes are the priority classes, highest first.
 	Classes []Class
+
+	// Store is the fleet's shared store ("store"; --guard-store and
+	// CORRAL_GUARD_STORE win over it): a URL that checkStoreURL accepts,
+	// "" = none. StoreTimeout bounds each call to it; StorePrefix starts
+	// its keys, so that fleets that must not share bans can share a
+	// Redis.
+	Store        string
+	StoreTimeout time.Duration
+	StorePrefix  string
 }
 
 // Jail is one jail's settings. MaxRetry 0 turns it off.
@@ -90,6 +101,8 @@ func DefaultGuard() Guard {
 		Allow:           addrset.MustParse("127.0.0.0/8", "::1"),
 		ResolveInterval: 5 * time.Minute,
 		Tarpit:          10 * time.Second,
+		StoreTimeout:    5 * time.Millisecond,
+		StorePrefix:     "corral",
 		MaxClients:      65536,
 		LearnMax:        10000,
 		Jails: map[string]Jail{
@@ -124,6 +137,17 @@ func (t *tomlTable) get(key string) (any, string, bool) {
 		}
 	}
 	return nil, "", false
+}
+
+// spelled returns key as the file spells it (with - or _), or key if
+// the file does not set it.
+func (t *tomlTable) spelled(key string) string {
+	for k := range t.m {
+		if normName(k) == normName(key) {
+			return k
+		}
+	}
+	return key
 }
 
 func (t *tomlTable) fail(key string, err error) {
@@ -318,6 +342,18 @@ func parseGuard(v any, display string, g *Guard) []error {
 	t.duration("tarpit", &g.Tarpit)
 	t.int("max-clients", &g.MaxClients, 1, 1<<24)
 	t.int("learn-max", &g.LearnMax, 1, 1<<24)
+	t.str("store", &g.Store)
+	if err := checkStoreURL(g.Store); err != nil {
+		t.fail(t.spelled("store"), err)
+	}
+	t.duration("store-timeout", &g.StoreTimeout)
+	if g.StoreTimeout < time.Millisecond || g.StoreTimeout > 10*time.Second {
+		t.fail(t.spelled("store-timeout"), fmt.Errorf("want a duration from 1ms to 10s, got %s", g.StoreTimeout))
+	}
+	t.str("store-prefix", &g.StorePrefix)
+	if g.StorePrefix == "" || strings.ContainsAny(g.StorePrefix, "{} \t\n") {
+		t.fail(t.spelled("store-prefix"), fmt.Errorf("want a non-empty prefix without spaces or braces, got %q", g.StorePrefix))
+	}
 	if jt := t.table("jails"); jt != nil {
 		jails := map[string]Jail{}
 		for k, j := range g.Jails {
@@ -374,6 +410,45 @@ func parseGuard(v any, display string, g *Guard) []error {
 		g.Classes = append(g.Classes, c)
 	}
 	t.done("allow", "deny", "resolve-interval", "rate", "burst", "global-rate", "global-burst",
-		"max-conns-per-client", "max-inflight-per-client", "tarpit", "max-clients", "learn-max", "jails", "routes", "classes")
+		"max-conns-per-client", "max-inflight-per-client", "tarpit", "max-clients", "learn-max", "jails", "routes", "classes",
+		"store", "store-timeout", "store-prefix")
 	return errs
+}
+
+// checkStoreURL checks the URL of a shared guard store: redis://HOST:PORT/DB
+// (the port and the database are optional), rediss:// the same over TLS,
+// unix:///PATH. "" is no store. Errors never repeat the URL, which may
+// hold a password.
+func checkStoreURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	const want = "want redis://[USER:PASSWORD@]HOST:PORT/DB, rediss://... or unix:///PATH"
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%s: the URL does not parse", want)
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Hostname() == "" {
+			return fmt.Errorf("%s: the URL has no host", want)
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("%s: bad port %q", want, p)
+			}
+		}
+		if db := strings.Trim(u.Path, "/"); db != "" {
+			if n, err := strconv.Atoi(db); err != nil || n < 0 {
+				return fmt.Errorf("%s: the database %q is not a number", want, db)
+			}
+		}
+	case "unix":
+		if u.Path == "" {
+			return fmt.Errorf("%s: the URL has no socket path (unix:///run/redis/redis.sock)", want)
+		}
+	default:
+		return fmt.Errorf("%s: the scheme is %q", want, u.Scheme)
+	}
+	return nil
 }

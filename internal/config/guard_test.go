@@ -169,3 +169,60 @@ cidrs = ["*"]
 		}
 	}
 }
+
+func TestGuardStore(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "corral.toml", "app = 'a:b'\n[guard]\nstore = 'redis://:pw@10.0.0.5:6379/2'\nstore_timeout = '20ms'\nstore-prefix = 'shop'\n")
+	c, err := Load(nil, nil, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GuardStore != "redis://:pw@10.0.0.5:6379/2" || c.GuardFile.StoreTimeout != 20*time.Millisecond || c.GuardFile.StorePrefix != "shop" {
+		t.Errorf("store %q, timeout %v, prefix %q", c.GuardStore, c.GuardFile.StoreTimeout, c.GuardFile.StorePrefix)
+	}
+	// The flag and the environment win over the file.
+	c, err = Load([]string{"--guard-store", "unix:///run/redis/redis.sock?db=1"}, nil, dir)
+	if err != nil || c.GuardStore != "unix:///run/redis/redis.sock?db=1" {
+		t.Errorf("flag: %q %v", c.GuardStore, err)
+	}
+	c, err = Load(nil, []string{"CORRAL_GUARD_STORE=rediss://user:pw@redis.example:6380"}, dir)
+	if err != nil || c.GuardStore != "rediss://user:pw@redis.example:6380" {
+		t.Errorf("env: %q %v", c.GuardStore, err)
+	}
+	// None by default; the defaults of the other keys.
+	c = mustLoad(t, []string{"a:b"}, nil, t.TempDir())
+	if c.GuardStore != "" || c.GuardFile.StoreTimeout != 5*time.Millisecond || c.GuardFile.StorePrefix != "corral" {
+		t.Errorf("defaults: %q %v %q", c.GuardStore, c.GuardFile.StoreTimeout, c.GuardFile.StorePrefix)
+	}
+}
+
+func TestGuardStoreErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		content string
+		want    string
+	}{
+		{[]string{"--guard-store", "http://x:1"}, "", `--guard-store: want redis://[USER:PASSWORD@]HOST:PORT/DB, rediss://... or unix:///PATH: the scheme is "http"`},
+		{[]string{"--guard-store", "redis://:secret@:6379"}, "", `--guard-store: want redis://`},
+		{[]string{"--guard-store", "redis://h:99999"}, "", `bad port "99999"`},
+		{[]string{"--guard-store", "redis://h:6379/zero"}, "", `the database "zero" is not a number`},
+		{[]string{"--guard-store", "unix://"}, "", `the URL has no socket path`},
+		{nil, "[guard]\nstore = 'redis//h'", `corral.toml: key "guard.store": want redis://`},
+		{nil, "[guard]\nstore = 6379", `key "guard.store": want a string, got integer 6379`},
+		{nil, "[guard]\nstore_timeout = 0", `key "guard.store_timeout": want a duration from 1ms to 10s, got 0s`},
+		{nil, "[guard]\nstore_prefix = 'a b'", `key "guard.store_prefix": want a non-empty prefix without spaces or braces`},
+		{nil, "[guard]\nstores = 'redis://h'", `key "guard.stores": unknown key (did you mean "store"?)`},
+	} {
+		dir := t.TempDir()
+		if tt.content != "" {
+			writeFile(t, dir, "corral.toml", tt.content)
+		}
+		got := loadErr(t, append(tt.args, "a:b"), nil, dir)
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("%q %q: error %q, want it to contain %q", tt.args, tt.content, got, tt.want)
+		}
+		if strings.Contains(got, "secret") {
+			t.Errorf("the error shows the password: %s", got)
+		}
+	}
+}

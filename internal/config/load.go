@@ -109,6 +109,9 @@ func load(table []option, args, environ []string, cwd string) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if c.GuardStore == "" {
+		c.GuardStore = c.GuardFile.Store
+	}
 	for i := range c.Static {
 		m := &c.Static[i]
 		if !filepath.IsAbs(m.Dir) {

@@ -599,4 +599,13 @@ var options = []option{
 		help:    "Directory for state kept across restarts: the ban store (bans.db, SQLite). By default systemd's StateDirectory ($STATE_DIRECTORY), else /var/lib/corral for root, else $XDG_STATE_HOME/corral, else ~/.local/state/corral.",
 		field:   func(c *Config) any { return &c.StateDir },
 	},
+	{
+		name: "guard-store", kind: kindString, group: groupGuard, arg: "URL", noFile: true,
+		defText: "none",
+		help: "Share bans, jail counts and rate limits with the other corral instances of a fleet through Redis or Valkey: " +
+			"redis://[USER:PASSWORD@]HOST:PORT/DB, rediss://... (TLS) or unix:///PATH?db=N. In a config file, store in the [guard] table. " +
+			"The request path never waits for the store, and corral keeps serving with its own guard while it is down; see docs/fleet.md.",
+		check: func(v any) error { return checkStoreURL(v.(string)) },
+		field: func(c *Config) any { return &c.GuardStore },
+	},
 }

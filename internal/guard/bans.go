@@ -193,14 +193,13 @@ func (g *Guard) event(key netip.Addr, jail int) {
 	}
 	c.mu.Unlock()
 	if !full {
+		if g.shared != nil {
+			g.shareEvent(key, jail)
+		}
 		return
 	}
-	status := http.StatusForbidden
-	if jail == JailRateLimit {
-		status = http.StatusTooManyRequests
-	}
 	reason := fmt.Sprintf("%d %s within %s", n, eventNoun[jail], j.FindTime)
-	g.ban(key, 0, j.Name, reason, status, jail, true)
+	g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true)
 }
 
 var eventNoun = [NumJails]string{"probes", "401/403 answers", "4xx answers", "rate-limited requests"}
@@ -271,12 +270,19 @@ func outlasts(escalate bool, d time.Duration, now, oldUntil time.Time) bool {
 	return now.Add(d).After(oldUntil)
 }
 
+// persist hands a ban made here to the stores: the local one and the
+// fleet's.
 func (g *Guard) persist(b *ban) {
-	if g.store == nil {
+	if g.store == nil && g.shared == nil {
 		return
 	}
-	g.store.Put(Ban{Addr: keyString(b.key), Since: b.since, Until: b.until, Jail: b.jail,
-		Reason: b.reason, Offences: b.offences, Status: b.status})
+	s := b.stored()
+	if g.store != nil {
+		g.store.Put(s)
+	}
+	if g.shared != nil {
+		g.shared.Put(s)
+	}
 }
 
 // expire lifts the bans that have ended, with one log line each.
@@ -425,6 +431,10 @@ func (g *Guard) Unban(addr, by string) (bool, error) {
 	g.clients.forget(k)
 	if g.store != nil {
 		g.store.Delete(keyString(k))
+	}
+	if g.shared != nil {
+		// Also when this instance has no such ban: the fleet may.
+		g.shared.Delete(keyString(k), g.now())
 	}
 	if b == nil {
 		return false, nil

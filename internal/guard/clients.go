@@ -20,6 +20,14 @@ type client struct {
 	limiter  *rate.Limiter
 	routes   []*rate.Limiter // one per route limit, allocated on first use
 	inflight int
+
+	// With a shared store (Config.Shared), by limit (the client rate, then
+	// the route limits), allocated on first use: the requests admitted
+	// since the last report, and until when (unix nanoseconds) the fleet's
+	// bucket refuses requests. dirty: queued for the next report.
+	sharedPending []int32
+	sharedUntil   []int64
+	dirty         bool
 }
 
 // window is a jail's sliding window for one client: the times of the last

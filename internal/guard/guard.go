@@ -114,6 +114,12 @@ type Config struct {
 	MaxBans    int // bans in force at once, default 1000000
 	LearnMax   int // paths learned for apps without routes, default 10000
 
+	// Shared is the store the instances of a fleet share bans, jail
+	// windows and rate-limit buckets through; nil = this instance alone.
+	// Start starts it; its owner closes it after Shutdown. The per-client
+	// caps (connections, requests in flight) stay per instance.
+	Shared Shared
+
 	// Classes in priority order, highest first; requests in none are
 	// class 0, below all of them.
 	Classes []Class
@@ -140,6 +146,18 @@ type Guard struct {
 	global  *rate.Limiter
 	conns   *connCounts
 	store   Store // set by Start, before the guard serves
+
+	// With Config.Shared: the store, the queues towards it and the global
+	// limit's part (requests admitted since the last report, and until
+	// when, in unix nanoseconds, the fleet's bucket refuses requests).
+	shared        Shared
+	events        chan sharedEvent
+	dirty         chan *client
+	kick          chan struct{}
+	globalPending atomic.Int64
+	globalUntil   atomic.Int64
+	sharedDropped atomic.Int64
+	sharedDone    chan struct{} // closed when share has returned
 
 	routesMu  sync.Mutex
 	routesRaw string
@@ -221,6 +239,13 @@ func New(cfg Config) (*Guard, error) {
 		done:    make(chan struct{}),
 	}
 	g.stopCtx, g.stop = context.WithCancel(context.Background())
+	if cfg.Shared != nil && cfg.Enabled {
+		g.shared = cfg.Shared
+		g.events = make(chan sharedEvent, sharedEventQueue)
+		g.dirty = make(chan *client, sharedDirtyQueue)
+		g.kick = make(chan struct{}, 1)
+		g.sharedDone = make(chan struct{})
+	}
 	if cfg.GlobalRate.Rate > 0 {
 		g.global = rate.NewLimiter(rate.Limit(cfg.GlobalRate.Rate), cfg.GlobalRate.burst())
 	}
@@ -231,7 +256,8 @@ func New(cfg Config) (*Guard, error) {
 
 // Start loads the bans kept in store (nil = bans live in memory only),
 // which from then on keeps every ban, resolves the host names of the lists
-// and starts the housekeeping (unbans, re-resolving). Call it once, before
+// and starts the housekeeping (unbans, re-resolving) and, with
+// Config.Shared, the work with the fleet's store. Call it once, before
 // the guard serves. A failed load is returned; the guard works anyway,
 // without the old bans. Shutdown or Close while Start runs cancel its
 // loading and resolving; after them Start does nothing and returns
@@ -260,6 +286,10 @@ func (g *Guard) Start(ctx context.Context, store Store) error {
 	g.allow.resolve(ctx, g.cfg.LookupHost)
 	g.deny.resolve(ctx, g.cfg.LookupHost)
 	go g.housekeep()
+	if g.shared != nil {
+		g.shared.Start(sharedLocal{g})
+		go g.share()
+	}
 	return err
 }
 
@@ -274,26 +304,44 @@ func (g *Guard) halt() (started bool, store Store) {
 	return g.started, g.store
 }
 
-// Shutdown stops the housekeeping (unbans, re-resolving host names), waits
-// for it to return, and flushes the writes queued in the store, within
-// ctx: its deadline is the grace period. It returns ctx's error if the
-// grace period ran out, else the store's. The guard goes on answering
-// requests from what it holds in memory. Shutdown does not close the
-// store: the store's owner does, after Shutdown. It is safe to call before
-// Start, more than once, and with Close.
+// Shutdown stops the housekeeping (unbans, re-resolving host names) and
+// the work with the shared store, waits for them to return, and flushes
+// the writes queued in the store and in the shared store, within ctx: its
+// deadline is the grace period. It returns ctx's error if the grace
+// period ran out, else the stores'. The guard goes on answering requests
+// from what it holds in memory. Shutdown does not close the stores: their
+// owners do, after Shutdown. It is safe to call before Start, more than
+// once, and with Close.
 func (g *Guard) Shutdown(ctx context.Context) error {
 	started, store := g.halt()
 	if started {
+		if err := g.wait(ctx); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	if store != nil {
+		errs = append(errs, store.Flush(ctx))
+	}
+	if started && g.shared != nil {
+		errs = append(errs, g.shared.Flush(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// wait waits for the background goroutines Start started, within ctx.
+func (g *Guard) wait(ctx context.Context) error {
+	for _, done := range []chan struct{}{g.done, g.sharedDone} {
+		if done == nil {
+			continue
+		}
 		select {
-		case <-g.done:
+		case <-done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	if store == nil {
-		return nil
-	}
-	return store.Flush(ctx)
+	return nil
 }
 
 // Close stops the housekeeping at once (a lookup in progress is
@@ -303,7 +351,7 @@ func (g *Guard) Shutdown(ctx context.Context) error {
 // returns nil.
 func (g *Guard) Close() error {
 	if started, _ := g.halt(); started {
-		<-g.done
+		_ = g.wait(context.Background())
 	}
 	return nil
 }
@@ -566,10 +614,26 @@ func (g *Guard) classify(a netip.Addr, r *http.Request) int {
 // limit applies the token buckets and the in-flight cap. It returns the
 // status to answer (0 = go on), the Retry-After seconds, and the client
 // whose in-flight count was raised (nil if none: no per-client limit).
+//
+// With a shared store each bucket is checked here, and the fleet's bucket
+// of the same limit as of its last verdict: a request passes when both
+// have room. The requests admitted are reported to the fleet's buckets in
+// the next batch (see share).
 func (g *Guard) limit(key netip.Addr, path, rule string) (int, int, *client) {
 	now := g.now()
-	if g.global != nil && !g.global.AllowN(now, 1) {
-		return http.StatusTooManyRequests, retryAfter(g.global, now), nil
+	shared := g.shared != nil && g.shared.Up()
+	if g.global != nil {
+		if shared {
+			if u := g.globalUntil.Load(); u > now.UnixNano() {
+				return http.StatusTooManyRequests, secondsCeil(u - now.UnixNano()), nil
+			}
+		}
+		if !g.global.AllowN(now, 1) {
+			return http.StatusTooManyRequests, retryAfter(g.global, now), nil
+		}
+		if shared && g.globalPending.Add(1) == 1 {
+			g.kickShared()
+		}
 	}
 	cr := g.cfg.ClientRate
 	if cr.Rate <= 0 && len(g.cfg.RouteLimits) == 0 && g.cfg.MaxInFlightPerClient <= 0 {
@@ -582,8 +646,16 @@ func (g *Guard) limit(key netip.Addr, path, rule string) (int, int, *client) {
 		if c.limiter == nil {
 			c.limiter = rate.NewLimiter(rate.Limit(cr.Rate), cr.burst())
 		}
+		if shared {
+			if s := c.sharedBlocked(sharedClientLimit, now.UnixNano()); s > 0 {
+				return http.StatusTooManyRequests, s, nil
+			}
+		}
 		if !c.limiter.AllowN(now, 1) {
 			return http.StatusTooManyRequests, retryAfter(c.limiter, now), nil
+		}
+		if shared {
+			g.noteShared(c, sharedClientLimit)
 		}
 	}
 	for i := range g.cfg.RouteLimits {
@@ -597,8 +669,16 @@ func (g *Guard) limit(key netip.Addr, path, rule string) (int, int, *client) {
 		if c.routes[i] == nil {
 			c.routes[i] = rate.NewLimiter(rate.Limit(rl.Rate), rl.burst())
 		}
+		if shared {
+			if s := c.sharedBlocked(1+i, now.UnixNano()); s > 0 {
+				return http.StatusTooManyRequests, s, nil
+			}
+		}
 		if !c.routes[i].AllowN(now, 1) {
 			return http.StatusTooManyRequests, retryAfter(c.routes[i], now), nil
+		}
+		if shared {
+			g.noteShared(c, 1+i)
 		}
 	}
 	if m := g.cfg.MaxInFlightPerClient; m > 0 {
@@ -644,6 +724,8 @@ type Stats struct {
 	BlockedByBans    int64  `json:"blocked_requests"`
 	EvictedClients   uint64 `json:"evicted_clients"`
 	ConnsPerClientOn bool   `json:"per_client_connection_cap"`
+	// Store is the fleet's shared store; nil without one.
+	Store *SharedStats `json:"store,omitempty"`
 }
 
 // Stats returns the guard's counters.
@@ -664,6 +746,11 @@ func (g *Guard) Stats() Stats {
 		sh.mu.Lock()
 		s.EvictedClients += sh.evicted
 		sh.mu.Unlock()
+	}
+	if g.shared != nil {
+		st := g.shared.Stats()
+		st.Dropped += g.sharedDropped.Load()
+		s.Store = &st
 	}
 	return s
 }

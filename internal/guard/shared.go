@@ -1,0 +1,466 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// Shared is a store that the instances of a fleet share (package fleet
+// keeps one in Redis or Valkey): bans, jail event counts and rate-limit
+// buckets. The guard never waits for it while it answers a request. It
+// answers from its own tables, and its own goroutines talk to the store
+// in batches: jail events and requests admitted by rate limits go out
+// within a few milliseconds, and the verdicts that come back (a shared
+// jail window is full, a shared bucket is empty) apply to the requests
+// after them. Ban changes travel both ways: the guard hands its own to Put
+// and Delete, and the store hands the other instances' to Local.Apply.
+//
+// While the store is down, Up is false, Count and Take fail at once, and
+// the guard goes on with its local jails and limits alone; Put and Delete
+// still queue, and the store pushes their changes when it returns. All
+// methods must be safe for concurrent use. The store's owner opens it,
+// sets it in Config.Shared, and closes it after the guard's Shutdown.
+type Shared interface {
+	// Start starts the store's background work (connecting, following the
+	// fleet's ban changes, pushing changes made while it was down) on
+	// behalf of l. The guard calls it once, from Start.
+	Start(l Local)
+	// Up reports whether the store answers now. It is called on the
+	// request path, so it must be an atomic load or as cheap.
+	Up() bool
+	// Put shares a ban made here, and Delete the lifting of the ban of
+	// addr (a Ban's Addr) at the time at. Neither blocks: changes are
+	// queued (bounded), pushed soon, and pushed when the store returns if
+	// it is down. A change older than the one the store holds for the same
+	// address is dropped there (the latest change wins).
+	Put(b Ban)
+	Delete(addr string, at time.Time)
+	// Count adds one jail event per entry to the shared jail windows and
+	// returns each window's count after it; a count that reaches the
+	// event's MaxRetry empties that window (the guard bans the client).
+	Count(ctx context.Context, events []Event) ([]int, error)
+	// Take records requests admitted by rate limits in the shared buckets
+	// and returns, for each, how long the bucket refuses requests now (0
+	// while it does not).
+	Take(ctx context.Context, takes []Take) ([]time.Duration, error)
+	// Flush pushes the queued ban changes, giving up when ctx is done.
+	Flush(ctx context.Context) error
+	// Stats describes the store, for /status.
+	Stats() SharedStats
+}
+
+// Local is the guard as a Shared store sees it.
+type Local interface {
+	// Bans returns the bans in force here, for a store that comes back
+	// after an outage (or restarted empty) to push the ones it lacks.
+	Bans() []Ban
+	// Apply applies a ban change that another instance made (or that the
+	// store held while this instance was away). The latest change of an
+	// address wins: a change older than this instance's ban is ignored.
+	Apply(c Change)
+}
+
+// Change is one change to the fleet's bans.
+type Change struct {
+	// Ban is the ban made; with Deleted only its Addr counts.
+	Ban
+	// Deleted says that the ban of Addr was lifted, at At.
+	Deleted bool
+	At      time.Time
+	// Origin names the instance that made the change, for the log.
+	Origin string
+	// Resync says that the store hands the change over while it
+	// catches up with the fleet (after an outage, at start) rather than
+	// as it happens: the guard logs it at debug level, and the store
+	// logs how many there were.
+	Resync bool
+}
+
+// Event is one jail event for a shared jail window: the window of Jail
+// for Addr holds the events of the last FindTime, and MaxRetry of them
+// ban the client.
+type Event struct {
+	Jail     string
+	Addr     string
+	MaxRetry int
+	FindTime time.Duration
+}
+
+// Take is N requests admitted by a rate limit: Limit names it ("global",
+// "client", or "route:" and the route limit's path), Addr is the client
+// ("" for the global limit), Rate and Burst are the limit's.
+type Take struct {
+	Limit string
+	Addr  string
+	N     int
+	Rate  float64
+	Burst int
+}
+
+// SharedStats is the state of the shared store, in /status's guard
+// section. While the store is down, Up is false and DownSeconds counts.
+type SharedStats struct {
+	URL         string     `json:"url"` // without its password
+	Up          bool       `json:"up"`
+	DownSince   *time.Time `json:"down_since,omitempty"`
+	DownSeconds float64    `json:"down_seconds"` // the outage so far; 0 while up
+	Outages     int64      `json:"outages"`      // since start, the one at start included
+	PendingBans int        `json:"pending_bans"` // ban changes not pushed yet
+	// Dropped counts the updates not shared: jail events and admitted
+	// requests dropped because the store was down or the queue was full,
+	// and ban changes dropped because the queue was full.
+	Dropped   int64  `json:"dropped_updates"`
+	Errors    int64  `json:"errors"` // failed calls
+	LastError string `json:"last_error,omitempty"`
+}
+
+// ErrDown is returned by a Shared store's calls while it is down.
+var ErrDown = errors.New("shared guard store is down")
+
+// Sizes of the guard's queues towards the shared store. Past them updates
+// are dropped (and counted), never queued without bound.
+const (
+	sharedEventQueue = 4096 // jail events waiting to be counted
+	sharedDirtyQueue = 8192 // clients with admitted requests to report
+	sharedBatch      = 512  // events or takes per call
+	// sharedDelay is how long the guard lets admitted requests gather
+	// before it reports them: the price of batching, in how late the
+	// verdict of an empty bucket arrives. Jail events do not wait.
+	sharedDelay = time.Millisecond
+)
+
+// sharedEvent is a jail event waiting to be counted in the shared window.
+type sharedEvent struct {
+	key  netip.Addr
+	jail int
+}
+
+// sharedLocal is the guard as its Shared store sees it.
+type sharedLocal struct{ g *Guard }
+
+func (l sharedLocal) Bans() []Ban {
+	g := l.g
+	now := g.now()
+	g.bans.mu.RLock()
+	defer g.bans.mu.RUnlock()
+	out := make([]Ban, 0, len(g.bans.m))
+	for _, b := range g.bans.m {
+		if b.activeAt(now) {
+			out = append(out, b.stored())
+		}
+	}
+	return out
+}
+
+func (l sharedLocal) Apply(c Change) { l.g.applyShared(c) }
+
+// stored is b as a Store keeps it.
+func (b *ban) stored() Ban {
+	return Ban{Addr: keyString(b.key), Since: b.since, Until: b.until, Jail: b.jail,
+		Reason: b.reason, Offences: b.offences, Status: b.status}
+}
+
+// applyShared applies a ban change from the fleet: the latest change of a
+// client wins, by the time it was made (millisecond precision, as the
+// store keeps it). An allow-listed client is never banned here.
+func (g *Guard) applyShared(c Change) {
+	k, err := ParseKey(c.Addr)
+	if err != nil || !g.cfg.Enabled {
+		return
+	}
+	now := g.now()
+	t := g.bans
+	if c.Deleted {
+		t.mu.Lock()
+		old := t.m[k]
+		if old == nil || old.since.UnixMilli() > c.At.UnixMilli() {
+			t.mu.Unlock()
+			return
+		}
+		delete(t.m, k)
+		delete(t.history, k)
+		t.blocked += old.blocked.Load()
+		t.refused += old.refused.Load()
+		t.mu.Unlock()
+		g.clients.forget(k)
+		if g.store != nil {
+			g.store.Delete(keyString(k))
+		}
+		g.log.Log(context.Background(), changeLevel(c), "client unbanned", "client", keyString(k), "jail", old.jail,
+			"reason", "lifted on another instance", "origin", c.Origin,
+			"blocked_requests", old.blocked.Load(), "refused_connections", old.refused.Load())
+		return
+	}
+	if g.allow.contains(k) {
+		return
+	}
+	status := c.Status
+	if status != http.StatusTooManyRequests {
+		status = http.StatusForbidden
+	}
+	// A resync hands over the bans this instance already has: answer
+	// those under the read lock, which does not hold requests up.
+	t.mu.RLock()
+	old := t.m[k]
+	known := old != nil && (old.since.UnixMilli() > c.Since.UnixMilli() || sameBan(old, c.Ban))
+	t.mu.RUnlock()
+	if known {
+		return
+	}
+	t.mu.Lock()
+	old = t.m[k]
+	if old != nil && (old.since.UnixMilli() > c.Since.UnixMilli() || sameBan(old, c.Ban)) {
+		t.mu.Unlock()
+		return
+	}
+	if !c.Until.IsZero() && !now.Before(c.Until) {
+		// Ended: only its offences matter, for the next ban's escalation.
+		if old == nil && now.Sub(c.Until) <= g.cfg.Remember && t.history[k].count < c.Offences {
+			t.history[k] = offence{count: c.Offences, ended: c.Until}
+		}
+		t.mu.Unlock()
+		return
+	}
+	if old == nil && len(t.m) >= t.max {
+		full := t.full
+		t.full = true
+		t.mu.Unlock()
+		if !full {
+			g.log.Error("ban table full; new bans are not applied", "bans", t.max)
+		}
+		return
+	}
+	b := &ban{key: k, since: c.Since, until: c.Until, jail: c.Jail, reason: c.Reason, offences: c.Offences, status: status}
+	if old != nil {
+		t.blocked += old.blocked.Load()
+		t.refused += old.refused.Load()
+	}
+	t.m[k] = b
+	delete(t.history, k)
+	t.mu.Unlock()
+	g.clients.forget(k)
+	until := "never"
+	if !c.Until.IsZero() {
+		until = c.Until.Sub(now).Round(time.Second).String()
+	}
+	g.log.Log(context.Background(), changeLevel(c), "client banned", "client", keyString(k), "jail", c.Jail,
+		"reason", c.Reason, "bantime", until, "offences", c.Offences, "origin", c.Origin)
+	if g.store != nil {
+		g.store.Put(b.stored())
+	}
+}
+
+// changeLevel is the level of the log line of a change from the fleet:
+// one line per ban as it happens, none (but at debug level) for each of
+// the bans a resync hands over.
+func changeLevel(c Change) slog.Level {
+	if c.Resync {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+// sameBan reports whether b is the ban s describes, to the millisecond.
+func sameBan(b *ban, s Ban) bool {
+	return b.since.UnixMilli() == s.Since.UnixMilli() && b.until.UnixMilli() == s.Until.UnixMilli() &&
+		b.until.IsZero() == s.Until.IsZero() && b.jail == s.Jail
+}
+
+// shareEvent queues a jail event for the shared window, if the store is up.
+func (g *Guard) shareEvent(key netip.Addr, jail int) {
+	if !g.shared.Up() {
+		return
+	}
+	select {
+	case g.events <- sharedEvent{key: key, jail: jail}:
+		g.kickShared()
+	default:
+		g.sharedDropped.Add(1)
+	}
+}
+
+func (g *Guard) kickShared() {
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Limits of a client in the shared buckets, by index: the client rate,
+// then one per route limit.
+const sharedClientLimit = 0
+
+// sharedBlocked returns the seconds to answer in Retry-After while the
+// shared bucket i of c refuses requests, or 0. c.mu is held.
+func (c *client) sharedBlocked(i int, now int64) int {
+	if i >= len(c.sharedUntil) || c.sharedUntil[i] <= now {
+		return 0
+	}
+	return secondsCeil(c.sharedUntil[i] - now)
+}
+
+// noteShared counts a request admitted by limit i of c for the next
+// report to the shared store. c.mu is held.
+func (g *Guard) noteShared(c *client, i int) {
+	if n := 1 + len(g.cfg.RouteLimits); c.sharedPending == nil {
+		c.sharedPending = make([]int32, n)
+		c.sharedUntil = make([]int64, n)
+	}
+	if c.sharedPending[i] < math.MaxInt32 {
+		c.sharedPending[i]++
+	}
+	if c.dirty {
+		return
+	}
+	select {
+	case g.dirty <- c:
+		c.dirty = true
+		g.kickShared()
+	default:
+		g.sharedDropped.Add(1)
+	}
+}
+
+func secondsCeil(ns int64) int { return max(1, int((ns+int64(time.Second)-1)/int64(time.Second))) }
+
+// share sends the jail events and admitted requests to the shared store
+// and applies its verdicts, until the guard stops.
+func (g *Guard) share() {
+	defer close(g.sharedDone)
+	t := time.NewTimer(0)
+	<-t.C
+	for {
+		select {
+		case <-g.stopCtx.Done():
+			return
+		case <-g.kick:
+		}
+		// Jail events go at once: a ban that comes a moment later lets
+		// a scanner's next probes through. Admitted requests wait a
+		// moment for others to join them in the batch; events that come
+		// meanwhile join it too.
+		if len(g.events) == 0 {
+			t.Reset(sharedDelay)
+			select {
+			case <-g.stopCtx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		for g.shareOnce() {
+		}
+	}
+}
+
+// takeRef is where a Take's verdict goes: limit i of client c, or the
+// global limit when c is nil.
+type takeRef struct {
+	c *client
+	i int
+}
+
+// shareOnce sends one batch of events and takes; it reports whether more
+// are waiting.
+func (g *Guard) shareOnce() bool {
+	up := g.shared.Up()
+	var evs []sharedEvent
+	var out []Event
+drainEvents:
+	for len(evs) < sharedBatch {
+		select {
+		case e := <-g.events:
+			evs = append(evs, e)
+		default:
+			break drainEvents
+		}
+	}
+	for _, e := range evs {
+		j := &g.cfg.Jails[e.jail]
+		out = append(out, Event{Jail: j.Name, Addr: keyString(e.key), MaxRetry: j.MaxRetry, FindTime: j.FindTime})
+	}
+
+	var takes []Take
+	var refs []takeRef
+	if n := g.globalPending.Swap(0); n > 0 {
+		takes = append(takes, Take{Limit: "global", N: int(min(n, math.MaxInt32)), Rate: g.cfg.GlobalRate.Rate, Burst: g.cfg.GlobalRate.burst()})
+		refs = append(refs, takeRef{})
+	}
+drainClients:
+	for len(takes) < sharedBatch {
+		select {
+		case c := <-g.dirty:
+			c.mu.Lock()
+			c.dirty = false
+			for i, n := range c.sharedPending {
+				if n == 0 {
+					continue
+				}
+				c.sharedPending[i] = 0
+				lim, name := g.cfg.ClientRate, "client"
+				if i > sharedClientLimit {
+					rl := &g.cfg.RouteLimits[i-1]
+					lim, name = rl.Limit, "route:"+rl.Path
+				}
+				takes = append(takes, Take{Limit: name, Addr: keyString(c.key), N: int(n), Rate: lim.Rate, Burst: lim.burst()})
+				refs = append(refs, takeRef{c: c, i: i})
+			}
+			c.mu.Unlock()
+		default:
+			break drainClients
+		}
+	}
+	more := len(evs) == sharedBatch || len(takes) >= sharedBatch
+	if !up {
+		g.sharedDropped.Add(int64(len(out) + len(takes)))
+		return more
+	}
+	if len(out) > 0 {
+		counts, err := g.shared.Count(g.stopCtx, out)
+		if err != nil {
+			g.sharedDropped.Add(int64(len(out)))
+		}
+		for i, n := range counts {
+			if n < out[i].MaxRetry {
+				continue
+			}
+			e := evs[i]
+			j := &g.cfg.Jails[e.jail]
+			reason := fmt.Sprintf("%d %s within %s across the fleet", n, eventNoun[e.jail], j.FindTime)
+			g.ban(e.key, 0, j.Name, reason, jailStatus(e.jail), e.jail, true)
+		}
+	}
+	if len(takes) > 0 {
+		waits, err := g.shared.Take(g.stopCtx, takes)
+		if err != nil {
+			g.sharedDropped.Add(int64(len(takes)))
+		}
+		now := g.now().UnixNano()
+		for i, d := range waits {
+			until := now + int64(d)
+			r := refs[i]
+			if r.c == nil {
+				g.globalUntil.Store(until)
+				continue
+			}
+			r.c.mu.Lock()
+			r.c.sharedUntil[r.i] = until
+			r.c.mu.Unlock()
+		}
+	}
+	return more
+}
+
+// jailStatus is the answer to a client banned by jail i.
+func jailStatus(jail int) int {
+	if jail == JailRateLimit {
+		return http.StatusTooManyRequests
+	}
+	return http.StatusForbidden
+}
