@@ -227,6 +227,29 @@ func (g *Guard) ban(key netip.Addr, d time.Duration, jail, reason string, status
 	if escalate {
 		d = g.cfg.Jails[jailIdx].banTime(offences)
 	}
+	b := &ban{key: key, since: now, jail: jail, reason: reason, offences: offences, status: status}
+	if d > 0 {
+		b.until = now.Add(d)
+	}
+	if !g.putUnlock(b, old) {
+		return false
+	}
+	until := "never"
+	if d > 0 {
+		until = d.String()
+	}
+	g.log.Warn("client banned", "client", keyString(key), "jail", jail, "reason", reason, "bantime", until, "offences", offences)
+	g.persist(b)
+	return true
+}
+
+// putUnlock puts b in the ban table in place of old (nil: none), keeps
+// old's counts, forgets the client's offence history and its per-client
+// state. Called with g.bans.mu held, which it releases. A new ban for a
+// full table changes nothing and reports false (the first such refusal is
+// logged).
+func (g *Guard) putUnlock(b, old *ban) bool {
+	t := g.bans
 	if old == nil && len(t.m) >= t.max {
 		full := t.full
 		t.full = true
@@ -236,24 +259,14 @@ func (g *Guard) ban(key netip.Addr, d time.Duration, jail, reason string, status
 		}
 		return false
 	}
-	b := &ban{key: key, since: now, jail: jail, reason: reason, offences: offences, status: status}
-	if d > 0 {
-		b.until = now.Add(d)
-	}
 	if old != nil {
 		t.blocked += old.blocked.Load()
 		t.refused += old.refused.Load()
 	}
-	t.m[key] = b
-	delete(t.history, key)
+	t.m[b.key] = b
+	delete(t.history, b.key)
 	t.mu.Unlock()
-	g.clients.forget(key)
-	until := "never"
-	if d > 0 {
-		until = d.String()
-	}
-	g.log.Warn("client banned", "client", keyString(key), "jail", jail, "reason", reason, "bantime", until, "offences", offences)
-	g.persist(b)
+	g.clients.forget(b.key)
 	return true
 }
 

@@ -227,24 +227,10 @@ func (g *Guard) applyShared(c Change) {
 		t.mu.Unlock()
 		return
 	}
-	if old == nil && len(t.m) >= t.max {
-		full := t.full
-		t.full = true
-		t.mu.Unlock()
-		if !full {
-			g.log.Error("ban table full; new bans are not applied", "bans", t.max)
-		}
+	b := &ban{key: k, since: c.Since, until: c.Until, jail: c.Jail, reason: c.Reason, offences: c.Offences, status: status}
+	if !g.putUnlock(b, old) {
 		return
 	}
-	b := &ban{key: k, since: c.Since, until: c.Until, jail: c.Jail, reason: c.Reason, offences: c.Offences, status: status}
-	if old != nil {
-		t.blocked += old.blocked.Load()
-		t.refused += old.refused.Load()
-	}
-	t.m[k] = b
-	delete(t.history, k)
-	t.mu.Unlock()
-	g.clients.forget(k)
 	until := "never"
 	if !c.Until.IsZero() {
 		until = c.Until.Sub(now).Round(time.Second).String()

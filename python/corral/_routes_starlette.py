@@ -20,7 +20,7 @@ import types
 
 from . import _re2
 from ._re2 import Unsupported, escape, translate
-from ._routes_werkzeug import MAX_DEPTH, MAX_ROOT_FILES, _class_names, label_of
+from ._routes_werkzeug import MAX_DEPTH, MAX_ROOT_FILES, _class_names, code_mentions, label_of
 
 # Starlette's {name} / {name:type} in paths.
 PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(:[a-zA-Z_][a-zA-Z0-9_]*)?}")
@@ -73,17 +73,8 @@ def _cls_names(cls):
         return set()
 
 
-def _code_reads_path(code, depth=0):
-    if depth > 8:
-        return False
-    if _ASGI_PATH_NAMES.intersection(code.co_names):
-        return True
-    for const in code.co_consts:
-        if isinstance(const, str) and const in _ASGI_PATH_KEYS:
-            return True
-        if isinstance(const, types.CodeType) and _code_reads_path(const, depth + 1):
-            return True
-    return False
+def _code_reads_path(code):
+    return code_mentions(code, _ASGI_PATH_NAMES, _ASGI_PATH_KEYS)
 
 
 def _functions(obj, stop=()):

@@ -38,17 +38,24 @@ _PATH_KEYS = frozenset(("PATH_INFO", "SCRIPT_NAME", "REQUEST_URI", "RAW_URI"))
 _PATH_NAMES = frozenset(("path_info", "script_name", "script_root", "full_path"))
 
 
-def _code_touches_paths(code, depth=0):
+def code_mentions(code, names, keys, depth=0):
+    """Whether ``code`` (or a function or class nested in it, 8 deep) uses
+    an attribute or global in ``names`` or a string constant in ``keys``:
+    how the walkers tell a wrapper that looks at the path."""
     if depth > 8:
         return False
-    if _PATH_NAMES.intersection(code.co_names):
+    if names.intersection(code.co_names):
         return True
     for const in code.co_consts:
-        if isinstance(const, str) and const in _PATH_KEYS:
+        if isinstance(const, str) and const in keys:
             return True
-        if isinstance(const, types.CodeType) and _code_touches_paths(const, depth + 1):
+        if isinstance(const, types.CodeType) and code_mentions(const, names, keys, depth + 1):
             return True
     return False
+
+
+def _code_touches_paths(code):
+    return code_mentions(code, _PATH_NAMES, _PATH_KEYS)
 
 
 def _touches_paths(obj, asgi=False):
