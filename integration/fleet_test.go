@@ -278,8 +278,13 @@ func TestFleetBansTravel(t *testing.T) {
 	}
 }
 
-// TestFleetGlobalRate: a global rate limit holds across three instances
-// within 10%, where each alone would admit the whole rate.
+// TestFleetGlobalRate: a global rate limit holds across three instances,
+// where each alone would admit the whole rate. How close it holds depends
+// on how fast the admitted counts reach Redis, so on the machine's load:
+// +3.5% on a quiet machine, +25% on a loaded one (docs/fleet.md). The test
+// asserts sharing with a bound a loaded machine keeps (within +50% of one
+// instance's allowance, against +200% for three unshared instances); the
+// precision is a benchmark's business (bench/guard redis).
 func TestFleetGlobalRate(t *testing.T) {
 	r := startRedis(t)
 	const rate, burst = 50, 20
@@ -314,8 +319,8 @@ func TestFleetGlobalRate(t *testing.T) {
 	got := float64(admitted.Load())
 	t.Logf("%v: %d admitted, %d limited, %d failed; the limit allows %.0f (one instance alone would allow as many, three %.0f)",
 		elapsed.Round(time.Millisecond), admitted.Load(), limited.Load(), failed.Load(), want, 3*want)
-	if got < 0.9*want || got > 1.1*want {
-		t.Errorf("%.0f requests admitted, want %.0f within 10%%", got, want)
+	if got < 0.9*want || got > 1.5*want {
+		t.Errorf("%.0f requests admitted, want %.0f, -10%% to +50%% (three unshared instances: %.0f)", got, want, 3*want)
 	}
 	if failed.Load() > 0 || limited.Load() < int64(got) {
 		t.Errorf("%d failed, %d limited: the load did not exceed the limit", failed.Load(), limited.Load())
