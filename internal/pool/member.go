@@ -2,6 +2,7 @@ package pool
 
 import (
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -258,6 +259,16 @@ func (m *member) drain() {
 		}
 		m.omu.Unlock()
 	}
+}
+
+// drainBatched is drain for a writer that need not write at once: it first
+// lets the goroutines that are ready to run (handlers woken by the same
+// batch of responses, typically) queue their frames, so that one writev
+// carries them all. An ASGI worker takes requests as they come, so without
+// this every request would cost the master a writev and the worker a wake-up.
+func (m *member) drainBatched() {
+	runtime.Gosched()
+	m.drain()
 }
 
 // send queues a frame and makes sure it gets written: by this goroutine if

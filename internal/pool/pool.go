@@ -237,7 +237,11 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 		write := p.assignLocked(c, m, now)
 		p.mu.Unlock()
 		if write {
-			m.drain() // the handler's goroutine may block on the worker's socket
+			if m.asgi {
+				go m.drainBatched()
+			} else {
+				m.drain() // the handler's goroutine may block on the worker's socket
+			}
 		}
 		return c, nil
 	}
