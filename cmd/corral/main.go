@@ -15,11 +15,11 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"corral/internal/account"
 	"corral/internal/config"
+	"corral/internal/heap"
 	"corral/internal/logs"
 	"corral/internal/worker"
 	"corral/python"
@@ -35,11 +35,14 @@ func main() {
 		// CPUs keeps the master far from its limit on bigger machines.
 		runtime.GOMAXPROCS(max(1, runtime.NumCPU()/2))
 	}
-	if os.Getenv("GOGC") == "" {
-		// The master's live heap is a few MiB, so the default pacing runs a
-		// collection every few thousand requests; 400 keeps the heap small
-		// (well under 100 MiB under load) at a quarter of the GC work.
-		debug.SetGCPercent(400)
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		// Rare collections while the heap is small, a bounded heap when it
+		// is not (package heap says why); the user's GOGC or GOMEMLIMIT
+		// replaces this policy.
+		gov := heap.Govern(heap.Floor, heap.Interval)
+		code := run(os.Args[1:])
+		gov.Close()
+		os.Exit(code)
 	}
 	os.Exit(run(os.Args[1:]))
 }
