@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -251,7 +252,9 @@ type wsSession struct {
 
 // run serves the socket until both directions are done.
 func (s *wsSession) run() {
-	s.conn.SetReadLimit(s.h.cfg.WSMaxSize)
+	// readMessage enforces WSMaxSize, so that the client is told the limit
+	// in words of its own (the library's reason is off by one byte).
+	s.conn.SetReadLimit(-1)
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -330,13 +333,18 @@ func (s *wsSession) read() {
 	}
 }
 
-var errInvalidUTF8 = errors.New("invalid UTF-8 in a text message")
+var (
+	errInvalidUTF8 = errors.New("invalid UTF-8 in a text message")
+	errTooBig      = errors.New("message over the size limit")
+)
 
 // readMessage reads one message in parts of at most proto.MaxPayload
 // bytes, each with pool.WSHeadroom spare bytes in front, checking that a
-// text message is UTF-8.
+// text message is UTF-8 and that the message (decompressed) is at most
+// WSMaxSize bytes: one byte more ends it.
 func (s *wsSession) readMessage(rd io.Reader, text bool) (parts [][]byte, size int64, err error) {
 	var u utf8Stream
+	limit := s.h.cfg.WSMaxSize
 	part := make([]byte, pool.WSHeadroom, pool.WSHeadroom+4096)
 	for {
 		if len(part) == cap(part) {
@@ -352,9 +360,16 @@ func (s *wsSession) readMessage(rd io.Reader, text bool) (parts [][]byte, size i
 				part = grown
 			}
 		}
-		n, err := rd.Read(part[len(part):cap(part)])
+		buf := part[len(part):cap(part)]
+		if room := limit - size; int64(len(buf)) > room {
+			buf = buf[:room+1] // one byte over the limit tells
+		}
+		n, err := rd.Read(buf)
 		part = part[:len(part)+n]
 		size += int64(n)
+		if size > limit {
+			return nil, 0, errTooBig
+		}
 		if err == io.EOF {
 			break
 		}
@@ -379,12 +394,13 @@ func (s *wsSession) readEnded(err error) {
 		if !utf8.ValidString(reason) {
 			reason = strings.ToValidUTF8(reason, "\uFFFD")
 		}
-	case errors.Is(err, websocket.ErrMessageTooBig):
-		code = 1009 // the close frame went out with the error; this waits for the client's
-		s.close(code, "message too big")
+	case errors.Is(err, errTooBig):
+		// The app hears what the client was told.
+		code, reason = 1009, fmt.Sprintf("message over %d bytes", s.h.cfg.WSMaxSize)
+		s.close(code, reason)
 	case errors.Is(err, errInvalidUTF8):
-		code = 1007
-		s.close(code, "invalid UTF-8")
+		code, reason = 1007, "invalid UTF-8"
+		s.close(code, reason)
 	case s.closedWith.Load() != 0:
 		code = int(s.closedWith.Load()) // corral closed it: ping timeout, shutdown, the app
 	}
