@@ -158,6 +158,12 @@ async def ws_echo(ws: WebSocket):
                     return
                 if text == "raise":
                     raise RuntimeError("the app failed mid-WebSocket")
+                if text.startswith("flood:"):  # flood:COUNT:SIZE, numbered
+                    _, count, size = text.split(":")
+                    for i in range(int(count)):
+                        await ws.send_bytes(i.to_bytes(4, "big") + bytes(int(size) - 4))
+                    await ws.send_text("flood done")
+                    continue
                 if text == "big" or text.startswith("big:"):  # big:SIZE, 1 MiB by default
                     await ws.send_bytes(b"x" * int(text[4:] or 1 << 20))
                     continue

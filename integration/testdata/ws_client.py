@@ -12,6 +12,7 @@ their sockets "py-..." for that.
 
 import os
 import sys
+import threading
 import time
 import traceback
 import zlib
@@ -117,6 +118,44 @@ def fragmented_by_the_client():
         # A character split across two fragments is still UTF-8.
         c.send([b"caf\xc3", b"\xa9"], text=True)
         expect("a character across fragments", c.recv(timeout=10), "café")
+
+
+@check
+def a_client_that_reads_late():
+    # The app sends 12.5 MiB to a client that does not read for a while:
+    # corral holds at most a buffer of it and pauses the app's send(); all
+    # of it arrives, in order.
+    with ws("/ws/echo?tag=py-late", max_queue=1) as c:
+        c.send("flood:200:65536")
+        time.sleep(0.5)
+        for i in range(200):
+            m = c.recv(timeout=10)
+            expect("message %d" % i, (int.from_bytes(m[:4], "big"), len(m)), (i, 65536))
+        expect("the end", c.recv(timeout=10), "flood done")
+
+
+@check
+def many_sockets_at_once():
+    # Sockets on both workers at once, half of them compressed.
+    errors = []
+
+    def talk(k):
+        try:
+            with ws("/ws/echo?tag=py-many", compression="deflate" if k % 2 else None) as c:
+                for j in range(5):
+                    m = ("socket %d message %d " % (k, j)) * 50
+                    c.send(m)
+                    expect("echo", c.recv(timeout=10), m)
+        except Exception as e:
+            errors.append("socket %d: %r" % (k, e))
+
+    threads = [threading.Thread(target=talk, args=(k,)) for k in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise AssertionError("%d of 40 sockets failed: %s" % (len(errors), errors[:3]))
 
 
 @check
