@@ -154,6 +154,9 @@ async def ws_echo(ws: WebSocket):
                     _, code, reason = text.split(":", 2)
                     await ws.close(code=int(code), reason=reason)
                     return
+                if text == "http_version":
+                    await ws.send_text(ws.scope["http_version"])
+                    continue
                 if text == "return":
                     return
                 if text == "raise":

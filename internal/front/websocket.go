@@ -29,8 +29,13 @@ import (
 // messages waiting in the socket meanwhile; the app's messages wait in
 // the pool, which pauses the app's sends when a client does not read.
 
-// wantsWebSocket reports whether r asks to upgrade to a WebSocket.
+// wantsWebSocket reports whether r asks to upgrade to a WebSocket, or,
+// over HTTP/2, to open one with an extended CONNECT (RFC 8441; any
+// :protocol, so that checkHandshake refuses the others).
 func wantsWebSocket(r *http.Request) bool {
+	if r.ProtoMajor == 2 {
+		return r.Method == http.MethodConnect && r.Header[":protocol"] != nil
+	}
 	return headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
@@ -53,6 +58,18 @@ func headerHasToken(h http.Header, name, token string) bool {
 // 4.2.1) before the app sees it, so that an app never accepts a
 // handshake that cannot complete.
 func checkHandshake(w *recorder, r *http.Request) (int, string) {
+	if r.ProtoMajor == 2 {
+		// RFC 8441 section 5: a CONNECT with :protocol websocket (net/http
+		// checked the rest of its form), a version, and no key.
+		switch {
+		case !strings.EqualFold(r.Header.Get(":protocol"), "websocket"):
+			return http.StatusNotImplemented, "unsupported :protocol"
+		case r.Header.Get("Sec-WebSocket-Version") != "13":
+			w.Header().Set("Sec-WebSocket-Version", "13")
+			return http.StatusUpgradeRequired, "unsupported WebSocket version"
+		}
+		return 0, ""
+	}
 	switch {
 	case !r.ProtoAtLeast(1, 1) || r.ProtoMajor > 1:
 		return http.StatusBadRequest, "WebSocket needs HTTP/1.1"
@@ -85,14 +102,22 @@ func (h *Handler) serveWebSocket(w *recorder, r *http.Request) int {
 		w.Header().Set("Retry-After", "1")
 		return h.fail(w, http.StatusServiceUnavailable, "")
 	}
+	app := r
+	if r.ProtoMajor == 2 {
+		// The app sees an HTTP/2 WebSocket as the spec has it: a GET's
+		// scope, without the :protocol pseudo-header.
+		app = r.Clone(r.Context())
+		app.Method = http.MethodGet
+		delete(app.Header, ":protocol")
+	}
 	frame := proto.BeginRequest(make([]byte, 0, 1024))
-	frame = h.appendScope(frame, r, schemeOf(w, r))
+	frame = h.appendScope(frame, app, schemeOf(w, r))
 	frame, err := proto.FinishRequest(frame, 0, proto.FlagWebSocket, nil)
 	if err != nil {
 		return h.fail(w, http.StatusRequestHeaderFieldsTooLarge, "")
 	}
 	call, err := h.cfg.Pool.Submit(&pool.Request{
-		Frame: frame, Method: r.Method, Path: r.URL.Path, Class: w.class, WebSocket: true,
+		Frame: frame, Method: app.Method, Path: r.URL.Path, Class: w.class, WebSocket: true,
 	})
 	if err != nil {
 		return h.failCall(w, r, err)
@@ -125,7 +150,16 @@ func (h *Handler) serveWebSocket(w *recorder, r *http.Request) int {
 		// messages: memory stays flat however many sockets are open.
 		opts.CompressionMode = websocket.CompressionNoContextTakeover
 	}
-	conn, err := websocket.Accept(w, r, opts)
+	var conn *websocket.Conn
+	if r.ProtoMajor == 2 {
+		var stream *h2Stream
+		conn, stream, err = acceptH2(w, r, opts)
+		if stream != nil {
+			defer stream.wait() // the stream must not be written once this handler returns
+		}
+	} else {
+		conn, err = websocket.Accept(w, r, opts)
+	}
 	if err != nil {
 		// The handshake was checked; what fails here is the connection.
 		call.CloseWS(1006, "")
@@ -193,8 +227,9 @@ func (h *Handler) WebSocketStats() WebSocketStats {
 const wsShutdownWait = 5 * time.Second
 
 // ShutdownWebSockets is the WebSockets' part of a graceful shutdown, to be
-// called once the HTTP server's Shutdown has returned (net/http does not
-// track connections it has handed over). New handshakes are refused from
+// called with the HTTP server's Shutdown, which does not track the
+// HTTP/1.1 connections it has handed over and waits for HTTP/2 sockets
+// (handlers still) until they are closed. New handshakes are refused from
 // now on; open sockets may go on until ctx ends, then each is closed with
 // 1001 (going away), the app told so, and ShutdownWebSockets waits a few
 // seconds for them to be gone.
