@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
 	"io"
@@ -76,7 +77,7 @@ func TestASGIWebSocketsPythonClient(t *testing.T) {
 func TestASGIWebSocketOverHTTP2(t *testing.T) {
 	dir := t.TempDir()
 	s := start(t, []string{"CORRAL_IT_DIR=" + dir, "GODEBUG=http2xconnect=1"},
-		"-w", "1", "--h2c", "--graceful-timeout", "1", testdata("asgi_fastapi.py")+":app")
+		"-w", "1", "--h2c", "--graceful-timeout", "1", "--ws-ping-interval", "100ms", testdata("asgi_fastapi.py")+":app")
 	// net/http's client (Transport and ClientConn alike) refuses the
 	// :protocol pseudo-header; x/net's HTTP/2 transport, deprecated for
 	// them, still sends it (over h2c here).
@@ -118,6 +119,13 @@ func TestASGIWebSocketOverHTTP2(t *testing.T) {
 	if op, got := b.recv(); op != 0x2 || !bytes.Equal(got, bytes.Repeat([]byte{0, 255}, 50_000)) {
 		t.Errorf("binary echo over HTTP/2: %x, %d bytes", op, len(got))
 	}
+	mb := make([]byte, 1<<20)
+	_, _ = rand.Read(mb)
+	a.send(0x2, mb)
+	if op, got := a.recv(); op != 0x2 || !bytes.Equal(got, mb) {
+		t.Errorf("1 MiB echo over HTTP/2: %x, %d bytes", op, len(got))
+	}
+	time.Sleep(300 * time.Millisecond) // corral's pings (every 100ms) wait in the stream; recv answers them
 	a.send(0x1, []byte("http_version"))
 	if _, got := a.recv(); string(got) != "2" {
 		t.Errorf("the app's scope has http_version %q, want 2", got)

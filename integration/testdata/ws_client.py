@@ -51,6 +51,20 @@ def shorten(v):
     return v
 
 
+def spy_frames(c):
+    """Returns a list that gets every data frame c receives from now on."""
+    frames = []
+    recv_frame = c.protocol.recv_frame
+
+    def spy(frame):
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            frames.append(frame)
+        return recv_frame(frame)
+
+    c.protocol.recv_frame = spy
+    return frames
+
+
 def closed_with(c):
     """Reads until the server closes; returns its close frame's (code, reason)."""
     try:
@@ -88,10 +102,20 @@ def one_megabyte_both_ways():
         text = "é" * (1 << 19)  # 1 MiB of UTF-8
         c.send(text)
         expect("1 MiB text echo", c.recv(timeout=10), text)
-        # A message larger than a worker frame (1 MiB) reaches the client
-        # whole, however corral frames it.
+        # The app's messages up to 1 MiB go out as one frame; larger ones
+        # in 1 MiB fragments (corral does not hold a whole large message),
+        # which the client reassembles.
+        frames = spy_frames(c)
+        c.send("big:1048576")
+        expect("1 MiB from the app", c.recv(timeout=10), b"x" * (1 << 20))
+        expect("frames of a 1 MiB message", [(f.opcode.name, f.fin) for f in frames], [("BINARY", True)])
+        frames.clear()
         c.send("big:3145728")
         expect("3 MiB from the app", c.recv(timeout=10), b"x" * (3 << 20))
+        # Three 1 MiB fragments and an empty last one (the library's way
+        # of ending a message written in parts).
+        expect("frames of a 3 MiB message", [(f.opcode.name, f.fin, len(f.data)) for f in frames],
+               [("BINARY", False, 1 << 20), ("CONT", False, 1 << 20), ("CONT", False, 1 << 20), ("CONT", True, 0)])
 
 
 @check
@@ -243,7 +267,7 @@ def corral_pings():
                 pings.append(frame.data)
             return recv_frame(frame)
 
-        c.protocol.recv_frame = spy
+        c.protocol.recv_frame = spy  # websockets answers them itself
         deadline = time.monotonic() + 10
         while len(pings) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
