@@ -36,7 +36,9 @@ func TestASGIWebSocketsPythonClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, pythonBin, testdata("ws_client.py"), "ws://"+s.addr, strconv.Itoa(maxSize))
+	begun := time.Now()
 	out, err := cmd.CombinedOutput()
+	t.Logf("ws_client.py took %v:\n%s", time.Since(begun).Round(time.Millisecond), out)
 	passed := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		switch {
@@ -52,15 +54,19 @@ func TestASGIWebSocketsPythonClient(t *testing.T) {
 
 	// What the app heard in websocket.disconnect.
 	for tag, want := range map[string]string{
-		"py-close":        "4242 client done ✓",
-		"py-close-normal": "1000 ",
-		"py-close-empty":  "1005 ",
-		"py-ping":         "1000 ",
-		"py-big":          "1009 message over 2097152 bytes",
-		"py-bomb":         "1009 message over 2097152 bytes",
-		"py-utf8":         "1007 invalid UTF-8",
-		"py-utf8-frag":    "1007 invalid UTF-8",
-		"py-utf8-deflate": "1007 invalid UTF-8",
+		"py-close":          "4242 client done ✓",
+		"py-close-normal":   "1000 ",
+		"py-close-empty":    "1005 ",
+		"py-ping":           "1000 ",
+		"py-rawclose-1005":  "1006 ",
+		"py-rawclose-999":   "1006 ",
+		"py-rawclose-short": "1006 ",
+		"py-rawclose-utf8":  "1000 bad \ufffd",
+		"py-big":            "1009 message over 2097152 bytes",
+		"py-bomb":           "1009 message over 2097152 bytes",
+		"py-utf8":           "1007 invalid UTF-8",
+		"py-utf8-frag":      "1007 invalid UTF-8",
+		"py-utf8-deflate":   "1007 invalid UTF-8",
 	} {
 		if got := waitMark(t, dir, "ws-disconnect-"+tag); got != want {
 			t.Errorf("socket %s: the app heard %q, want %q", tag, got, want)

@@ -19,7 +19,7 @@ import zlib
 
 from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import PerMessageDeflate
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
 BASE = sys.argv[1]
@@ -252,6 +252,32 @@ def client_closes_without_a_code():
         c.close(None)
         # websockets reads an empty close frame as 1005.
         expect("corral's answer", c.protocol.close_rcvd.code, 1005)
+
+
+@check
+def client_breaks_the_close_rules():
+    # Close frames websockets would not send, written raw: corral answers a
+    # code that may not be sent (1005, 999) or a one-byte payload with 1002
+    # (protocol error), and the app hears 1006. A reason that is not UTF-8
+    # is answered like any other close (the WebSocket library does not
+    # check it); the app hears it with U+FFFD for the bad bytes.
+    for tag, payload, want in [
+        ("py-rawclose-1005", b"\x03\xed", 1002),
+        ("py-rawclose-999", b"\x03\xe7", 1002),
+        ("py-rawclose-short", b"\x03", 1002),
+        ("py-rawclose-utf8", b"\x03\xe8bad \xff", None),
+    ]:
+        with ws("/ws/echo?tag=" + tag) as c:
+            with c.send_context():
+                c.protocol.send_frame(Frame(Opcode.CLOSE, payload))
+            try:
+                c.recv(timeout=10)
+            except ConnectionClosed as e:
+                got = e.rcvd.code if e.rcvd else None
+                if want is not None:
+                    expect("corral's answer to close %r" % payload, got, want)
+            else:
+                raise AssertionError("a message after a close frame")
 
 
 @check
