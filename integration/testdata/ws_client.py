@@ -17,7 +17,7 @@ import time
 import traceback
 import zlib
 
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
@@ -102,6 +102,11 @@ def one_megabyte_both_ways():
         text = "é" * (1 << 19)  # 1 MiB of UTF-8
         c.send(text)
         expect("1 MiB text echo", c.recv(timeout=10), text)
+        # 1.7 MiB of three-byte characters: corral's 1 MiB parts cut one
+        # in two, both ways.
+        text = "€" * 600_000
+        c.send(text)
+        expect("1.7 MiB text echo", c.recv(timeout=10), text)
         # The app's messages up to 1 MiB go out as one frame; larger ones
         # in 1 MiB fragments (corral does not hold a whole large message),
         # which the client reassembles.
@@ -300,6 +305,20 @@ def corral_pings():
         expect("pings from corral", len(pings) >= 2, True)
         c.send("still here")
         expect("echo after pings", c.recv(timeout=10), "still here")
+
+
+@check
+def refusals():
+    # websocket.close before accept is a 403; a denial response is itself.
+    for path, status, body in [("/ws/refuse", 403, None), ("/ws/deny", 401, b"no entry")]:
+        try:
+            ws(path).close()
+        except InvalidStatus as e:
+            expect(path, e.response.status_code, status)
+            if body is not None:
+                expect(path + " body", e.response.body, body)
+        else:
+            raise AssertionError("%s: accepted" % path)
 
 
 @check
