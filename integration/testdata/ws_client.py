@@ -18,7 +18,7 @@ import traceback
 import zlib
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
@@ -211,6 +211,14 @@ def no_compression_unless_offered():
         expect("extensions without an offer", ext, None)
         c.send("plain")
         expect("echo", c.recv(timeout=10), "plain")
+    # corral compresses with a 32 KiB window: an offer that asks for a
+    # smaller one is declined, and the socket works uncompressed.
+    small = ClientPerMessageDeflateFactory(server_max_window_bits=10)
+    with ws("/ws/echo?tag=py-smallwindow", extensions=[small]) as c:
+        ext = c.response.headers.get("Sec-WebSocket-Extensions")
+        expect("extensions for server_max_window_bits=10", ext, None)
+        c.send("plain " * 1000)
+        expect("echo", c.recv(timeout=10), "plain " * 1000)
 
 
 @check
