@@ -1,6 +1,6 @@
 """WebSocket checks with the Python `websockets` client, the library most
 ASGI users' clients and tests use, against corral serving asgi_fastapi.py
-(run by TestASGIWebSocketsPythonClient in integration/asgi_test.go).
+(run by TestASGIWebSocketsPythonClient in integration/asgi_ws_test.go).
 
 Usage: ws_client.py ws://HOST:PORT MAX_SIZE
 
@@ -8,6 +8,10 @@ Each check prints "PASS name" or "FAIL name: why"; the exit status is 1 if
 any failed. What only the app can see (the close code and reason it heard)
 it writes to marker files, which the Go test reads: the checks here tag
 their sockets "py-..." for that.
+
+A few checks reach below the client's API (c.protocol, c.send_context) to
+count frames or to write frames the client would refuse to send; that is
+why integration/requirements.txt pins the websockets version.
 """
 
 import os
