@@ -3,10 +3,12 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -96,27 +98,41 @@ func TestASGIWebSocketOverHTTP2(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	open := func(path string) *h2Socket {
+	open := func(path string, deflate bool) *h2Socket {
 		t.Helper()
 		pr, pw := io.Pipe()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodConnect, s.url+path, pr)
 		req.Header.Set(":protocol", "websocket")
 		req.Header.Set("Sec-WebSocket-Version", "13")
 		req.Header.Set("Sec-WebSocket-Protocol", "chat.v1")
+		if deflate {
+			req.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate; client_no_context_takeover; server_no_context_takeover")
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("extended CONNECT %s: %v", path, err)
 		}
 		t.Cleanup(func() { pw.Close(); resp.Body.Close() })
 		if resp.StatusCode != 200 || resp.ProtoMajor != 2 || resp.Header.Get("Sec-WebSocket-Protocol") != "chat.v1" ||
-			resp.Header.Get("Sec-WebSocket-Accept") != "" || resp.Header.Get("Upgrade") != "" {
+			resp.Header.Get("Sec-WebSocket-Accept") != "" || resp.Header.Get("Upgrade") != "" ||
+			strings.Contains(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate") != deflate {
 			t.Fatalf("extended CONNECT %s: %s %d %v", path, resp.Proto, resp.StatusCode, resp.Header)
 		}
-		return &h2Socket{t: t, w: pw, r: bufio.NewReader(resp.Body)}
+		return &h2Socket{t: t, w: pw, r: bufio.NewReader(resp.Body), deflate: deflate}
 	}
 
-	a := open("/ws/echo?tag=h2a")
-	b := open("/ws/echo?tag=h2b")
+	a := open("/ws/echo?tag=h2a", false)
+	b := open("/ws/echo?tag=h2b", false)
+	z := open("/ws/echo?tag=h2z", true)
+	text := strings.Repeat("compress me over HTTP/2 ", 1000)
+	z.send(0x1, []byte(text))
+	if op, got := z.recv(); op != 0x1 || string(got) != text {
+		t.Errorf("compressed echo over HTTP/2: %x, %d bytes", op, len(got))
+	}
+	if z.compressed == 0 {
+		t.Error("corral's answer on a compressed socket was not compressed")
+	}
+	z.send(0x8, []byte{0x03, 0xe8})
 	a.send(0x1, []byte("héllo"))
 	b.send(0x2, bytes.Repeat([]byte{0, 255}, 50_000))
 	if op, got := a.recv(); op != 0x1 || string(got) != "héllo" {
@@ -163,15 +179,26 @@ func TestASGIWebSocketOverHTTP2(t *testing.T) {
 
 // h2Socket is the client's side of a WebSocket on an HTTP/2 stream.
 type h2Socket struct {
-	t *testing.T
-	w io.Writer
-	r *bufio.Reader
+	t          *testing.T
+	w          io.Writer
+	r          *bufio.Reader
+	deflate    bool // permessage-deflate, without context takeover
+	compressed int  // compressed messages received
 }
 
-// send writes one masked frame (FIN set).
+// send writes one masked frame (FIN set), a data frame compressed if the
+// socket is.
 func (s *h2Socket) send(op byte, payload []byte) {
 	s.t.Helper()
 	f := []byte{0x80 | op}
+	if s.deflate && op < 0x8 {
+		var buf bytes.Buffer
+		fw, _ := flate.NewWriter(&buf, flate.BestSpeed)
+		_, _ = fw.Write(payload)
+		_ = fw.Flush()
+		payload = bytes.TrimSuffix(buf.Bytes(), []byte{0, 0, 0xff, 0xff})
+		f[0] |= 0x40 // RSV1: compressed
+	}
 	switch n := len(payload); {
 	case n < 126:
 		f = append(f, 0x80|byte(n))
@@ -197,6 +224,7 @@ func (s *h2Socket) recv() (byte, []byte) {
 	s.t.Helper()
 	var op byte
 	var msg []byte
+	var compressed bool
 	for {
 		var h [2]byte
 		if _, err := io.ReadFull(s.r, h[:]); err != nil {
@@ -213,8 +241,11 @@ func (s *h2Socket) recv() (byte, []byte) {
 			_, _ = io.ReadFull(s.r, l[:])
 			n = binary.BigEndian.Uint64(l[:])
 		}
-		if h[1]&0x80 != 0 || h[0]&0x70 != 0 {
-			s.t.Fatalf("a masked or compressed frame from corral: %x", h)
+		if h[1]&0x80 != 0 || h[0]&0x30 != 0 || (h[0]&0x40 != 0 && (!s.deflate || h[0]&0x0f == 0 || h[0]&0x0f >= 0x8)) {
+			s.t.Fatalf("a masked frame or wrong RSV bits from corral: %x", h)
+		}
+		if h[0]&0x40 != 0 {
+			compressed = true
 		}
 		p := make([]byte, n)
 		if _, err := io.ReadFull(s.r, p); err != nil {
@@ -230,8 +261,17 @@ func (s *h2Socket) recv() (byte, []byte) {
 			op = fop
 		}
 		msg = append(msg, p...)
-		if h[0]&0x80 != 0 {
-			return op, msg
+		if h[0]&0x80 == 0 {
+			continue
 		}
+		if compressed {
+			s.compressed++
+			var err error
+			msg, err = io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(msg), bytes.NewReader([]byte{0, 0, 0xff, 0xff}))))
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+				s.t.Fatalf("inflate a message from corral: %v", err)
+			}
+		}
+		return op, msg
 	}
 }
