@@ -78,10 +78,11 @@ func TestASGIWebSocketsPythonClient(t *testing.T) {
 
 // TestASGIWebSocketOverHTTP2 opens WebSockets with HTTP/2 extended CONNECT
 // (RFC 8441), which corral serves when run with GODEBUG=http2xconnect=1:
-// two sockets and a plain request share one HTTP/2 connection, messages
-// and close codes go both ways, the app's scope says HTTP/2, and a
-// graceful shutdown closes the sockets with 1001 before the connection.
-// Go's HTTP/2 client does the CONNECT; the frames are written here.
+// three sockets (one compressed) and a plain request share one HTTP/2
+// connection, messages and close codes go both ways, the app's scope says
+// HTTP/2, and a graceful shutdown closes the sockets with 1001 before the
+// connection. Go's HTTP/2 client does the CONNECT; the frames are written
+// here.
 func TestASGIWebSocketOverHTTP2(t *testing.T) {
 	dir := t.TempDir()
 	s := start(t, []string{"CORRAL_IT_DIR=" + dir, "GODEBUG=http2xconnect=1"},
