@@ -288,16 +288,23 @@ starting:
 		// which wait for their requests in the pool. Shutting the pool down
 		// at the same time would refuse a request read but not submitted.
 		// Past the timeout the connections close at once.
-		{"finish HTTP requests", func(ctx context.Context) error {
+		// WebSockets at the same time: they may go on until the graceful
+		// timeout, then get 1001 and their apps are told so. Shutdown waits
+		// for those over HTTP/2 (handlers still), so the connections close
+		// only after their 1001.
+		{"finish HTTP requests and WebSockets", func(ctx context.Context) error {
+			wsDone := make(chan struct{})
+			go func() {
+				defer close(wsDone)
+				fh.ShutdownWebSockets(ctx)
+			}()
 			err := srv.Shutdown(ctx)
+			<-wsDone
 			if err != nil {
 				srv.Close()
 			}
 			return err
 		}},
-		// WebSockets, which net/http no longer tracks: they may go on until
-		// the graceful timeout, then get 1001 and their apps are told so.
-		{"close WebSockets", func(ctx context.Context) error { fh.ShutdownWebSockets(ctx); return nil }},
 		// What is still queued or running may finish, then the workers stop
 		// (EOF, TERM, KILL).
 		{"stop the workers", p.Shutdown},

@@ -150,8 +150,25 @@ async def ws_echo(ws: WebSocket):
                 if text == "close":
                     await ws.close(code=4001, reason="bye from the app")
                     return
-                if text == "big":
-                    await ws.send_bytes(b"x" * (1 << 20))
+                if text.startswith("close:"):  # close:CODE:REASON
+                    _, code, reason = text.split(":", 2)
+                    await ws.close(code=int(code), reason=reason)
+                    return
+                if text == "http_version":
+                    await ws.send_text(ws.scope["http_version"])
+                    continue
+                if text == "return":
+                    return
+                if text == "raise":
+                    raise RuntimeError("the app failed mid-WebSocket")
+                if text.startswith("flood:"):  # flood:COUNT:SIZE, numbered
+                    _, count, size = text.split(":")
+                    for i in range(int(count)):
+                        await ws.send_bytes(i.to_bytes(4, "big") + bytes(int(size) - 4))
+                    await ws.send_text("flood done")
+                    continue
+                if text == "big" or text.startswith("big:"):  # big:SIZE, 1 MiB by default
+                    await ws.send_bytes(b"x" * int(text[4:] or 1 << 20))
                     continue
                 await ws.send_text(text)
             else:

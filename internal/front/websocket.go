@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -28,8 +29,13 @@ import (
 // messages waiting in the socket meanwhile; the app's messages wait in
 // the pool, which pauses the app's sends when a client does not read.
 
-// wantsWebSocket reports whether r asks to upgrade to a WebSocket.
+// wantsWebSocket reports whether r asks to upgrade to a WebSocket, or,
+// over HTTP/2, to open one with an extended CONNECT (RFC 8441; any
+// :protocol, so that checkHandshake refuses the others).
 func wantsWebSocket(r *http.Request) bool {
+	if r.ProtoMajor == 2 {
+		return r.Method == http.MethodConnect && r.Header[":protocol"] != nil
+	}
 	return headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
@@ -52,6 +58,18 @@ func headerHasToken(h http.Header, name, token string) bool {
 // 4.2.1) before the app sees it, so that an app never accepts a
 // handshake that cannot complete.
 func checkHandshake(w *recorder, r *http.Request) (int, string) {
+	if r.ProtoMajor == 2 {
+		// RFC 8441 section 5: a CONNECT with :protocol websocket (net/http
+		// checked the rest of its form), a version, and no key.
+		switch {
+		case !strings.EqualFold(r.Header.Get(":protocol"), "websocket"):
+			return http.StatusNotImplemented, "unsupported :protocol"
+		case r.Header.Get("Sec-WebSocket-Version") != "13":
+			w.Header().Set("Sec-WebSocket-Version", "13")
+			return http.StatusUpgradeRequired, "unsupported WebSocket version"
+		}
+		return 0, ""
+	}
 	switch {
 	case !r.ProtoAtLeast(1, 1) || r.ProtoMajor > 1:
 		return http.StatusBadRequest, "WebSocket needs HTTP/1.1"
@@ -84,14 +102,22 @@ func (h *Handler) serveWebSocket(w *recorder, r *http.Request) int {
 		w.Header().Set("Retry-After", "1")
 		return h.fail(w, http.StatusServiceUnavailable, "")
 	}
+	app := r
+	if r.ProtoMajor == 2 {
+		// The app sees an HTTP/2 WebSocket as the spec has it: a GET's
+		// scope, without the :protocol pseudo-header.
+		app = r.Clone(r.Context())
+		app.Method = http.MethodGet
+		delete(app.Header, ":protocol")
+	}
 	frame := proto.BeginRequest(make([]byte, 0, 1024))
-	frame = h.appendScope(frame, r, schemeOf(w, r))
+	frame = h.appendScope(frame, app, schemeOf(w, r))
 	frame, err := proto.FinishRequest(frame, 0, proto.FlagWebSocket, nil)
 	if err != nil {
 		return h.fail(w, http.StatusRequestHeaderFieldsTooLarge, "")
 	}
 	call, err := h.cfg.Pool.Submit(&pool.Request{
-		Frame: frame, Method: r.Method, Path: r.URL.Path, Class: w.class, WebSocket: true,
+		Frame: frame, Method: app.Method, Path: r.URL.Path, Class: w.class, WebSocket: true,
 	})
 	if err != nil {
 		return h.failCall(w, r, err)
@@ -124,7 +150,16 @@ func (h *Handler) serveWebSocket(w *recorder, r *http.Request) int {
 		// messages: memory stays flat however many sockets are open.
 		opts.CompressionMode = websocket.CompressionNoContextTakeover
 	}
-	conn, err := websocket.Accept(w, r, opts)
+	var conn *websocket.Conn
+	if r.ProtoMajor == 2 {
+		var stream *h2Stream
+		conn, stream, err = acceptH2(w, r, opts)
+		if stream != nil {
+			defer stream.wait() // the stream must not be written once this handler returns
+		}
+	} else {
+		conn, err = websocket.Accept(w, r, opts)
+	}
 	if err != nil {
 		// The handshake was checked; what fails here is the connection.
 		call.CloseWS(1006, "")
@@ -192,8 +227,9 @@ func (h *Handler) WebSocketStats() WebSocketStats {
 const wsShutdownWait = 5 * time.Second
 
 // ShutdownWebSockets is the WebSockets' part of a graceful shutdown, to be
-// called once the HTTP server's Shutdown has returned (net/http does not
-// track connections it has handed over). New handshakes are refused from
+// called with the HTTP server's Shutdown, which does not track the
+// HTTP/1.1 connections it has handed over and waits for HTTP/2 sockets
+// (handlers still) until they are closed. New handshakes are refused from
 // now on; open sockets may go on until ctx ends, then each is closed with
 // 1001 (going away), the app told so, and ShutdownWebSockets waits a few
 // seconds for them to be gone.
@@ -251,7 +287,9 @@ type wsSession struct {
 
 // run serves the socket until both directions are done.
 func (s *wsSession) run() {
-	s.conn.SetReadLimit(s.h.cfg.WSMaxSize)
+	// readMessage enforces WSMaxSize, so that the client is told the limit
+	// in words of its own (the library's reason is off by one byte).
+	s.conn.SetReadLimit(-1)
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -330,13 +368,18 @@ func (s *wsSession) read() {
 	}
 }
 
-var errInvalidUTF8 = errors.New("invalid UTF-8 in a text message")
+var (
+	errInvalidUTF8 = errors.New("invalid UTF-8 in a text message")
+	errTooBig      = errors.New("message over the size limit")
+)
 
 // readMessage reads one message in parts of at most proto.MaxPayload
 // bytes, each with pool.WSHeadroom spare bytes in front, checking that a
-// text message is UTF-8.
+// text message is UTF-8 and that the message (decompressed) is at most
+// WSMaxSize bytes: one byte more ends it.
 func (s *wsSession) readMessage(rd io.Reader, text bool) (parts [][]byte, size int64, err error) {
 	var u utf8Stream
+	limit := s.h.cfg.WSMaxSize
 	part := make([]byte, pool.WSHeadroom, pool.WSHeadroom+4096)
 	for {
 		if len(part) == cap(part) {
@@ -352,9 +395,16 @@ func (s *wsSession) readMessage(rd io.Reader, text bool) (parts [][]byte, size i
 				part = grown
 			}
 		}
-		n, err := rd.Read(part[len(part):cap(part)])
+		buf := part[len(part):cap(part)]
+		if room := limit - size; int64(len(buf)) > room {
+			buf = buf[:room+1] // one byte over the limit tells
+		}
+		n, err := rd.Read(buf)
 		part = part[:len(part)+n]
 		size += int64(n)
+		if size > limit {
+			return nil, 0, errTooBig
+		}
 		if err == io.EOF {
 			break
 		}
@@ -379,12 +429,13 @@ func (s *wsSession) readEnded(err error) {
 		if !utf8.ValidString(reason) {
 			reason = strings.ToValidUTF8(reason, "\uFFFD")
 		}
-	case errors.Is(err, websocket.ErrMessageTooBig):
-		code = 1009 // the close frame went out with the error; this waits for the client's
-		s.close(code, "message too big")
+	case errors.Is(err, errTooBig):
+		// The app hears what the client was told.
+		code, reason = 1009, fmt.Sprintf("message over %d bytes", s.h.cfg.WSMaxSize)
+		s.close(code, reason)
 	case errors.Is(err, errInvalidUTF8):
-		code = 1007
-		s.close(code, "invalid UTF-8")
+		code, reason = 1007, "invalid UTF-8"
+		s.close(code, reason)
 	case s.closedWith.Load() != 0:
 		code = int(s.closedWith.Load()) // corral closed it: ping timeout, shutdown, the app
 	}
