@@ -8,6 +8,11 @@ per measurement:
 
     workload server phase status rps p50_ms p99_ms errors rss_idle_kib rss_end_kib rss_peak_kib note
 
+and, in the cpu scenario, five more: master_us workers_us client_us
+busy_pct other_pct (CPU microseconds per request of the server's master,
+of its workers and of wrk; how busy the machine was, and with what else).
+The memory scenario has rows of its own (MEMORY_FIELDS).
+
 status is ok, missing (not built / not applicable) or failed (did not start);
 "-" marks an empty field.
 """
@@ -19,7 +24,9 @@ NAMES = {
     "gunicorn-sync": "gunicorn sync",
     "gunicorn-gthread": "gunicorn gthread (4 threads)",
     "gunicorn-gevent": "gunicorn gevent",
-    "uwsgi": "uWSGI",
+    "uwsgi": "uWSGI (--http-socket, no keep-alive)",
+    "uwsgi-http11": "uWSGI keep-alive (--http11-socket)",
+    "uwsgi-router": "uWSGI router keep-alive (--http)",
     "waitress": "Waitress",
     "granian": "Granian",
     "go-ceiling": "Go net/http (ceiling)",
@@ -46,6 +53,14 @@ THROUGHPUT_TARGETS = [
     ("requestlog", "uwsgi", 1.5),
     ("requestlog", "granian", 1.0),
     ("hello", "go-ceiling", 0.5),
+    # Issue 12's targets (peers at their best): uWSGI with keep-alive is
+    # the better of its two keep-alive rows.
+    ("hello", "granian", 1.2),
+    ("hello", "go-ceiling", 0.6),
+    ("flask", ("uwsgi-http11", "uwsgi-router"), 1.1),
+    ("flask", "granian", 1.2),
+    ("requestlog", ("uwsgi-http11", "uwsgi-router"), 1.1),
+    ("requestlog", "granian", 1.2),
 ]
 # (workload, peer, minimum ratio of corral's rps to the peer's); the
 # websocket target compares with the best peer (ASGI_WS_BEST).
@@ -59,10 +74,25 @@ SLOWLORIS_KEEP = 0.90
 RSS_IDLE_MAX_MIB = 30
 RSS_LOAD_MAX_MIB = 100
 
-FIELDS = "workload server phase status rps p50 p99 errors rss_idle rss_end rss_peak note".split()
+FIELDS = "workload server phase status rps p50 p99 errors rss_idle rss_end rss_peak note master_us workers_us client_us busy other".split()
+MEMORY_FIELDS = "mode connections status open answered statuses rss_before rss_with rss_peak note".split()
+
+# How the cpu scenario's workloads are labelled, and issue 12's targets for
+# the master's CPU per request (µs).
+CPU_WORKLOADS = {
+    "hello": "hello (WSGI)",
+    "flask": "flask (WSGI)",
+    "asgi-hello": "hello (raw ASGI)",
+    "fastapi": "fastapi (GET /items/42)",
+}
+CPU_MASTER_MAX_US = {"hello": 10, "flask": 15}
+# Memory targets (issue 12): KiB per open connection with 10,000 of them,
+# and the peak under a 2,000-connection overload.
+MEMORY_PER_CONN_MAX_KIB = 25
+MEMORY_OVERLOAD_MAX_MIB = 100
 
 
-def load(meta_path, tsv_path):
+def load(meta_path, tsv_path, fields=FIELDS):
     meta, cmds = {}, {}
     with open(meta_path) as f:
         for line in f:
@@ -75,8 +105,8 @@ def load(meta_path, tsv_path):
     with open(tsv_path) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
-            parts += ["-"] * (len(FIELDS) - len(parts))
-            rows.append(dict(zip(FIELDS, parts)))
+            parts += ["-"] * (len(fields) - len(parts))
+            rows.append(dict(zip(fields, parts)))
     return meta, cmds, rows
 
 
@@ -139,6 +169,18 @@ def note_of(row):
     if row["status"] != "ok":
         return row["note"] if row["note"] != "-" else row["status"]
     return "" if row["note"] == "-" else row["note"]
+
+
+def best_of(rows, workload, peers):
+    """(server, rps) of the fastest of peers (one name or a tuple) on workload."""
+    if isinstance(peers, str):
+        return peers, ok_rps(find(rows, workload, peers))
+    best, best_rps = " or ".join(peers), None
+    for p in peers:
+        v = ok_rps(find(rows, workload, p))
+        if v is not None and (best_rps is None or num(v) > num(best_rps)):
+            best, best_rps = p, v
+    return best, best_rps
 
 
 def header(meta, title):
@@ -250,8 +292,9 @@ def throughput(meta, cmds, rows):
     for w, peer, want in THROUGHPUT_TARGETS:
         if w not in workloads:
             continue
-        r = ratio(ok_rps(find(rows, w, "corral")), ok_rps(find(rows, w, peer)))
-        out.append(f"| {w}: corral ≥ {want:g}× {NAMES[peer]} | {fmt_ratio(r)} | {verdict(r, r is not None and r >= want)} |")
+        peer, peer_rps = best_of(rows, w, peer)
+        r = ratio(ok_rps(find(rows, w, "corral")), peer_rps)
+        out.append(f"| {w}: corral ≥ {want:g}× {NAMES.get(peer, peer)} | {fmt_ratio(r)} | {verdict(r, r is not None and r >= want)} |")
     out.append(
         f"| corral master idle RSS ≤ {RSS_IDLE_MAX_MIB} MiB | "
         f"{'–' if worst_idle is None else f'{worst_idle:.1f} MiB'} | "
@@ -398,10 +441,166 @@ def asgi(meta, cmds, rows):
     return out
 
 
+def fmt_us(v):
+    v = num(v)
+    return "–" if v is None else f"{v:,.1f}"
+
+
+def cpu(meta, cmds, rows):
+    out = header(meta, "CPU per request")
+    out.append(
+        "CPU per request: CPU time (user + system, from /proc/PID/stat, every thread) "
+        "spent over exactly the measured wrk run, divided by the requests wrk completed "
+        "in it, in microseconds. master = the process the server was started as "
+        "(corral's Go master; a peer's supervisor or master process); workers = every "
+        "process below it, including any that exited during the run. uWSGI's HTTP "
+        "router (`--http`) is a process below its master, so its work is under "
+        "workers: compare peers on the total. wrk = the load client's CPU per request. "
+        "busy = the whole machine's CPU use over the run; other = the part of it that "
+        "was neither the server nor wrk (other work on the machine: above a few % the "
+        "run is not clean)."
+    )
+    out.append("")
+    workloads = []
+    for r in rows:
+        if r["workload"] not in workloads:
+            workloads.append(r["workload"])
+    out += ["## Results", ""]
+    out.append(
+        "corral ÷ server: corral's rps divided by that server's (above 1 = corral is "
+        "faster). CPU ÷ corral: that server's total CPU per request divided by "
+        "corral's (above 1 = the server spends more per request)."
+    )
+    out.append("")
+    out.append(
+        "| workload | server | rps | master µs/req | workers µs/req | total µs/req | wrk µs/req "
+        "| p99 (ms) | errors | corral ÷ server | CPU ÷ corral | busy / other | notes |"
+    )
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+
+    def total(row):
+        if row is None or row["status"] != "ok":
+            return None
+        m, w = num(row["master_us"]), num(row["workers_us"])
+        return None if m is None or w is None else m + w
+
+    for w in workloads:
+        c = find(rows, w, "corral")
+        corral_rps, corral_total = ok_rps(c), total(c)
+        for r in rows:
+            if r["workload"] != w:
+                continue
+            ok = r["status"] == "ok"
+            t = total(r)
+            is_corral = r["server"] == "corral"
+            rr = "" if is_corral else fmt_ratio(ratio(corral_rps, ok_rps(r)))
+            cr = "" if is_corral else fmt_ratio(ratio(t, corral_total))
+            busy = f"{r['busy']}% / {r['other']}%" if ok and num(r["busy"]) is not None else "–"
+            out.append(
+                f"| {CPU_WORKLOADS.get(w, w)} | {NAMES.get(r['server'], r['server'])} | {fmt_rps(r)} "
+                f"| {fmt_us(r['master_us']) if ok else '–'} | {fmt_us(r['workers_us']) if ok else '–'} "
+                f"| {fmt_us(t)} | {fmt_us(r['client_us']) if ok else '–'} "
+                f"| {fmt(r['p99']) if ok else '–'} | {r['errors'] if ok else '–'} | {rr} | {cr} | {busy} | {note_of(r)} |"
+            )
+    out.append("")
+    out += ["## Targets (issue 12, 2 cores)", ""]
+    out.append("| target | measured | |")
+    out.append("|---|---:|---|")
+    for w, limit in CPU_MASTER_MAX_US.items():
+        if w not in workloads:
+            continue
+        r = find(rows, w, "corral")
+        v = num(r["master_us"]) if r is not None and r["status"] == "ok" else None
+        out.append(
+            f"| {CPU_WORKLOADS[w]}: corral master CPU ≤ {limit} µs per request | "
+            f"{'–' if v is None else f'{v:.1f} µs'} | {verdict(v, v is not None and v <= limit)} |"
+        )
+    out.append("")
+    pairs = [(r["server"], r["workload"]) for r in rows]
+    out += commands_section(meta, cmds, pairs)
+    return out
+
+
+def memory(meta, cmds, rows):
+    out = [f"# corral benchmark: master memory with many connections", ""]
+    out.append(f"- date: {meta.get('date', '?')}")
+    out.append(f"- command: `{meta.get('command', '?')}`")
+    out.append(f"- connections: `{meta.get('connhold', '?')}`")
+    out.append(f"- overload: `{meta.get('wrk', '?')}`")
+    out.append(f"- machine: {meta.get('machine', '?')}")
+    if "load" in meta:
+        out.append(f"- machine load: {meta['load']}")
+    out.append(f"- corral: {meta.get('corral', '?')}")
+    out.append(f"- {meta.get('python', '?')}; {meta.get('go', '?')}")
+    out.append("")
+    out.append(
+        "VmRSS of corral's master process only (not its Python workers), from "
+        "/proc/PID/status: before = idle, after one answered request; with = while the "
+        "connections are open; peak = VmHWM at that point. per connection = (with − "
+        "before) ÷ connections open. idle: each connection sent one request, read its "
+        "answer and stays open (keep-alive). queued: each connection sent one request "
+        "to a route that sleeps 600 s; 2 workers take 2 of them, the rest wait in "
+        "corral's queue. overload: wrk against a route far over capacity, with corral's "
+        "default queue limits, so most requests get a fast 503."
+    )
+    out.append("")
+    out += ["## Results", ""]
+    out.append("| held as | connections | open | answered | before | with | per connection | peak | notes |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    per_conn_10k = peak_overload = None
+    for r in rows:
+        ok = r["status"] == "ok"
+        before, with_, peak = mib(r["rss_before"]), mib(r["rss_with"]), mib(r["rss_peak"])
+        opened = num(r["open"])
+        per = None
+        if ok and before is not None and with_ is not None and opened:
+            per = (with_ - before) * 1024 / opened
+        if r["mode"] != "overload" and num(r["connections"]) == 10000 and per is not None:
+            per_conn_10k = per if per_conn_10k is None else max(per_conn_10k, per)
+        if r["mode"] == "overload" and peak is not None:
+            peak_overload = peak
+        answered = r["answered"]
+        if r["statuses"] not in ("-", ""):
+            answered += f" ({r['statuses']})"
+        out.append(
+            f"| {r['mode']} | {num(r['connections']):,.0f} | {r['open'] if ok else '–'} | {answered if ok else '–'} "
+            f"| {fmt_mib(r['rss_before']) if ok else '–'} | {fmt_mib(r['rss_with']) if ok else '–'} "
+            f"| {'–' if per is None else f'{per:.1f} KiB'} | {fmt_mib(r['rss_peak']) if ok else '–'} "
+            f"| {r['note'] if r['note'] != '-' else ''} |"
+        )
+    out.append("")
+    out += ["## Targets (issue 12)", ""]
+    out.append("| target | measured | |")
+    out.append("|---|---:|---|")
+    out.append(
+        f"| master RSS with 10,000 open connections ≤ {MEMORY_PER_CONN_MAX_KIB} KiB per connection "
+        f"(the worse of idle and queued) | {'–' if per_conn_10k is None else f'{per_conn_10k:.1f} KiB'} "
+        f"| {verdict(per_conn_10k, per_conn_10k is not None and per_conn_10k <= MEMORY_PER_CONN_MAX_KIB)} |"
+    )
+    out.append(
+        f"| master peak RSS under a 2,000-connection overload ≤ {MEMORY_OVERLOAD_MAX_MIB} MiB "
+        f"| {'–' if peak_overload is None else f'{peak_overload:.1f} MiB'} "
+        f"| {verdict(peak_overload, peak_overload is not None and peak_overload <= MEMORY_OVERLOAD_MAX_MIB)} |"
+    )
+    out.append("")
+    out += commands_section(meta, cmds, [("corral", r["mode"]) for r in rows])
+    return out
+
+
 def main():
+    scenario = ""
+    with open(sys.argv[1]) as f:
+        for line in f:
+            if line.startswith("scenario\t"):
+                scenario = line.rstrip("\n").split("\t")[1]
+    if scenario == "memory":
+        meta, cmds, rows = load(sys.argv[1], sys.argv[2], MEMORY_FIELDS)
+        print("\n".join(memory(meta, cmds, rows)))
+        return
     meta, cmds, rows = load(sys.argv[1], sys.argv[2])
-    scenario = meta.get("scenario", "")
-    if scenario == "asgi":
+    if scenario == "cpu":
+        lines = cpu(meta, cmds, rows)
+    elif scenario == "asgi":
         lines = asgi(meta, cmds, rows)
     elif scenario == "asgi-slowloris":
         lines = slowloris(meta, cmds, rows, "ASGI slowloris (raw ASGI hello)")
