@@ -139,6 +139,7 @@ var statusLineRE = regexp.MustCompile(`(?m)^HTTP/1\.[01] (\d{3})`)
 // nothing reaching the app. Every file under valid/ must be accepted and
 // every file under invalid/ refused, except the files listed above.
 func TestConformanceCorpus(t *testing.T) {
+	t.Parallel() // long and mostly waiting: overlaps the other parallel tests (harness_test.go)
 	calls := filepath.Join(t.TempDir(), "calls")
 	s := startApp(t, []string{"CALLS_FILE=" + calls}, "-w", "2")
 	dir := testdata("conformance/gunicorn-requests")

@@ -348,6 +348,7 @@ func TestExpectContinue(t *testing.T) {
 }
 
 func TestMalformedAndOversized(t *testing.T) {
+	t.Parallel() // long and mostly waiting: overlaps the other parallel tests (harness_test.go)
 	calls := filepath.Join(t.TempDir(), "calls")
 	s := startApp(t, []string{"CALLS_FILE=" + calls}, "-w", "1", "--max-body-size", "1000",
 		"--limit-request-line", "200", "--limit-request-fields", "10", "--limit-request-field_size", "100")

@@ -2,6 +2,12 @@
 // TestMain builds the binary once; each test starts its own server on a
 // free 127.0.0.1 port and stops it (and checks its workers are gone) in
 // cleanup.
+//
+// Tests are independent of each other, but most run one at a time: many
+// assert what a server does within a deadline, and a loaded machine
+// makes deadlines flaky. The longest ones that mostly wait (the request
+// corpus, h2spec, lingering closes, the wheel build) call t.Parallel and
+// run together at the end; scripts/test gives them -parallel 4.
 package integration
 
 import (

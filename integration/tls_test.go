@@ -341,6 +341,7 @@ type junit struct {
 // TestH2spec runs h2spec's HTTP/2 conformance suite against corral over
 // TLS: every case passes but those net/http fails by design (h2specKnown).
 func TestH2spec(t *testing.T) {
+	t.Parallel() // long and mostly waiting: overlaps the other parallel tests (harness_test.go)
 	if testing.Short() {
 		t.Skip("h2spec takes half a minute")
 	}

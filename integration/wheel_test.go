@@ -29,6 +29,7 @@ import (
 // copy pip installed. It also checks the wheels' tags and that the binary
 // inside is static.
 func TestWheel(t *testing.T) {
+	t.Parallel() // long and mostly waiting: overlaps the other parallel tests (harness_test.go)
 	if testing.Short() {
 		t.Skip("builds a wheel and installs Flask into a new virtual environment")
 	}
