@@ -176,8 +176,8 @@ func (c *Call) NextWS(ctx context.Context) (WSEvent, error) {
 // at most proto.MaxPayload bytes after them; size is the message's length.
 // It waits until the message fits in the flow-control window (WSWindow),
 // and fails with ErrWSClosed once the request is complete, or with ctx's
-// error. It may block on the worker's socket. Only one goroutine may call
-// it.
+// error. The parts are the pool's from then on. Only one goroutine may
+// call it.
 func (c *Call) SendWS(ctx context.Context, text bool, parts [][]byte, size int64) error {
 	l := c.wsl()
 	if l == nil {
@@ -221,7 +221,10 @@ func (c *Call) SendWS(ctx context.Context, text bool, parts [][]byte, size int64
 	}
 	p.mu.Unlock()
 	if write {
-		m.drain()
+		// Not inline: messages from the sockets that woke together go to
+		// the worker in one writev. WSWindow bounds what each socket has
+		// queued meanwhile.
+		go m.drainBatched()
 	}
 	return nil
 }
