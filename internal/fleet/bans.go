@@ -164,6 +164,40 @@ func (s *Store) pipeline(ctx context.Context, queue func(p redis.Pipeliner) []*r
 	}
 }
 
+// Push pushes the pending changes now, within the call timeout: the guard
+// calls it after a ban it made from a shared count, before the answer
+// that earned it goes out. A push by the writer in progress is waited for
+// (its changes are in the store when Push returns). Changes not pushed
+// stay queued.
+func (s *Store) Push(ctx context.Context) error {
+	return s.call(ctx, func(ctx context.Context) error {
+		_, err := s.push(ctx, 0)
+		return err
+	})
+}
+
+// Banned returns the store's latest ban change of addr, within the call
+// timeout: the guard asks before it serves a suspect.
+func (s *Store) Banned(ctx context.Context, addr string) (guard.Change, bool, error) {
+	var val string
+	err := s.call(ctx, func(ctx context.Context) error {
+		v, err := s.rdb.Get(ctx, s.keys.ban(addr)).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		val = v
+		return err
+	})
+	if err != nil || val == "" {
+		return guard.Change{}, false, err
+	}
+	var r record
+	if err := json.Unmarshal([]byte(val), &r); err != nil || r.Addr == "" {
+		return guard.Change{}, false, nil
+	}
+	return r.change(), true, nil
+}
+
 // Flush pushes the pending changes now, within ctx. While the store is
 // down it returns at once: the changes stay queued until Close, and the
 // bans among them are pushed from the ban store at the next start.

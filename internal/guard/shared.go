@@ -8,6 +8,8 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,7 +46,18 @@ type Shared interface {
 	// Count adds one jail event per entry to the shared jail windows and
 	// returns each window's count after it; a count that reaches the
 	// event's MaxRetry empties that window (the guard bans the client).
+	// The guard calls it from a request's goroutine, before the answer
+	// that earned the events goes out: it must give up within a few
+	// milliseconds (the store's call timeout).
 	Count(ctx context.Context, events []Event) ([]int, error)
+	// Banned returns the store's latest ban change of addr (false when it
+	// has none), within the call timeout. The guard asks it before it
+	// serves a suspect (see Guard.countShared), never for other clients.
+	Banned(ctx context.Context, addr string) (Change, bool, error)
+	// Push pushes the queued ban changes now, within the call timeout:
+	// the guard calls it after a ban its shared count made, before the
+	// answer goes out.
+	Push(ctx context.Context) error
 	// Take records requests admitted by rate limits in the shared buckets
 	// and returns, for each, how long the bucket refuses requests now (0
 	// while it does not).
@@ -123,23 +136,17 @@ type SharedStats struct {
 // ErrDown is returned by a Shared store's calls while it is down.
 var ErrDown = errors.New("shared guard store is down")
 
-// Sizes of the guard's queues towards the shared store. Past them updates
+// Sizes of the guard's queue towards the shared store. Past it updates
 // are dropped (and counted), never queued without bound.
 const (
-	sharedEventQueue = 4096 // jail events waiting to be counted
 	sharedDirtyQueue = 8192 // clients with admitted requests to report
-	sharedBatch      = 512  // events or takes per call
+	sharedBatch      = 512  // takes per call
 	// sharedDelay is how long the guard lets admitted requests gather
 	// before it reports them: the price of batching, in how late the
-	// verdict of an empty bucket arrives. Jail events do not wait.
+	// verdict of an empty bucket arrives.
 	sharedDelay = time.Millisecond
+	maxSuspects = 65536 // clients whose every request asks the store for a ban
 )
-
-// sharedEvent is a jail event waiting to be counted in the shared window.
-type sharedEvent struct {
-	key  netip.Addr
-	jail int
-}
 
 // sharedLocal is the guard as its Shared store sees it.
 type sharedLocal struct{ g *Guard }
@@ -189,6 +196,7 @@ func (g *Guard) applyShared(c Change) {
 		t.refused += old.refused.Load()
 		t.mu.Unlock()
 		g.clients.forget(k)
+		g.suspects.remove(k)
 		if g.store != nil {
 			g.store.Delete(keyString(k))
 		}
@@ -258,17 +266,129 @@ func sameBan(b *ban, s Ban) bool {
 		b.until.IsZero() == s.Until.IsZero() && b.jail == s.Jail
 }
 
-// shareEvent queues a jail event for the shared window, if the store is up.
-func (g *Guard) shareEvent(key netip.Addr, jail int) {
+// countShared counts jail events of key in the fleet's windows (one store
+// call) and bans the client when one is full. It runs on the request's
+// goroutine before the answer that earned the events goes out, and a ban
+// it makes is pushed to the store before it returns, so that a scan
+// spread over the fleet is cut off as against one instance:
+//
+//   - the fleet's count of a probe already includes every earlier probe
+//     of a scanner that waits for each answer, whatever instance
+//     answered it: the count that reaches maxretry is this instance's,
+//     and the ban is in the store before the scanner hears back;
+//   - a client whose count reached half a jail's maxretry is a suspect
+//     here until the jail's findtime has passed: before serving each of
+//     its requests this instance asks the store for its ban (Banned), so
+//     the scanner's next probe is refused wherever it lands, even before
+//     the ban's message on the channel arrives.
+//
+// Only answers that count against a jail (a probe, a 401/403, another
+// 4xx) wait for the store, each for one call within the store's timeout;
+// other answers, and every request of a client that is not a suspect,
+// never do. With the store down, nothing waits.
+func (g *Guard) countShared(key netip.Addr, jails []int) {
 	if !g.shared.Up() {
+		g.sharedDropped.Add(int64(len(jails)))
 		return
 	}
-	select {
-	case g.events <- sharedEvent{key: key, jail: jail}:
-		g.kickShared()
-	default:
-		g.sharedDropped.Add(1)
+	addr := keyString(key)
+	var buf [NumJails]Event
+	evs := buf[:len(jails)]
+	for i, jail := range jails {
+		j := &g.cfg.Jails[jail]
+		evs[i] = Event{Jail: j.Name, Addr: addr, MaxRetry: j.MaxRetry, FindTime: j.FindTime}
 	}
+	counts, err := g.shared.Count(g.stopCtx, evs)
+	if err != nil {
+		g.sharedDropped.Add(int64(len(evs)))
+		return
+	}
+	now := g.now()
+	for i, n := range counts {
+		jail := jails[i]
+		j := &g.cfg.Jails[jail]
+		switch {
+		case n >= j.MaxRetry:
+			reason := fmt.Sprintf("%d %s within %s across the fleet", n, eventNoun[jail], j.FindTime)
+			if g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true) {
+				// A failed push stays queued and goes out with the next.
+				_ = g.shared.Push(g.stopCtx)
+			}
+		case 2*n >= j.MaxRetry:
+			g.suspects.add(key, now.Add(j.FindTime).UnixNano())
+		}
+	}
+}
+
+// sharedBan asks the store whether suspect key is banned, applies the ban
+// it holds here and returns it; nil when the store has none, or does not
+// answer within its timeout.
+func (g *Guard) sharedBan(key netip.Addr) *ban {
+	c, ok, err := g.shared.Banned(g.stopCtx, keyString(key))
+	if err != nil || !ok || c.Deleted {
+		return nil
+	}
+	g.applyShared(c)
+	return g.bans.active(key, g.now)
+}
+
+// suspects are the clients whose count in a shared jail window came near
+// its maxretry: every request of theirs asks the store for a ban first.
+// Bounded: past maxSuspects, new suspects are not kept (their scans are
+// cut off as before, when the ban's message arrives).
+type suspects struct {
+	n  atomic.Int32 // len(m): the request path skips the lock while 0
+	mu sync.RWMutex
+	m  map[netip.Addr]int64 // until when (unix ns)
+}
+
+func (s *suspects) add(k netip.Addr, until int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[netip.Addr]int64{}
+	}
+	if _, ok := s.m[k]; !ok && len(s.m) >= maxSuspects {
+		return
+	}
+	s.m[k] = until
+	s.n.Store(int32(len(s.m)))
+}
+
+func (s *suspects) has(k netip.Addr, now func() time.Time) bool {
+	if s.n.Load() == 0 {
+		return false
+	}
+	s.mu.RLock()
+	until, ok := s.m[k]
+	s.mu.RUnlock()
+	return ok && until > now().UnixNano()
+}
+
+func (s *suspects) remove(k netip.Addr) {
+	if s.n.Load() == 0 {
+		return
+	}
+	s.mu.Lock()
+	delete(s.m, k)
+	s.n.Store(int32(len(s.m)))
+	s.mu.Unlock()
+}
+
+// expire forgets the suspects whose time is up.
+func (s *suspects) expire(now time.Time) {
+	if s.n.Load() == 0 {
+		return
+	}
+	t := now.UnixNano()
+	s.mu.Lock()
+	for k, until := range s.m {
+		if until <= t {
+			delete(s.m, k)
+		}
+	}
+	s.n.Store(int32(len(s.m)))
+	s.mu.Unlock()
 }
 
 func (g *Guard) kickShared() {
@@ -327,18 +447,14 @@ func (g *Guard) share() {
 			return
 		case <-g.kick:
 		}
-		// Jail events go at once: a ban that comes a moment later lets
-		// a scanner's next probes through. Admitted requests wait a
-		// moment for others to join them in the batch; events that come
-		// meanwhile join it too.
-		if len(g.events) == 0 {
-			t.Reset(sharedDelay)
-			select {
-			case <-g.stopCtx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		// Admitted requests wait a moment for others to join them in
+		// the batch.
+		t.Reset(sharedDelay)
+		select {
+		case <-g.stopCtx.Done():
+			t.Stop()
+			return
+		case <-t.C:
 		}
 		for g.shareOnce() {
 		}
@@ -352,26 +468,10 @@ type takeRef struct {
 	i int
 }
 
-// shareOnce sends one batch of events and takes; it reports whether more
-// are waiting.
+// shareOnce sends one batch of takes; it reports whether more are
+// waiting.
 func (g *Guard) shareOnce() bool {
 	up := g.shared.Up()
-	var evs []sharedEvent
-	var out []Event
-drainEvents:
-	for len(evs) < sharedBatch {
-		select {
-		case e := <-g.events:
-			evs = append(evs, e)
-		default:
-			break drainEvents
-		}
-	}
-	for _, e := range evs {
-		j := &g.cfg.Jails[e.jail]
-		out = append(out, Event{Jail: j.Name, Addr: keyString(e.key), MaxRetry: j.MaxRetry, FindTime: j.FindTime})
-	}
-
 	var takes []Take
 	var refs []takeRef
 	if n := g.globalPending.Swap(0); n > 0 {
@@ -402,25 +502,10 @@ drainClients:
 			break drainClients
 		}
 	}
-	more := len(evs) == sharedBatch || len(takes) >= sharedBatch
+	more := len(takes) >= sharedBatch
 	if !up {
-		g.sharedDropped.Add(int64(len(out) + len(takes)))
+		g.sharedDropped.Add(int64(len(takes)))
 		return more
-	}
-	if len(out) > 0 {
-		counts, err := g.shared.Count(g.stopCtx, out)
-		if err != nil {
-			g.sharedDropped.Add(int64(len(out)))
-		}
-		for i, n := range counts {
-			if n < out[i].MaxRetry {
-				continue
-			}
-			e := evs[i]
-			j := &g.cfg.Jails[e.jail]
-			reason := fmt.Sprintf("%d %s within %s across the fleet", n, eventNoun[e.jail], j.FindTime)
-			g.ban(e.key, 0, j.Name, reason, jailStatus(e.jail), e.jail, true)
-		}
 	}
 	if len(takes) > 0 {
 		waits, err := g.shared.Take(g.stopCtx, takes)

@@ -23,6 +23,8 @@ type hub struct {
 	tat       map[string]time.Time
 	members   []*memShared
 	takeDelay time.Duration // each Take call waits this long (a slow store)
+	quiet     bool          // ban changes are stored but not delivered (a channel that lags)
+	asked     int           // Banned calls
 	counts    int           // events counted
 	takes     int           // requests taken
 }
@@ -64,7 +66,7 @@ func (m *memShared) publish(c Change) {
 	h.bans[c.Addr] = c
 	var others []Local
 	for _, o := range h.members {
-		if o != m && o.local != nil {
+		if o != m && o.local != nil && !h.quiet {
 			others = append(others, o.local)
 		}
 	}
@@ -132,8 +134,21 @@ func (m *memShared) Take(_ context.Context, takes []Take) ([]time.Duration, erro
 	return out, nil
 }
 
+func (m *memShared) Push(context.Context) error  { return nil }
 func (m *memShared) Flush(context.Context) error { return nil }
-func (m *memShared) Stats() SharedStats          { return SharedStats{Up: m.Up()} }
+
+func (m *memShared) Banned(_ context.Context, addr string) (Change, bool, error) {
+	h := m.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down {
+		return Change{}, false, ErrDown
+	}
+	h.asked++
+	c, ok := h.bans[addr]
+	return c, ok, nil
+}
+func (m *memShared) Stats() SharedStats { return SharedStats{Up: m.Up()} }
 
 // newFleet starts n guards that share h and a clock.
 func newFleet(t *testing.T, n int, mod func(*Config)) ([]*rig, *hub, *clock) {
@@ -241,17 +256,63 @@ func TestSharedJailWindow(t *testing.T) {
 	rigs[0].do(scanner, "GET", "/probe-a", nil)
 	for i := range 9 {
 		rigs[1].do(scanner, "GET", fmt.Sprintf("/probe-b%d", i), nil)
-		// Each event is counted before the next one, as a real scan's
-		// requests are a round trip apart.
-		waitFor(t, time.Second, "the event counted", func() bool { return rigs[1].g.events != nil && len(rigs[1].g.events) == 0 })
-		time.Sleep(3 * sharedDelay)
 	}
-	waitFor(t, time.Second, "the ban on every instance", func() bool {
-		return banned(rigs[0], "192.0.2.70") && banned(rigs[1], "192.0.2.70") && banned(rigs[2], "192.0.2.70")
-	})
+	// Counted before each answer went out, and the ban shared before the
+	// tenth's: no waiting.
+	if !banned(rigs[0], "192.0.2.70") || !banned(rigs[1], "192.0.2.70") || !banned(rigs[2], "192.0.2.70") {
+		t.Fatal("the scanner is not banned on every instance")
+	}
 	b := rigs[2].g.Bans()
 	if len(b) != 1 || b[0].Jail != "probe" || !strings.Contains(b[0].Reason, "10 probes") || !strings.Contains(b[0].Reason, "fleet") {
 		t.Errorf("bans %+v", b)
+	}
+}
+
+// TestSharedScanCutOffExactly: a scan spread round robin over three
+// instances is cut off after maxretry probes, as against one instance,
+// even when the channel that carries bans never delivers: the count that
+// reaches maxretry is made, and its ban stored, before the answer goes
+// out, and the instances that saw the client near the threshold ask the
+// store before serving it. A client far from any threshold never makes
+// an instance ask.
+func TestSharedScanCutOffExactly(t *testing.T) {
+	for _, n := range []int{2, 3, 5} {
+		rigs, h, _ := newFleet(t, n, nil)
+		h.quiet = true
+		for _, r := range rigs {
+			r.g.SetRoutes(nil)
+		}
+		// A legit client: a 404 and a 401 or two, pages on every instance.
+		for i, r := range rigs {
+			r.do("192.0.2.71:1", "GET", "/", nil)
+			if i < 2 {
+				r.do("192.0.2.71:1", "GET", fmt.Sprintf("/missing-%d", i), nil)
+				r.do("192.0.2.71:1", "GET", "/login", nil)
+			}
+			r.do("192.0.2.71:1", "GET", "/2024", nil)
+		}
+		if h.asked != 0 {
+			t.Fatalf("%d instances: the store was asked %d times about a legit client", n, h.asked)
+		}
+		answered := 0
+		for i := range 40 {
+			w := rigs[i%n].do("192.0.2.72:1", "GET", fmt.Sprintf("/probe-%d", i), nil)
+			switch w.Code {
+			case 404:
+				answered++
+			case 403:
+			default:
+				t.Fatalf("%d instances: probe %d answered %d", n, i, w.Code)
+			}
+		}
+		if answered != 10 {
+			t.Errorf("%d instances: %d probes answered, want 10 as against one instance", n, answered)
+		}
+		for i, r := range rigs {
+			if !banned(r, "192.0.2.72") {
+				t.Errorf("%d instances: instance %d does not ban the scanner", n, i)
+			}
+		}
 	}
 }
 
