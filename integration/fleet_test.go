@@ -374,6 +374,10 @@ func TestFleetStoreDown(t *testing.T) {
 			t.Errorf("instance %d /status: store up %v, %d outages", i, up, outages)
 		}
 	}
+	if out, code := runCorral(t, "status", "--admin-bind", fleet[0].admin); code != 0 ||
+		!strings.Contains(out, "guard store "+r.url("")+"  DOWN since ") || !strings.Contains(out, "last error: ") {
+		t.Errorf("corral status during the outage (exit %d):\n%s", code, out)
+	}
 	// A ban made on one instance during the outage.
 	if out, code := runCorral(t, "bans", "add", "127.0.0.23", "--for", "1h", "--admin-bind", fleet[2].admin); code != 0 {
 		t.Fatalf("corral bans add during the outage: %s", out)
