@@ -481,3 +481,38 @@ func TestGCRA(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSFiles: a rediss:// URL's ca, cert and key are taken out of the
+// URL (go-redis refuses parameters it does not know) and checked when
+// the Store is made; the rest of the URL stays.
+func TestTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := dir + "/not.pem"
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ url, want string }{
+		{"redis://h:6379/0?ca=/x.pem", "ca, cert and key are for a TLS store"},
+		{"rediss://h:6380/0?cert=/c.pem", "needs both cert and key"},
+		{"rediss://h:6380/0?ca=" + dir + "/missing.pem", "ca: open "},
+		{"rediss://h:6380/0?ca=" + notPEM, "holds no PEM certificate"},
+		{"rediss://h:6380/0?cert=" + notPEM + "&key=" + notPEM, "cert and key: "},
+		{"rediss://h:6380/0?ca=" + notPEM + "&bogus=1", "unexpected option: bogus"},
+	} {
+		if _, err := New(Config{URL: tc.url}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.url, err, tc.want)
+		}
+	}
+	raw, files, err := splitTLSFiles("rediss://:pw@h:6380/2?ca=/etc/ca.pem&dial_timeout=3")
+	if err != nil || raw != "rediss://:pw@h:6380/2?dial_timeout=3" || files != (tlsFiles{ca: "/etc/ca.pem"}) {
+		t.Errorf("split: %q %+v %v", raw, files, err)
+	}
+	s, err := New(Config{URL: "rediss://h:6380/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c := s.rdb.Options().TLSConfig; c == nil || c.RootCAs != nil || c.ServerName != "h" {
+		t.Errorf("rediss:// without files: TLS config %+v, want the system's authorities", c)
+	}
+}
