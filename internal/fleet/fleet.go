@@ -2,9 +2,11 @@
 // fleet through Redis, or Valkey, which speaks the same protocol: bans,
 // jail windows and rate-limit buckets. Its Store is a guard.Shared.
 //
-// Nothing here is on the request path. The guard answers from its own
-// tables and calls Count and Take from its own goroutine, in batches;
-// Put and Delete queue. Each call has a short timeout (Config.Timeout).
+// The guard answers from its own tables. It calls Take from its own
+// goroutine, in batches; Put and Delete queue. Only Count (for an answer
+// that counts against a jail), Banned (for a client near a jail's
+// threshold) and Push (after a ban such a count made) are called from a
+// request's goroutine. Each call has a short timeout (Config.Timeout).
 // Calls that keep failing for a second (a store that hangs), or a broken
 // subscription (a store that died), open the circuit: Up turns false,
 // every call fails at once, and one goroutine tries to reconnect with

@@ -206,7 +206,11 @@ func (g *Guard) offend(key netip.Addr, jails ...int) {
 			continue
 		}
 		reason := fmt.Sprintf("%d %s within %s", count, eventNoun[jail], j.FindTime)
-		g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true)
+		if g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true) && g.shared != nil && g.shared.Up() {
+			// In the store before the answer goes out, as a ban the
+			// fleet's count makes (see countShared).
+			_ = g.shared.Push(g.stopCtx)
+		}
 	}
 	if n > 0 && g.shared != nil {
 		g.countShared(key, toShare[:n])

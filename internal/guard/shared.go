@@ -15,13 +15,15 @@ import (
 
 // Shared is a store that the instances of a fleet share (package fleet
 // keeps one in Redis or Valkey): bans, jail event counts and rate-limit
-// buckets. The guard never waits for it while it answers a request. It
-// answers from its own tables, and its own goroutines talk to the store
-// in batches: jail events and requests admitted by rate limits go out
-// within a few milliseconds, and the verdicts that come back (a shared
-// jail window is full, a shared bucket is empty) apply to the requests
-// after them. Ban changes travel both ways: the guard hands its own to Put
-// and Delete, and the store hands the other instances' to Local.Apply.
+// buckets. The guard answers from its own tables. Requests admitted by
+// rate limits are reported by its own goroutine in batches, and the
+// verdicts that come back (a shared bucket is empty) apply to the
+// requests after them. Jail events are counted before the answer that
+// earned them goes out, and the requests of a suspect (a client near a
+// jail's threshold) ask the store for a ban first: see countShared. No
+// other request waits for the store. Ban changes travel both ways: the
+// guard hands its own to Put and Delete, and the store hands the other
+// instances' to Local.Apply.
 //
 // While the store is down, Up is false, Count and Take fail at once, and
 // the guard goes on with its local jails and limits alone; Put and Delete

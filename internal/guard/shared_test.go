@@ -268,15 +268,17 @@ func TestSharedJailWindow(t *testing.T) {
 	}
 }
 
-// TestSharedScanCutOffExactly: a scan spread round robin over three
+// TestSharedScanCutOffExactly: a scan spread round robin over two to six
 // instances is cut off after maxretry probes, as against one instance,
 // even when the channel that carries bans never delivers: the count that
 // reaches maxretry is made, and its ban stored, before the answer goes
 // out, and the instances that saw the client near the threshold ask the
-// store before serving it. A client far from any threshold never makes
+// store before serving it (up to maxretry/2+1 instances, 6 here: the
+// instance after the threshold saw the client at a count of
+// maxretry+1-N). A client far from any threshold never makes
 // an instance ask.
 func TestSharedScanCutOffExactly(t *testing.T) {
-	for _, n := range []int{2, 3, 5} {
+	for _, n := range []int{2, 3, 6} {
 		rigs, h, _ := newFleet(t, n, nil)
 		h.quiet = true
 		for _, r := range rigs {
@@ -352,7 +354,8 @@ func TestSharedRateLimit(t *testing.T) {
 	})
 }
 
-// TestSharedStoreSlowOrDown: the request path never waits for the store,
+// TestSharedStoreSlowOrDown: a request that earns no jail event never
+// waits for the store,
 // and without it each instance keeps its local limits, jails and bans.
 func TestSharedStoreSlowOrDown(t *testing.T) {
 	rigs, h, _ := newFleet(t, 2, func(c *Config) {
