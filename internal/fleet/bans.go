@@ -176,26 +176,36 @@ func (s *Store) Push(ctx context.Context) error {
 	})
 }
 
-// Banned returns the store's latest ban change of addr, within the call
-// timeout: the guard asks before it serves a suspect.
-func (s *Store) Banned(ctx context.Context, addr string) (guard.Change, bool, error) {
-	var val string
+// Banned returns the store's latest ban change of each of addrs (a zero
+// Change when it has none), in one round trip within the call timeout:
+// the guard asks before it serves a suspect.
+func (s *Store) Banned(ctx context.Context, addrs []string) ([]guard.Change, error) {
+	var cmds []*redis.StringCmd
 	err := s.call(ctx, func(ctx context.Context) error {
-		v, err := s.rdb.Get(ctx, s.keys.ban(addr)).Result()
-		if errors.Is(err, redis.Nil) {
+		var err error
+		cmds = make([]*redis.StringCmd, len(addrs))
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, a := range addrs {
+				cmds[i] = p.Get(ctx, s.keys.ban(a))
+			}
 			return nil
+		})
+		if errors.Is(err, redis.Nil) {
+			err = nil // some have none
 		}
-		val = v
 		return err
 	})
-	if err != nil || val == "" {
-		return guard.Change{}, false, err
+	if err != nil {
+		return nil, err
 	}
-	var r record
-	if err := json.Unmarshal([]byte(val), &r); err != nil || r.Addr == "" {
-		return guard.Change{}, false, nil
+	out := make([]guard.Change, len(addrs))
+	for i, c := range cmds {
+		var r record
+		if v, err := c.Result(); err == nil && json.Unmarshal([]byte(v), &r) == nil && r.Addr != "" {
+			out[i] = r.change()
+		}
 	}
-	return r.change(), true, nil
+	return out, nil
 }
 
 // Flush pushes the pending changes now, within ctx. While the store is

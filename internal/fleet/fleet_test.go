@@ -205,25 +205,28 @@ func TestPushAndBanned(t *testing.T) {
 	b, _ := open(t, r.url(), "b", &fakeLocal{})
 	eventually(t, 5*time.Second, "both up", func() bool { return a.Up() && b.Up() })
 	ctx := context.Background()
-	if _, ok, err := b.Banned(ctx, "192.0.2.30"); ok || err != nil {
-		t.Fatalf("Banned before any ban: %v %v", ok, err)
+	if cs, err := b.Banned(ctx, []string{"192.0.2.30"}); err != nil || len(cs) != 1 || cs[0].Addr != "" {
+		t.Fatalf("Banned before any ban: %+v %v", cs, err)
 	}
 	since := time.Now().Truncate(time.Millisecond)
 	a.Put(guard.Ban{Addr: "192.0.2.30", Since: since, Until: since.Add(time.Hour), Jail: "probe", Reason: "10 probes", Offences: 1, Status: 403})
 	if err := a.Push(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, ok, err := b.Banned(ctx, "192.0.2.30")
-	if !ok || err != nil || c.Deleted || c.Jail != "probe" || !c.Since.Equal(since) || !c.Until.Equal(since.Add(time.Hour)) || c.Origin != "a" {
-		t.Fatalf("Banned after Push: %+v %v %v", c, ok, err)
+	cs, err := b.Banned(ctx, []string{"192.0.2.31", "192.0.2.30"})
+	if err != nil || len(cs) != 2 || cs[0].Addr != "" {
+		t.Fatalf("Banned after Push: %+v %v", cs, err)
+	}
+	if c := cs[1]; c.Addr != "192.0.2.30" || c.Deleted || c.Jail != "probe" || !c.Since.Equal(since) || !c.Until.Equal(since.Add(time.Hour)) || c.Origin != "a" {
+		t.Fatalf("Banned after Push: %+v", c)
 	}
 	if err := a.Push(ctx); err != nil {
 		t.Errorf("Push with nothing queued: %v", err)
 	}
 	r.kill()
 	eventually(t, 5*time.Second, "the store down", func() bool { return !b.Up() })
-	if _, ok, err := b.Banned(ctx, "192.0.2.30"); ok || !errors.Is(err, guard.ErrDown) {
-		t.Errorf("Banned with the store down: %v %v, want ErrDown at once", ok, err)
+	if cs, err := b.Banned(ctx, []string{"192.0.2.30"}); cs != nil || !errors.Is(err, guard.ErrDown) {
+		t.Errorf("Banned with the store down: %+v %v, want ErrDown at once", cs, err)
 	}
 }
 

@@ -182,6 +182,7 @@ func (g *Guard) offend(key netip.Addr, jails ...int) {
 	var c *client
 	var toShare [NumJails]int
 	n := 0
+	pushed := false // banned here, and the ban pushed
 	for _, jail := range jails {
 		j := &g.cfg.Jails[jail]
 		if j.MaxRetry <= 0 {
@@ -206,13 +207,11 @@ func (g *Guard) offend(key netip.Addr, jails ...int) {
 			continue
 		}
 		reason := fmt.Sprintf("%d %s within %s", count, eventNoun[jail], j.FindTime)
-		if g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true) && g.shared != nil && g.shared.Up() {
-			// In the store before the answer goes out, as a ban the
-			// fleet's count makes (see countShared).
-			_ = g.shared.Push(g.stopCtx)
+		if g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true) && g.shared != nil {
+			pushed = g.pushShared()
 		}
 	}
-	if n > 0 && g.shared != nil {
+	if n > 0 && g.shared != nil && !pushed {
 		g.countShared(key, toShare[:n])
 	}
 }

@@ -158,6 +158,8 @@ type Guard struct {
 	globalUntil   atomic.Int64
 	sharedDropped atomic.Int64
 	sharedDone    chan struct{} // closed when share has returned
+	syncq         chan *sharedReq
+	syncDone      chan struct{} // closed when syncShared has returned
 
 	routesMu  sync.Mutex
 	routesRaw string
@@ -244,6 +246,8 @@ func New(cfg Config) (*Guard, error) {
 		g.dirty = make(chan *client, sharedDirtyQueue)
 		g.kick = make(chan struct{}, 1)
 		g.sharedDone = make(chan struct{})
+		g.syncq = make(chan *sharedReq, sharedSyncQueue)
+		g.syncDone = make(chan struct{})
 	}
 	if cfg.GlobalRate.Rate > 0 {
 		g.global = rate.NewLimiter(rate.Limit(cfg.GlobalRate.Rate), cfg.GlobalRate.burst())
@@ -288,6 +292,7 @@ func (g *Guard) Start(ctx context.Context, store Store) error {
 	if g.shared != nil {
 		g.shared.Start(sharedLocal{g})
 		go g.share()
+		go g.syncShared()
 	}
 	return err
 }
@@ -330,7 +335,7 @@ func (g *Guard) Shutdown(ctx context.Context) error {
 
 // wait waits for the background goroutines Start started, within ctx.
 func (g *Guard) wait(ctx context.Context) error {
-	for _, done := range []chan struct{}{g.done, g.sharedDone} {
+	for _, done := range []chan struct{}{g.done, g.sharedDone, g.syncDone} {
 		if done == nil {
 			continue
 		}

@@ -52,10 +52,11 @@ type Shared interface {
 	// that earned the events goes out: it must give up within a few
 	// milliseconds (the store's call timeout).
 	Count(ctx context.Context, events []Event) ([]int, error)
-	// Banned returns the store's latest ban change of addr (false when it
-	// has none), within the call timeout. The guard asks it before it
-	// serves a suspect (see Guard.countShared), never for other clients.
-	Banned(ctx context.Context, addr string) (Change, bool, error)
+	// Banned returns the store's latest ban change of each of addrs (a
+	// zero Change, Addr "", when it has none), in one round trip within
+	// the call timeout. The guard asks before it serves a suspect (see
+	// Guard.countShared), never for other clients.
+	Banned(ctx context.Context, addrs []string) ([]Change, error)
 	// Push pushes the queued ban changes now, within the call timeout:
 	// the guard calls it after a ban its shared count made, before the
 	// answer goes out.
@@ -138,11 +139,12 @@ type SharedStats struct {
 // ErrDown is returned by a Shared store's calls while it is down.
 var ErrDown = errors.New("shared guard store is down")
 
-// Sizes of the guard's queue towards the shared store. Past it updates
+// Sizes of the guard's queues towards the shared store. Past them updates
 // are dropped (and counted), never queued without bound.
 const (
 	sharedDirtyQueue = 8192 // clients with admitted requests to report
-	sharedBatch      = 512  // takes per call
+	sharedSyncQueue  = 4096 // requests waiting to count jail events or to check a ban
+	sharedBatch      = 512  // takes, counts or checks per call
 	// sharedDelay is how long the guard lets admitted requests gather
 	// before it reports them: the price of batching, in how late the
 	// verdict of an empty bucket arrives.
@@ -268,11 +270,11 @@ func sameBan(b *ban, s Ban) bool {
 		b.until.IsZero() == s.Until.IsZero() && b.jail == s.Jail
 }
 
-// countShared counts jail events of key in the fleet's windows (one store
-// call) and bans the client when one is full. It runs on the request's
-// goroutine before the answer that earned the events goes out, and a ban
-// it makes is pushed to the store before it returns, so that a scan
-// spread over the fleet is cut off as against one instance:
+// countShared counts jail events of key in the fleet's windows and bans
+// the client when one is full. The request's goroutine waits for it
+// before the answer that earned the events goes out, and a ban it makes
+// is in the store before it returns, so that a scan spread over the fleet
+// is cut off as against one instance:
 //
 //   - the fleet's count of a probe already includes every earlier probe
 //     of a scanner that waits for each answer, whatever instance
@@ -280,45 +282,26 @@ func sameBan(b *ban, s Ban) bool {
 //     and the ban is in the store before the scanner hears back;
 //   - a client whose count reached half a jail's maxretry is a suspect
 //     here until the jail's findtime has passed: before serving each of
-//     its requests this instance asks the store for its ban (Banned), so
-//     the scanner's next probe is refused wherever it lands, even before
-//     the ban's message on the channel arrives.
+//     its requests this instance asks the store for its ban (sharedBan),
+//     so the scanner's next probe is refused wherever it lands, even
+//     before the ban's message on the channel arrives.
 //
 // Only answers that count against a jail (a probe, a 401/403, another
-// 4xx) wait for the store, each for one call within the store's timeout;
-// other answers, and every request of a client that is not a suspect,
-// never do. With the store down, nothing waits.
+// 4xx) and the requests of suspects wait for the store; other answers,
+// and every request of a client that is not a suspect, never do. The
+// waits are batched by syncShared (one round trip for many requests, so
+// a flood of 4xx answers does not become a flood of calls) and bounded
+// by its queue: a request that finds it full, or the store down, goes
+// on without the store.
 func (g *Guard) countShared(key netip.Addr, jails []int) {
 	if !g.shared.Up() {
 		g.sharedDropped.Add(int64(len(jails)))
 		return
 	}
-	addr := keyString(key)
-	var buf [NumJails]Event
-	evs := buf[:len(jails)]
-	for i, jail := range jails {
-		j := &g.cfg.Jails[jail]
-		evs[i] = Event{Jail: j.Name, Addr: addr, MaxRetry: j.MaxRetry, FindTime: j.FindTime}
-	}
-	counts, err := g.shared.Count(g.stopCtx, evs)
-	if err != nil {
-		g.sharedDropped.Add(int64(len(evs)))
-		return
-	}
-	now := g.now()
-	for i, n := range counts {
-		jail := jails[i]
-		j := &g.cfg.Jails[jail]
-		switch {
-		case n >= j.MaxRetry:
-			reason := fmt.Sprintf("%d %s within %s across the fleet", n, eventNoun[jail], j.FindTime)
-			if g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true) {
-				// A failed push stays queued and goes out with the next.
-				_ = g.shared.Push(g.stopCtx)
-			}
-		case 2*n >= j.MaxRetry:
-			g.suspects.add(key, now.Add(j.FindTime).UnixNano())
-		}
+	r := &sharedReq{key: key, done: make(chan struct{})}
+	r.n = copy(r.jails[:], jails)
+	if !g.syncShared1(r) {
+		g.sharedDropped.Add(int64(r.n))
 	}
 }
 
@@ -326,12 +309,140 @@ func (g *Guard) countShared(key netip.Addr, jails []int) {
 // it holds here and returns it; nil when the store has none, or does not
 // answer within its timeout.
 func (g *Guard) sharedBan(key netip.Addr) *ban {
-	c, ok, err := g.shared.Banned(g.stopCtx, keyString(key))
-	if err != nil || !ok || c.Deleted {
+	if !g.shared.Up() {
 		return nil
 	}
-	g.applyShared(c)
+	r := &sharedReq{key: key, check: true, done: make(chan struct{})}
+	if !g.syncShared1(r) || r.found.Addr == "" || r.found.Deleted {
+		return nil
+	}
+	g.applyShared(r.found)
 	return g.bans.active(key, g.now)
+}
+
+// pushShared pushes a ban the local jails made before the answer that
+// earned it goes out, as countShared does for the fleet's. It reports
+// whether it did.
+func (g *Guard) pushShared() bool {
+	if !g.shared.Up() {
+		return false
+	}
+	return g.syncShared1(&sharedReq{push: true, done: make(chan struct{})})
+}
+
+// sharedReq is a request's business with the store, which it waits for:
+// count its jail events, (check) read its ban into found, or (push) push
+// the ban changes queued.
+type sharedReq struct {
+	key   netip.Addr
+	jails [NumJails]int
+	n     int
+	check bool
+	push  bool
+	found Change
+	done  chan struct{} // closed when done
+}
+
+// syncShared1 hands r to syncShared and waits for it. It reports false
+// when the queue is full or the guard stops first.
+func (g *Guard) syncShared1(r *sharedReq) bool {
+	select {
+	case g.syncq <- r:
+	default:
+		return false
+	}
+	select {
+	case <-r.done:
+		return true
+	case <-g.stopCtx.Done():
+		return false
+	}
+}
+
+// syncShared does the requests' business with the store, in batches,
+// until the guard stops.
+func (g *Guard) syncShared() {
+	defer close(g.syncDone)
+	batch := make([]*sharedReq, 0, sharedBatch)
+	for {
+		select {
+		case <-g.stopCtx.Done():
+			return
+		case r := <-g.syncq:
+			batch = append(batch[:0], r)
+		}
+	drain:
+		for len(batch) < sharedBatch {
+			select {
+			case r := <-g.syncq:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		g.syncOnce(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+		clear(batch)
+	}
+}
+
+// syncOnce counts the batch's events, bans the clients whose windows are
+// full and pushes the bans, then reads the bans the batch checks: a ban
+// this batch made is in the store before anyone hears of it.
+func (g *Guard) syncOnce(batch []*sharedReq) {
+	var evs []Event
+	var refs []*sharedReq
+	var jails []int
+	var addrs []string
+	var checks []*sharedReq
+	banned := false
+	for _, r := range batch {
+		banned = banned || r.push
+		if r.check {
+			addrs = append(addrs, keyString(r.key))
+			checks = append(checks, r)
+			continue
+		}
+		addr := keyString(r.key)
+		for _, jail := range r.jails[:r.n] {
+			j := &g.cfg.Jails[jail]
+			evs = append(evs, Event{Jail: j.Name, Addr: addr, MaxRetry: j.MaxRetry, FindTime: j.FindTime})
+			refs = append(refs, r)
+			jails = append(jails, jail)
+		}
+	}
+	if len(evs) > 0 {
+		counts, err := g.shared.Count(g.stopCtx, evs)
+		if err != nil {
+			g.sharedDropped.Add(int64(len(evs)))
+		}
+		now := g.now()
+		for i, n := range counts {
+			jail, key := jails[i], refs[i].key
+			j := &g.cfg.Jails[jail]
+			switch {
+			case n >= j.MaxRetry:
+				reason := fmt.Sprintf("%d %s within %s across the fleet", n, eventNoun[jail], j.FindTime)
+				banned = g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true) || banned
+			case 2*n >= j.MaxRetry:
+				g.suspects.add(key, now.Add(j.FindTime).UnixNano())
+			}
+		}
+	}
+	if banned {
+		// A failed push stays queued and goes out with the next.
+		_ = g.shared.Push(g.stopCtx)
+	}
+	if len(addrs) > 0 {
+		found, err := g.shared.Banned(g.stopCtx, addrs)
+		if err == nil {
+			for i, c := range found {
+				checks[i].found = c
+			}
+		}
+	}
 }
 
 // suspects are the clients whose count in a shared jail window came near

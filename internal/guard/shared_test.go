@@ -137,16 +137,19 @@ func (m *memShared) Take(_ context.Context, takes []Take) ([]time.Duration, erro
 func (m *memShared) Push(context.Context) error  { return nil }
 func (m *memShared) Flush(context.Context) error { return nil }
 
-func (m *memShared) Banned(_ context.Context, addr string) (Change, bool, error) {
+func (m *memShared) Banned(_ context.Context, addrs []string) ([]Change, error) {
 	h := m.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.down {
-		return Change{}, false, ErrDown
+		return nil, ErrDown
 	}
-	h.asked++
-	c, ok := h.bans[addr]
-	return c, ok, nil
+	out := make([]Change, len(addrs))
+	for i, a := range addrs {
+		h.asked++
+		out[i] = h.bans[a]
+	}
+	return out, nil
 }
 func (m *memShared) Stats() SharedStats { return SharedStats{Up: m.Up()} }
 
