@@ -15,18 +15,20 @@ import (
 // instances at once; jail windows and buckets follow the same rules as
 // fleet's scripts, on the hub's clock.
 type hub struct {
-	mu        sync.Mutex
-	now       func() time.Time
-	down      bool
-	bans      map[string]Change
-	windows   map[string][]time.Time
-	tat       map[string]time.Time
-	members   []*memShared
-	takeDelay time.Duration // each Take call waits this long (a slow store)
-	quiet     bool          // ban changes are stored but not delivered (a channel that lags)
-	asked     int           // Banned calls
-	counts    int           // events counted
-	takes     int           // requests taken
+	mu         sync.Mutex
+	now        func() time.Time
+	down       bool
+	bans       map[string]Change
+	windows    map[string][]time.Time
+	tat        map[string]time.Time
+	members    []*memShared
+	takeDelay  time.Duration // each Take call waits this long (a slow store)
+	quiet      bool          // ban changes are stored but not delivered (a channel that lags)
+	asked      int           // addresses Banned was asked about
+	gate       chan struct{} // when not nil, Count waits until it is closed
+	countCalls int
+	counts     int // events counted
+	takes      int // requests taken
 }
 
 func newHub(now func() time.Time) *hub {
@@ -83,6 +85,13 @@ func (m *memShared) Delete(addr string, at time.Time) {
 
 func (m *memShared) Count(_ context.Context, evs []Event) ([]int, error) {
 	h := m.h
+	h.mu.Lock()
+	gate := h.gate
+	h.countCalls++
+	h.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.down {
@@ -318,6 +327,84 @@ func TestSharedScanCutOffExactly(t *testing.T) {
 				t.Errorf("%d instances: instance %d does not ban the scanner", n, i)
 			}
 		}
+	}
+}
+
+// TestSharedCountsBatched: answers that wait for the store while a call is
+// in progress share the next call, so a flood of 4xx answers costs the
+// store a few calls, not one each.
+func TestSharedCountsBatched(t *testing.T) {
+	rigs, h, _ := newFleet(t, 1, nil)
+	g := rigs[0].g
+	g.SetRoutes(nil)
+	h.mu.Lock()
+	h.gate = make(chan struct{})
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	codes := make([]int, 51)
+	do := func(i int) {
+		defer wg.Done()
+		codes[i] = rigs[0].do(fmt.Sprintf("192.0.2.%d:1", 100+i), "GET", "/missing", nil).Code
+	}
+	wg.Add(1)
+	go do(0)
+	waitFor(t, 5*time.Second, "the first count in progress", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.countCalls == 1
+	})
+	wg.Add(50)
+	for i := 1; i <= 50; i++ {
+		go do(i)
+	}
+	waitFor(t, 5*time.Second, "50 answers waiting", func() bool { return len(g.syncq) == 50 })
+	close(h.gate)
+	wg.Wait()
+	for i, c := range codes {
+		if c != 404 {
+			t.Fatalf("request %d: %d", i, c)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Two events each (probe and errors), in two calls.
+	if h.countCalls != 2 || h.counts != 2*51 {
+		t.Errorf("%d calls counted %d events; want 2 calls, 102 events", h.countCalls, h.counts)
+	}
+}
+
+// TestSharedQueueFullGoesOn: with the store stuck and the queue of
+// requests waiting for it full, a request goes on without it.
+func TestSharedQueueFullGoesOn(t *testing.T) {
+	rigs, h, _ := newFleet(t, 1, nil)
+	g := rigs[0].g
+	g.SetRoutes(nil)
+	h.mu.Lock()
+	h.gate = make(chan struct{})
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	defer func() { close(h.gate); wg.Wait() }()
+	for i := range 1 + sharedSyncQueue {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rigs[0].do(fmt.Sprintf("10.1.%d.%d:1", i>>8, i&255), "GET", "/missing", nil)
+		}()
+		if i == 0 {
+			waitFor(t, 5*time.Second, "the first count in progress", func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return h.countCalls == 1
+			})
+		}
+	}
+	waitFor(t, 10*time.Second, "the queue full", func() bool { return len(g.syncq) == sharedSyncQueue })
+	before := g.Stats().Store.Dropped
+	if w := rigs[0].do("192.0.2.99:1", "GET", "/missing", nil); w.Code != 404 {
+		t.Errorf("a request with the queue full: %d", w.Code)
+	}
+	if d := g.Stats().Store.Dropped - before; d != 2 {
+		t.Errorf("%d updates dropped, want 2 (probe and errors)", d)
 	}
 }
 
