@@ -300,7 +300,7 @@ func (g *Guard) countShared(key netip.Addr, jails []int) {
 	}
 	r := &sharedReq{key: key, done: make(chan struct{})}
 	r.n = copy(r.jails[:], jails)
-	if !g.syncShared1(r) {
+	if !g.waitShared(r) {
 		g.sharedDropped.Add(int64(r.n))
 	}
 }
@@ -313,7 +313,7 @@ func (g *Guard) sharedBan(key netip.Addr) *ban {
 		return nil
 	}
 	r := &sharedReq{key: key, check: true, done: make(chan struct{})}
-	if !g.syncShared1(r) || r.found.Addr == "" || r.found.Deleted {
+	if !g.waitShared(r) || r.found.Addr == "" || r.found.Deleted {
 		return nil
 	}
 	g.applyShared(r.found)
@@ -327,7 +327,7 @@ func (g *Guard) pushShared() bool {
 	if !g.shared.Up() {
 		return false
 	}
-	return g.syncShared1(&sharedReq{push: true, done: make(chan struct{})})
+	return g.waitShared(&sharedReq{push: true, done: make(chan struct{})})
 }
 
 // sharedReq is a request's business with the store, which it waits for:
@@ -343,9 +343,9 @@ type sharedReq struct {
 	done  chan struct{} // closed when done
 }
 
-// syncShared1 hands r to syncShared and waits for it. It reports false
-// when the queue is full or the guard stops first.
-func (g *Guard) syncShared1(r *sharedReq) bool {
+// waitShared hands r to syncShared and waits until it is done. It
+// reports false when the queue is full or the guard stops first.
+func (g *Guard) waitShared(r *sharedReq) bool {
 	select {
 	case g.syncq <- r:
 	default:
