@@ -198,7 +198,11 @@ func TestFleetScanCutOffLikeOneInstance(t *testing.T) {
 	env := []string{"COUNTED_APP=app:app"}
 	const jail = "[guard.jails.probe]\nmaxretry = 10\n"
 	alone := startGuard(t, jail, env, app...)
-	fleet := startFleet(t, r, 3, jail, env, app...)
+	// A loaded test machine can miss the default 5ms call timeout, and a
+	// count that times out is dropped (counted in /status), which would
+	// let a probe more through: that is the machine's limit, not the
+	// mechanism's, so the test gives the calls room.
+	fleet := startFleet(t, r, 3, "store_timeout = \"500ms\"\n"+jail, env, app...)
 
 	wantAnswered, _ := scan([]*guardServer{alone}, "127.0.0.2", words)
 	user := browse(fleet, "127.0.0.3", []string{"/", "/2024", "/static/hello.txt"})
@@ -213,9 +217,12 @@ func TestFleetScanCutOffLikeOneInstance(t *testing.T) {
 	if calls != answered {
 		t.Errorf("the apps saw %d scanner requests, the scanner got %d answers", calls, answered)
 	}
-	// The ban made on one instance reaches the others a moment later: a
-	// probe or two may pass in between.
-	if answered < wantAnswered || answered > wantAnswered+3 {
+	// Exact, not a matter of timing: the scanner waits for each answer,
+	// each probe is counted in the store before its answer goes out, the
+	// ban is stored before the tenth's, and an instance that saw the
+	// scanner near the threshold asks the store before serving it
+	// (docs/fleet.md).
+	if answered != wantAnswered {
 		t.Errorf("the fleet answered %d probes, one instance %d", answered, wantAnswered)
 	}
 	for i, g := range fleet {
@@ -366,6 +373,10 @@ func TestFleetStoreDown(t *testing.T) {
 		if up, outages := storeStatus(t, g); up || outages != 1 {
 			t.Errorf("instance %d /status: store up %v, %d outages", i, up, outages)
 		}
+	}
+	if out, code := runCorral(t, "status", "--admin-bind", fleet[0].admin); code != 0 ||
+		!strings.Contains(out, "guard store "+r.url("")+"  DOWN since ") || !strings.Contains(out, "last error: ") {
+		t.Errorf("corral status during the outage (exit %d):\n%s", code, out)
 	}
 	// A ban made on one instance during the outage.
 	if out, code := runCorral(t, "bans", "add", "127.0.0.23", "--for", "1h", "--admin-bind", fleet[2].admin); code != 0 {

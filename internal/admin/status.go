@@ -55,6 +55,9 @@ func WriteStatus(w io.Writer, d *Status) error {
 		}
 		fmt.Fprintf(w, "  guard %s  routes %s (%d patterns, %d learned)  bans %d  blocked %d  refused %d  rate-limited %d\n",
 			state, g.Routes, g.Patterns, g.Learned, g.Bans, g.BlockedByBans, g.RefusedConns, g.Limited)
+		if g.Store != nil {
+			writeStore(w, g.Store)
+		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  WORKER\tPID\tSTATE\tIN FLIGHT\tSERVED\tRSS\tAGE\tCURRENT")
@@ -74,6 +77,25 @@ func WriteStatus(w io.Writer, d *Status) error {
 			ws.Served, float64(ws.RSS)/(1<<20), roundDur(time.Duration(ws.AgeSec*float64(time.Second))), cur)
 	}
 	return tw.Flush()
+}
+
+// writeStore writes the guard's shared store: its URL (without the
+// password), whether it answers, since when it does not, and what waits
+// for it or was dropped.
+func writeStore(w io.Writer, s *guard.SharedStats) {
+	state := "up"
+	if !s.Up {
+		state = "DOWN"
+		if s.DownSince != nil {
+			state += fmt.Sprintf(" since %s (%s)", s.DownSince.UTC().Format(time.RFC3339),
+				roundDur(time.Duration(s.DownSeconds*float64(time.Second))))
+		}
+	}
+	fmt.Fprintf(w, "  guard store %s  %s  outages %d  pending bans %d  dropped updates %d  errors %d\n",
+		s.URL, state, s.Outages, s.PendingBans, s.Dropped, s.Errors)
+	if !s.Up && s.LastError != "" {
+		fmt.Fprintf(w, "    last error: %s\n", s.LastError)
+	}
 }
 
 // WriteBans writes bans for people, as `corral bans list` prints them,

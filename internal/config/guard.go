@@ -443,6 +443,13 @@ func checkStoreURL(s string) error {
 				return fmt.Errorf("%s: the database %q is not a number", want, db)
 			}
 		}
+		q := u.Query()
+		if (q.Has("ca") || q.Has("cert") || q.Has("key")) && u.Scheme != "rediss" {
+			return errors.New("ca, cert and key are for a TLS store: rediss://")
+		}
+		if q.Has("cert") != q.Has("key") {
+			return errors.New("a client certificate needs both cert and key")
+		}
 	case "unix":
 		if u.Path == "" {
 			return fmt.Errorf("%s: the URL has no socket path (unix:///run/redis/redis.sock)", want)

@@ -207,6 +207,8 @@ func TestGuardStoreErrors(t *testing.T) {
 		{[]string{"--guard-store", "redis://h:99999"}, "", `bad port "99999"`},
 		{[]string{"--guard-store", "redis://h:6379/zero"}, "", `the database "zero" is not a number`},
 		{[]string{"--guard-store", "unix://"}, "", `the URL has no socket path`},
+		{[]string{"--guard-store", "redis://h:6379/0?ca=/etc/ca.pem"}, "", `--guard-store: ca, cert and key are for a TLS store: rediss://`},
+		{nil, "[guard]\nstore = 'rediss://h/0?cert=/c.pem'", `key "guard.store": a client certificate needs both cert and key`},
 		{nil, "[guard]\nstore = 'redis//h'", `corral.toml: key "guard.store": want redis://`},
 		{nil, "[guard]\nstore = 6379", `key "guard.store": want a string, got integer 6379`},
 		{nil, "[guard]\nstore_timeout = 0", `key "guard.store_timeout": want a duration from 1ms to 10s, got 0s`},

@@ -603,8 +603,9 @@ var options = []option{
 		name: "guard-store", kind: kindString, group: groupGuard, arg: "URL", noFile: true,
 		defText: "none",
 		help: "Share bans, jail counts and rate limits with the other corral instances of a fleet through Redis or Valkey: " +
-			"redis://[USER:PASSWORD@]HOST:PORT/DB, rediss://... (TLS) or unix:///PATH?db=N. In a config file, store in the [guard] table. " +
-			"The request path never waits for the store, and corral keeps serving with its own guard while it is down; see docs/fleet.md.",
+			"redis://[USER:PASSWORD@]HOST:PORT/DB, rediss://...[?ca=FILE&cert=FILE&key=FILE] (TLS) or unix:///PATH?db=N. In a config file, store in the [guard] table. " +
+			"Only answers that count against a jail, and requests of clients near a jail's threshold, wait for the store (one call within store_timeout), " +
+			"and corral keeps serving with its own guard while it is down; see docs/fleet.md.",
 		check: func(v any) error { return checkStoreURL(v.(string)) },
 		field: func(c *Config) any { return &c.GuardStore },
 	},

@@ -164,6 +164,50 @@ func (s *Store) pipeline(ctx context.Context, queue func(p redis.Pipeliner) []*r
 	}
 }
 
+// Push pushes the pending changes now, within the call timeout: the guard
+// calls it after a ban it made from a shared count, before the answer
+// that earned it goes out. A push by the writer in progress is waited for
+// (its changes are in the store when Push returns). Changes not pushed
+// stay queued.
+func (s *Store) Push(ctx context.Context) error {
+	return s.call(ctx, func(ctx context.Context) error {
+		_, err := s.push(ctx, 0)
+		return err
+	})
+}
+
+// Banned returns the store's latest ban change of each of addrs (a zero
+// Change when it has none), in one round trip within the call timeout:
+// the guard asks before it serves a suspect.
+func (s *Store) Banned(ctx context.Context, addrs []string) ([]guard.Change, error) {
+	var cmds []*redis.StringCmd
+	err := s.call(ctx, func(ctx context.Context) error {
+		var err error
+		cmds = make([]*redis.StringCmd, len(addrs))
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, a := range addrs {
+				cmds[i] = p.Get(ctx, s.keys.ban(a))
+			}
+			return nil
+		})
+		if errors.Is(err, redis.Nil) {
+			err = nil // some have none
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]guard.Change, len(addrs))
+	for i, c := range cmds {
+		var r record
+		if v, err := c.Result(); err == nil && json.Unmarshal([]byte(v), &r) == nil && r.Addr != "" {
+			out[i] = r.change()
+		}
+	}
+	return out, nil
+}
+
 // Flush pushes the pending changes now, within ctx. While the store is
 // down it returns at once: the changes stay queued until Close, and the
 // bans among them are pushed from the ban store at the next start.

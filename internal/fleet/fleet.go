@@ -2,9 +2,11 @@
 // fleet through Redis, or Valkey, which speaks the same protocol: bans,
 // jail windows and rate-limit buckets. Its Store is a guard.Shared.
 //
-// Nothing here is on the request path. The guard answers from its own
-// tables and calls Count and Take from its own goroutine, in batches;
-// Put and Delete queue. Each call has a short timeout (Config.Timeout).
+// The guard answers from its own tables. It calls Take from its own
+// goroutine, in batches; Put and Delete queue. Only Count (for an answer
+// that counts against a jail), Banned (for a client near a jail's
+// threshold) and Push (after a ban such a count made) are called from a
+// request's goroutine. Each call has a short timeout (Config.Timeout).
 // Calls that keep failing for a second (a store that hangs), or a broken
 // subscription (a store that died), open the circuit: Up turns false,
 // every call fails at once, and one goroutine tries to reconnect with
@@ -33,9 +35,11 @@ package fleet
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -52,7 +56,9 @@ import (
 // Config configures a Store.
 type Config struct {
 	// URL is the store: redis://[user:password@]host:port/db,
-	// rediss://… (TLS) or unix:///path/to/socket?db=N.
+	// rediss://… (TLS; ?ca=FILE for the authorities to trust instead of
+	// the system's, &cert=FILE&key=FILE for a client certificate) or
+	// unix:///path/to/socket?db=N.
 	URL string
 	// Prefix starts every key and the channel; default "corral". Fleets
 	// that must not share bans use different prefixes (or databases).
@@ -143,8 +149,15 @@ func New(cfg Config) (*Store, error) {
 		cfg.ID = host + ":" + strconv.Itoa(os.Getpid())
 	}
 	shown := Redact(cfg.URL)
-	opt, err := redis.ParseURL(cfg.URL)
+	raw, files, err := splitTLSFiles(cfg.URL)
 	if err != nil {
+		return nil, fmt.Errorf("guard store %s: %w", shown, err)
+	}
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("guard store %s: %w", shown, err)
+	}
+	if err := files.apply(opt.TLSConfig); err != nil {
 		return nil, fmt.Errorf("guard store %s: %w", shown, err)
 	}
 	opt.Protocol = 2 // RESP2: any Redis or Valkey
@@ -173,8 +186,8 @@ func New(cfg Config) (*Store, error) {
 
 // Check connects once, authenticates and loads the scripts, within ctx
 // and at most startTimeout. A refusal by the server (a wrong password, a
-// user without the rights, a database out of range) or a TLS certificate
-// that does not verify is returned: the configuration is wrong. A store
+// user without the rights, a database out of range, a TLS alert), or a
+// TLS certificate that does not verify, is returned: the configuration is wrong. A store
 // that does not answer is not an error: the Store keeps trying in the
 // background once started, while the guard works alone.
 func (s *Store) Check(ctx context.Context) error {
@@ -217,7 +230,13 @@ func misconfigured(err error) bool {
 			!redis.IsClusterDownError(err) && !redis.IsMaxClientsError(err) && !redis.HasErrorPrefix(err, "BUSY")
 	}
 	var verr *tls.CertificateVerificationError
-	return errors.As(err, &verr)
+	if errors.As(err, &verr) {
+		return true
+	}
+	// A TLS alert from the server: it refused our certificate (or the
+	// lack of one), the protocol version or the ciphers.
+	var oerr *net.OpError
+	return errors.As(err, &oerr) && oerr.Op == "remote error"
 }
 
 // setup pings the store (connecting and authenticating) and loads the
@@ -341,6 +360,61 @@ func (s *Store) fail(err error) {
 	if ps != nil {
 		ps.Close()
 	}
+}
+
+// tlsFiles are the files a rediss:// URL names in its query: ca (the
+// authorities that sign the server's certificate, instead of the
+// system's), cert and key (a client certificate, for a server with
+// tls-auth-clients, Redis's default). They are read once, by New.
+type tlsFiles struct{ ca, cert, key string }
+
+// splitTLSFiles takes the ca, cert and key parameters out of u, which
+// go-redis does not know, and returns the rest.
+func splitTLSFiles(u string) (string, tlsFiles, error) {
+	var f tlsFiles
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", f, errors.New("the URL does not parse")
+	}
+	q := p.Query()
+	f = tlsFiles{ca: q.Get("ca"), cert: q.Get("cert"), key: q.Get("key")}
+	if f == (tlsFiles{}) {
+		return u, f, nil
+	}
+	if p.Scheme != "rediss" {
+		return "", f, errors.New("ca, cert and key are for a TLS store: rediss://")
+	}
+	if (f.cert == "") != (f.key == "") {
+		return "", f, errors.New("a client certificate needs both cert and key")
+	}
+	q.Del("ca")
+	q.Del("cert")
+	q.Del("key")
+	p.RawQuery = q.Encode()
+	return p.String(), f, nil
+}
+
+// apply sets the files in c, rediss://'s TLS configuration.
+func (f tlsFiles) apply(c *tls.Config) error {
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
+		if err != nil {
+			return fmt.Errorf("ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("ca: %s holds no PEM certificate", f.ca)
+		}
+		c.RootCAs = pool
+	}
+	if f.cert != "" {
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			return fmt.Errorf("cert and key: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return nil
 }
 
 // Redact returns u without its password (in the user info or in the

@@ -197,6 +197,39 @@ func TestBansTravel(t *testing.T) {
 	}
 }
 
+// TestPushAndBanned: Push stores a queued ban at once, and Banned reads
+// it back on another instance before the channel's message is needed.
+func TestPushAndBanned(t *testing.T) {
+	r := startRedis(t)
+	a, _ := open(t, r.url(), "a", &fakeLocal{})
+	b, _ := open(t, r.url(), "b", &fakeLocal{})
+	eventually(t, 5*time.Second, "both up", func() bool { return a.Up() && b.Up() })
+	ctx := context.Background()
+	if cs, err := b.Banned(ctx, []string{"192.0.2.30"}); err != nil || len(cs) != 1 || cs[0].Addr != "" {
+		t.Fatalf("Banned before any ban: %+v %v", cs, err)
+	}
+	since := time.Now().Truncate(time.Millisecond)
+	a.Put(guard.Ban{Addr: "192.0.2.30", Since: since, Until: since.Add(time.Hour), Jail: "probe", Reason: "10 probes", Offences: 1, Status: 403})
+	if err := a.Push(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := b.Banned(ctx, []string{"192.0.2.31", "192.0.2.30"})
+	if err != nil || len(cs) != 2 || cs[0].Addr != "" {
+		t.Fatalf("Banned after Push: %+v %v", cs, err)
+	}
+	if c := cs[1]; c.Addr != "192.0.2.30" || c.Deleted || c.Jail != "probe" || !c.Since.Equal(since) || !c.Until.Equal(since.Add(time.Hour)) || c.Origin != "a" {
+		t.Fatalf("Banned after Push: %+v", c)
+	}
+	if err := a.Push(ctx); err != nil {
+		t.Errorf("Push with nothing queued: %v", err)
+	}
+	r.kill()
+	eventually(t, 5*time.Second, "the store down", func() bool { return !b.Up() })
+	if cs, err := b.Banned(ctx, []string{"192.0.2.30"}); cs != nil || !errors.Is(err, guard.ErrDown) {
+		t.Errorf("Banned with the store down: %+v %v, want ErrDown at once", cs, err)
+	}
+}
+
 func TestCountAcrossInstances(t *testing.T) {
 	r := startRedis(t)
 	a, _ := open(t, r.url(), "a", &fakeLocal{})
@@ -449,5 +482,40 @@ func TestGCRA(t *testing.T) {
 		if i != tc.interval || tol != tc.toler {
 			t.Errorf("gcra(%g, %d) = %d, %d; want %d, %d", tc.rate, tc.burst, i, tol, tc.interval, tc.toler)
 		}
+	}
+}
+
+// TestTLSFiles: a rediss:// URL's ca, cert and key are taken out of the
+// URL (go-redis refuses parameters it does not know) and checked when
+// the Store is made; the rest of the URL stays.
+func TestTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := dir + "/not.pem"
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ url, want string }{
+		{"redis://h:6379/0?ca=/x.pem", "ca, cert and key are for a TLS store"},
+		{"rediss://h:6380/0?cert=/c.pem", "needs both cert and key"},
+		{"rediss://h:6380/0?ca=" + dir + "/missing.pem", "ca: open "},
+		{"rediss://h:6380/0?ca=" + notPEM, "holds no PEM certificate"},
+		{"rediss://h:6380/0?cert=" + notPEM + "&key=" + notPEM, "cert and key: "},
+		{"rediss://h:6380/0?ca=" + notPEM + "&bogus=1", "unexpected option: bogus"},
+	} {
+		if _, err := New(Config{URL: tc.url}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.url, err, tc.want)
+		}
+	}
+	raw, files, err := splitTLSFiles("rediss://:pw@h:6380/2?ca=/etc/ca.pem&dial_timeout=3")
+	if err != nil || raw != "rediss://:pw@h:6380/2?dial_timeout=3" || files != (tlsFiles{ca: "/etc/ca.pem"}) {
+		t.Errorf("split: %q %+v %v", raw, files, err)
+	}
+	s, err := New(Config{URL: "rediss://h:6380/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c := s.rdb.Options().TLSConfig; c == nil || c.RootCAs != nil || c.ServerName != "h" {
+		t.Errorf("rediss:// without files: TLS config %+v, want the system's authorities", c)
 	}
 }

@@ -173,33 +173,47 @@ func ParseKey(s string) (netip.Addr, error) {
 	return Key(a), nil
 }
 
-// event records one jail event of client key and bans it when the jail's
-// window is full.
-func (g *Guard) event(key netip.Addr, jail int) {
-	j := &g.cfg.Jails[jail]
-	if j.MaxRetry <= 0 {
-		return
-	}
+// offend records one event of client key in each of jails and bans the
+// client when a jail's window is full. With a shared store the events are
+// also counted in the fleet's windows, from the request's goroutine and
+// before the answer goes out: see countShared.
+func (g *Guard) offend(key netip.Addr, jails ...int) {
 	now := g.now()
-	c := g.clients.get(key)
-	c.mu.Lock()
-	if c.windows == nil {
-		c.windows = make([]window, NumJails)
-	}
-	n := c.windows[jail].add(now.UnixNano(), int64(j.FindTime), j.MaxRetry)
-	full := n >= j.MaxRetry
-	if full {
-		c.windows[jail].reset()
-	}
-	c.mu.Unlock()
-	if !full {
-		if g.shared != nil {
-			g.shareEvent(key, jail)
+	var c *client
+	var toShare [NumJails]int
+	n := 0
+	pushed := false // banned here, and the ban pushed
+	for _, jail := range jails {
+		j := &g.cfg.Jails[jail]
+		if j.MaxRetry <= 0 {
+			continue
 		}
-		return
+		if c == nil {
+			c = g.clients.get(key)
+		}
+		c.mu.Lock()
+		if c.windows == nil {
+			c.windows = make([]window, NumJails)
+		}
+		count := c.windows[jail].add(now.UnixNano(), int64(j.FindTime), j.MaxRetry)
+		full := count >= j.MaxRetry
+		if full {
+			c.windows[jail].reset()
+		}
+		c.mu.Unlock()
+		if !full {
+			toShare[n] = jail
+			n++
+			continue
+		}
+		reason := fmt.Sprintf("%d %s within %s", count, eventNoun[jail], j.FindTime)
+		if g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true) && g.shared != nil {
+			pushed = g.pushShared()
+		}
 	}
-	reason := fmt.Sprintf("%d %s within %s", n, eventNoun[jail], j.FindTime)
-	g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true)
+	if n > 0 && g.shared != nil && !pushed {
+		g.countShared(key, toShare[:n])
+	}
 }
 
 var eventNoun = [NumJails]string{"probes", "401/403 answers", "4xx answers", "rate-limited requests"}
@@ -267,6 +281,7 @@ func (g *Guard) putUnlock(b, old *ban) bool {
 	delete(t.history, b.key)
 	t.mu.Unlock()
 	g.clients.forget(b.key)
+	g.suspects.remove(b.key)
 	return true
 }
 
@@ -442,6 +457,7 @@ func (g *Guard) Unban(addr, by string) (bool, error) {
 	}
 	t.mu.Unlock()
 	g.clients.forget(k)
+	g.suspects.remove(k)
 	if g.store != nil {
 		g.store.Delete(keyString(k))
 	}

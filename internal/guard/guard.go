@@ -151,13 +151,15 @@ type Guard struct {
 	// limit's part (requests admitted since the last report, and until
 	// when, in unix nanoseconds, the fleet's bucket refuses requests).
 	shared        Shared
-	events        chan sharedEvent
+	suspects      suspects
 	dirty         chan *client
 	kick          chan struct{}
 	globalPending atomic.Int64
 	globalUntil   atomic.Int64
 	sharedDropped atomic.Int64
 	sharedDone    chan struct{} // closed when share has returned
+	syncq         chan *sharedReq
+	syncDone      chan struct{} // closed when syncShared has returned
 
 	routesMu  sync.Mutex
 	routesRaw string
@@ -241,10 +243,11 @@ func New(cfg Config) (*Guard, error) {
 	g.stopCtx, g.stop = context.WithCancel(context.Background())
 	if cfg.Shared != nil && cfg.Enabled {
 		g.shared = cfg.Shared
-		g.events = make(chan sharedEvent, sharedEventQueue)
 		g.dirty = make(chan *client, sharedDirtyQueue)
 		g.kick = make(chan struct{}, 1)
 		g.sharedDone = make(chan struct{})
+		g.syncq = make(chan *sharedReq, sharedSyncQueue)
+		g.syncDone = make(chan struct{})
 	}
 	if cfg.GlobalRate.Rate > 0 {
 		g.global = rate.NewLimiter(rate.Limit(cfg.GlobalRate.Rate), cfg.GlobalRate.burst())
@@ -289,6 +292,7 @@ func (g *Guard) Start(ctx context.Context, store Store) error {
 	if g.shared != nil {
 		g.shared.Start(sharedLocal{g})
 		go g.share()
+		go g.syncShared()
 	}
 	return err
 }
@@ -331,7 +335,7 @@ func (g *Guard) Shutdown(ctx context.Context) error {
 
 // wait waits for the background goroutines Start started, within ctx.
 func (g *Guard) wait(ctx context.Context) error {
-	for _, done := range []chan struct{}{g.done, g.sharedDone} {
+	for _, done := range []chan struct{}{g.done, g.sharedDone, g.syncDone} {
 		if done == nil {
 			continue
 		}
@@ -369,6 +373,7 @@ func (g *Guard) housekeep() {
 		}
 		now := g.now()
 		g.expire(now)
+		g.suspects.expire(now)
 		if now.Sub(lastResolve) >= g.cfg.ResolveEvery {
 			lastResolve = now
 			ctx, cancel := context.WithTimeout(g.stopCtx, 30*time.Second)
@@ -464,7 +469,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	allowed := g.allow.contains(id.Addr)
 	var c *client
 	if !allowed {
-		if b := g.bans.active(key, g.now); b != nil {
+		b := g.bans.active(key, g.now)
+		if b == nil && g.shared != nil && g.suspects.has(key, g.now) {
+			b = g.sharedBan(key)
+		}
+		if b != nil {
 			b.blocked.Add(1)
 			g.reject(gw, b.status, b.retryAfter(g.now()), !id.Forwarded)
 			return
@@ -482,7 +491,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if code, retry, c = g.limit(key, r.URL.Path, m.Rule(route)); code != 0 {
 			g.limited.Add(1)
 			g.reject(gw, code, retry, false)
-			g.event(key, JailRateLimit)
+			g.offend(key, JailRateLimit)
 			return
 		}
 	}
@@ -496,10 +505,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.reject(gw, http.StatusNotFound, 0, false)
 		if !allowed {
-			g.event(key, JailProbe)
-			g.event(key, JailErrors)
+			g.offend(key, JailProbe, JailErrors)
 		}
 		return
+	}
+	if !allowed {
+		// The jails see the answer's status before it goes out (see
+		// writer.BeforeHeader), or in after if it never goes out.
+		gw.g, gw.key, gw.path, gw.known = g, key, r.URL.Path, known
 	}
 	defer g.after(gw, r, key, c, known, allowed)
 	h.next.ServeHTTP(gw, r)
@@ -543,17 +556,35 @@ func (g *Guard) after(gw *writer, r *http.Request, key netip.Addr, c *client, kn
 			g.log.Warn("learned-route table full; paths answered from now on are not learned", "paths", g.cfg.LearnMax)
 		}
 	}
+	if !allowed && !gw.judged {
+		g.judge(key, path, status, known)
+	}
+}
+
+// judge feeds the jails with an answer's status: a probe (a path the app
+// does not have), a 401 or 403 on a known route, any other 4xx. known
+// says whether the route is known; an answer other than 404 shows that
+// it exists.
+func (g *Guard) judge(key netip.Addr, path string, status int, known bool) {
+	known = known || status != http.StatusNotFound
+	var jails [2]int
+	n := 0
 	switch {
-	case allowed:
 	case !known:
 		if !wellKnown(path) {
-			g.event(key, JailProbe)
+			jails[n] = JailProbe
+			n++
 		}
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		g.event(key, JailAuth)
+		jails[n] = JailAuth
+		n++
 	}
-	if status >= 400 && status < 500 && status != http.StatusTooManyRequests && !allowed {
-		g.event(key, JailErrors)
+	if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
+		jails[n] = JailErrors
+		n++
+	}
+	if n > 0 {
+		g.offend(key, jails[:n]...)
 	}
 }
 
@@ -763,10 +794,21 @@ type writer struct {
 	scheme string
 	class  int
 	appBan int // seconds asked for with X-Corral-Ban
+
+	// For the jails, set when the client is not allow-listed: judge
+	// gets the status before the header goes out (judged), so that a
+	// ban the answer earns, shared with the fleet, is in the store
+	// before the client can send its next request anywhere.
+	g      *Guard
+	key    netip.Addr
+	path   string
+	known  bool
+	judged bool
 }
 
-// BeforeHeader takes X-Corral-Ban out of the response and keeps its value.
-func (w *writer) BeforeHeader(h http.Header, _ int) {
+// BeforeHeader takes X-Corral-Ban out of the response and keeps its value,
+// and feeds the jails with code.
+func (w *writer) BeforeHeader(h http.Header, code int) {
 	if vs, ok := h["X-Corral-Ban"]; ok {
 		delete(h, "X-Corral-Ban")
 		if len(vs) > 0 {
@@ -774,6 +816,10 @@ func (w *writer) BeforeHeader(h http.Header, _ int) {
 				w.appBan = n
 			}
 		}
+	}
+	if w.g != nil && !w.judged {
+		w.judged = true
+		w.g.judge(w.key, w.path, code, w.known)
 	}
 }
 

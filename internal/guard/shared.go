@@ -8,18 +8,22 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Shared is a store that the instances of a fleet share (package fleet
 // keeps one in Redis or Valkey): bans, jail event counts and rate-limit
-// buckets. The guard never waits for it while it answers a request. It
-// answers from its own tables, and its own goroutines talk to the store
-// in batches: jail events and requests admitted by rate limits go out
-// within a few milliseconds, and the verdicts that come back (a shared
-// jail window is full, a shared bucket is empty) apply to the requests
-// after them. Ban changes travel both ways: the guard hands its own to Put
-// and Delete, and the store hands the other instances' to Local.Apply.
+// buckets. The guard answers from its own tables. Requests admitted by
+// rate limits are reported by its own goroutine in batches, and the
+// verdicts that come back (a shared bucket is empty) apply to the
+// requests after them. Jail events are counted before the answer that
+// earned them goes out, and the requests of a suspect (a client near a
+// jail's threshold) ask the store for a ban first: see countShared. No
+// other request waits for the store. Ban changes travel both ways: the
+// guard hands its own to Put and Delete, and the store hands the other
+// instances' to Local.Apply.
 //
 // While the store is down, Up is false, Count and Take fail at once, and
 // the guard goes on with its local jails and limits alone; Put and Delete
@@ -44,7 +48,19 @@ type Shared interface {
 	// Count adds one jail event per entry to the shared jail windows and
 	// returns each window's count after it; a count that reaches the
 	// event's MaxRetry empties that window (the guard bans the client).
+	// The guard calls it from a request's goroutine, before the answer
+	// that earned the events goes out: it must give up within a few
+	// milliseconds (the store's call timeout).
 	Count(ctx context.Context, events []Event) ([]int, error)
+	// Banned returns the store's latest ban change of each of addrs (a
+	// zero Change, Addr "", when it has none), in one round trip within
+	// the call timeout. The guard asks before it serves a suspect (see
+	// Guard.countShared), never for other clients.
+	Banned(ctx context.Context, addrs []string) ([]Change, error)
+	// Push pushes the queued ban changes now, within the call timeout:
+	// the guard calls it after a ban its shared count made, before the
+	// answer goes out.
+	Push(ctx context.Context) error
 	// Take records requests admitted by rate limits in the shared buckets
 	// and returns, for each, how long the bucket refuses requests now (0
 	// while it does not).
@@ -126,20 +142,15 @@ var ErrDown = errors.New("shared guard store is down")
 // Sizes of the guard's queues towards the shared store. Past them updates
 // are dropped (and counted), never queued without bound.
 const (
-	sharedEventQueue = 4096 // jail events waiting to be counted
 	sharedDirtyQueue = 8192 // clients with admitted requests to report
-	sharedBatch      = 512  // events or takes per call
+	sharedSyncQueue  = 4096 // requests waiting to count jail events or to check a ban
+	sharedBatch      = 512  // takes, counts or checks per call
 	// sharedDelay is how long the guard lets admitted requests gather
 	// before it reports them: the price of batching, in how late the
-	// verdict of an empty bucket arrives. Jail events do not wait.
+	// verdict of an empty bucket arrives.
 	sharedDelay = time.Millisecond
+	maxSuspects = 65536 // clients whose every request asks the store for a ban
 )
-
-// sharedEvent is a jail event waiting to be counted in the shared window.
-type sharedEvent struct {
-	key  netip.Addr
-	jail int
-}
 
 // sharedLocal is the guard as its Shared store sees it.
 type sharedLocal struct{ g *Guard }
@@ -189,6 +200,7 @@ func (g *Guard) applyShared(c Change) {
 		t.refused += old.refused.Load()
 		t.mu.Unlock()
 		g.clients.forget(k)
+		g.suspects.remove(k)
 		if g.store != nil {
 			g.store.Delete(keyString(k))
 		}
@@ -258,17 +270,238 @@ func sameBan(b *ban, s Ban) bool {
 		b.until.IsZero() == s.Until.IsZero() && b.jail == s.Jail
 }
 
-// shareEvent queues a jail event for the shared window, if the store is up.
-func (g *Guard) shareEvent(key netip.Addr, jail int) {
+// countShared counts jail events of key in the fleet's windows and bans
+// the client when one is full. The request's goroutine waits for it
+// before the answer that earned the events goes out, and a ban it makes
+// is in the store before it returns, so that a scan spread over the fleet
+// is cut off as against one instance:
+//
+//   - the fleet's count of a probe already includes every earlier probe
+//     of a scanner that waits for each answer, whatever instance
+//     answered it: the count that reaches maxretry is this instance's,
+//     and the ban is in the store before the scanner hears back;
+//   - a client whose count reached half a jail's maxretry is a suspect
+//     here until the jail's findtime has passed: before serving each of
+//     its requests this instance asks the store for its ban (sharedBan),
+//     so the scanner's next probe is refused wherever it lands, even
+//     before the ban's message on the channel arrives.
+//
+// Only answers that count against a jail (a probe, a 401/403, another
+// 4xx) and the requests of suspects wait for the store; other answers,
+// and every request of a client that is not a suspect, never do. The
+// waits are batched by syncShared (one round trip for many requests, so
+// a flood of 4xx answers does not become a flood of calls) and bounded
+// by its queue: a request that finds it full, or the store down, goes
+// on without the store.
+func (g *Guard) countShared(key netip.Addr, jails []int) {
 	if !g.shared.Up() {
+		g.sharedDropped.Add(int64(len(jails)))
 		return
 	}
-	select {
-	case g.events <- sharedEvent{key: key, jail: jail}:
-		g.kickShared()
-	default:
-		g.sharedDropped.Add(1)
+	r := &sharedReq{key: key, done: make(chan struct{})}
+	r.n = copy(r.jails[:], jails)
+	if !g.waitShared(r) {
+		g.sharedDropped.Add(int64(r.n))
 	}
+}
+
+// sharedBan asks the store whether suspect key is banned, applies the ban
+// it holds here and returns it; nil when the store has none, or does not
+// answer within its timeout.
+func (g *Guard) sharedBan(key netip.Addr) *ban {
+	if !g.shared.Up() {
+		return nil
+	}
+	r := &sharedReq{key: key, check: true, done: make(chan struct{})}
+	if !g.waitShared(r) || r.found.Addr == "" || r.found.Deleted {
+		return nil
+	}
+	g.applyShared(r.found)
+	return g.bans.active(key, g.now)
+}
+
+// pushShared pushes a ban the local jails made before the answer that
+// earned it goes out, as countShared does for the fleet's. It reports
+// whether it did.
+func (g *Guard) pushShared() bool {
+	if !g.shared.Up() {
+		return false
+	}
+	return g.waitShared(&sharedReq{push: true, done: make(chan struct{})})
+}
+
+// sharedReq is a request's business with the store, which it waits for:
+// count its jail events, (check) read its ban into found, or (push) push
+// the ban changes queued.
+type sharedReq struct {
+	key   netip.Addr
+	jails [NumJails]int
+	n     int
+	check bool
+	push  bool
+	found Change
+	done  chan struct{} // closed when done
+}
+
+// waitShared hands r to syncShared and waits until it is done. It
+// reports false when the queue is full or the guard stops first.
+func (g *Guard) waitShared(r *sharedReq) bool {
+	select {
+	case g.syncq <- r:
+	default:
+		return false
+	}
+	select {
+	case <-r.done:
+		return true
+	case <-g.stopCtx.Done():
+		return false
+	}
+}
+
+// syncShared does the requests' business with the store, in batches,
+// until the guard stops.
+func (g *Guard) syncShared() {
+	defer close(g.syncDone)
+	batch := make([]*sharedReq, 0, sharedBatch)
+	for {
+		select {
+		case <-g.stopCtx.Done():
+			return
+		case r := <-g.syncq:
+			batch = append(batch[:0], r)
+		}
+	drain:
+		for len(batch) < sharedBatch {
+			select {
+			case r := <-g.syncq:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		g.syncOnce(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+		clear(batch)
+	}
+}
+
+// syncOnce counts the batch's events, bans the clients whose windows are
+// full and pushes the bans, then reads the bans the batch checks: a ban
+// this batch made is in the store before anyone hears of it.
+func (g *Guard) syncOnce(batch []*sharedReq) {
+	var evs []Event
+	var refs []*sharedReq
+	var jails []int
+	var addrs []string
+	var checks []*sharedReq
+	banned := false
+	for _, r := range batch {
+		banned = banned || r.push
+		if r.check {
+			addrs = append(addrs, keyString(r.key))
+			checks = append(checks, r)
+			continue
+		}
+		addr := keyString(r.key)
+		for _, jail := range r.jails[:r.n] {
+			j := &g.cfg.Jails[jail]
+			evs = append(evs, Event{Jail: j.Name, Addr: addr, MaxRetry: j.MaxRetry, FindTime: j.FindTime})
+			refs = append(refs, r)
+			jails = append(jails, jail)
+		}
+	}
+	if len(evs) > 0 {
+		counts, err := g.shared.Count(g.stopCtx, evs)
+		if err != nil {
+			g.sharedDropped.Add(int64(len(evs)))
+		}
+		now := g.now()
+		for i, n := range counts {
+			jail, key := jails[i], refs[i].key
+			j := &g.cfg.Jails[jail]
+			switch {
+			case n >= j.MaxRetry:
+				reason := fmt.Sprintf("%d %s within %s across the fleet", n, eventNoun[jail], j.FindTime)
+				banned = g.ban(key, 0, j.Name, reason, jailStatus(jail), jail, true) || banned
+			case 2*n >= j.MaxRetry:
+				g.suspects.add(key, now.Add(j.FindTime).UnixNano())
+			}
+		}
+	}
+	if banned {
+		// A failed push stays queued and goes out with the next.
+		_ = g.shared.Push(g.stopCtx)
+	}
+	if len(addrs) > 0 {
+		found, err := g.shared.Banned(g.stopCtx, addrs)
+		if err == nil {
+			for i, c := range found {
+				checks[i].found = c
+			}
+		}
+	}
+}
+
+// suspects are the clients whose count in a shared jail window came near
+// its maxretry: every request of theirs asks the store for a ban first.
+// Bounded: past maxSuspects, new suspects are not kept (their scans are
+// cut off as before, when the ban's message arrives).
+type suspects struct {
+	n  atomic.Int32 // len(m): the request path skips the lock while 0
+	mu sync.RWMutex
+	m  map[netip.Addr]int64 // until when (unix ns)
+}
+
+func (s *suspects) add(k netip.Addr, until int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[netip.Addr]int64{}
+	}
+	if _, ok := s.m[k]; !ok && len(s.m) >= maxSuspects {
+		return
+	}
+	s.m[k] = until
+	s.n.Store(int32(len(s.m)))
+}
+
+func (s *suspects) has(k netip.Addr, now func() time.Time) bool {
+	if s.n.Load() == 0 {
+		return false
+	}
+	s.mu.RLock()
+	until, ok := s.m[k]
+	s.mu.RUnlock()
+	return ok && until > now().UnixNano()
+}
+
+func (s *suspects) remove(k netip.Addr) {
+	if s.n.Load() == 0 {
+		return
+	}
+	s.mu.Lock()
+	delete(s.m, k)
+	s.n.Store(int32(len(s.m)))
+	s.mu.Unlock()
+}
+
+// expire forgets the suspects whose time is up.
+func (s *suspects) expire(now time.Time) {
+	if s.n.Load() == 0 {
+		return
+	}
+	t := now.UnixNano()
+	s.mu.Lock()
+	for k, until := range s.m {
+		if until <= t {
+			delete(s.m, k)
+		}
+	}
+	s.n.Store(int32(len(s.m)))
+	s.mu.Unlock()
 }
 
 func (g *Guard) kickShared() {
@@ -327,18 +560,14 @@ func (g *Guard) share() {
 			return
 		case <-g.kick:
 		}
-		// Jail events go at once: a ban that comes a moment later lets
-		// a scanner's next probes through. Admitted requests wait a
-		// moment for others to join them in the batch; events that come
-		// meanwhile join it too.
-		if len(g.events) == 0 {
-			t.Reset(sharedDelay)
-			select {
-			case <-g.stopCtx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		// Admitted requests wait a moment for others to join them in
+		// the batch.
+		t.Reset(sharedDelay)
+		select {
+		case <-g.stopCtx.Done():
+			t.Stop()
+			return
+		case <-t.C:
 		}
 		for g.shareOnce() {
 		}
@@ -352,26 +581,10 @@ type takeRef struct {
 	i int
 }
 
-// shareOnce sends one batch of events and takes; it reports whether more
-// are waiting.
+// shareOnce sends one batch of takes; it reports whether more are
+// waiting.
 func (g *Guard) shareOnce() bool {
 	up := g.shared.Up()
-	var evs []sharedEvent
-	var out []Event
-drainEvents:
-	for len(evs) < sharedBatch {
-		select {
-		case e := <-g.events:
-			evs = append(evs, e)
-		default:
-			break drainEvents
-		}
-	}
-	for _, e := range evs {
-		j := &g.cfg.Jails[e.jail]
-		out = append(out, Event{Jail: j.Name, Addr: keyString(e.key), MaxRetry: j.MaxRetry, FindTime: j.FindTime})
-	}
-
 	var takes []Take
 	var refs []takeRef
 	if n := g.globalPending.Swap(0); n > 0 {
@@ -402,25 +615,10 @@ drainClients:
 			break drainClients
 		}
 	}
-	more := len(evs) == sharedBatch || len(takes) >= sharedBatch
+	more := len(takes) >= sharedBatch
 	if !up {
-		g.sharedDropped.Add(int64(len(out) + len(takes)))
+		g.sharedDropped.Add(int64(len(takes)))
 		return more
-	}
-	if len(out) > 0 {
-		counts, err := g.shared.Count(g.stopCtx, out)
-		if err != nil {
-			g.sharedDropped.Add(int64(len(out)))
-		}
-		for i, n := range counts {
-			if n < out[i].MaxRetry {
-				continue
-			}
-			e := evs[i]
-			j := &g.cfg.Jails[e.jail]
-			reason := fmt.Sprintf("%d %s within %s across the fleet", n, eventNoun[e.jail], j.FindTime)
-			g.ban(e.key, 0, j.Name, reason, jailStatus(e.jail), e.jail, true)
-		}
 	}
 	if len(takes) > 0 {
 		waits, err := g.shared.Take(g.stopCtx, takes)

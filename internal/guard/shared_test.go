@@ -15,16 +15,20 @@ import (
 // instances at once; jail windows and buckets follow the same rules as
 // fleet's scripts, on the hub's clock.
 type hub struct {
-	mu        sync.Mutex
-	now       func() time.Time
-	down      bool
-	bans      map[string]Change
-	windows   map[string][]time.Time
-	tat       map[string]time.Time
-	members   []*memShared
-	takeDelay time.Duration // each Take call waits this long (a slow store)
-	counts    int           // events counted
-	takes     int           // requests taken
+	mu         sync.Mutex
+	now        func() time.Time
+	down       bool
+	bans       map[string]Change
+	windows    map[string][]time.Time
+	tat        map[string]time.Time
+	members    []*memShared
+	takeDelay  time.Duration // each Take call waits this long (a slow store)
+	quiet      bool          // ban changes are stored but not delivered (a channel that lags)
+	asked      int           // addresses Banned was asked about
+	gate       chan struct{} // when not nil, Count waits until it is closed
+	countCalls int
+	counts     int // events counted
+	takes      int // requests taken
 }
 
 func newHub(now func() time.Time) *hub {
@@ -64,7 +68,7 @@ func (m *memShared) publish(c Change) {
 	h.bans[c.Addr] = c
 	var others []Local
 	for _, o := range h.members {
-		if o != m && o.local != nil {
+		if o != m && o.local != nil && !h.quiet {
 			others = append(others, o.local)
 		}
 	}
@@ -81,6 +85,13 @@ func (m *memShared) Delete(addr string, at time.Time) {
 
 func (m *memShared) Count(_ context.Context, evs []Event) ([]int, error) {
 	h := m.h
+	h.mu.Lock()
+	gate := h.gate
+	h.countCalls++
+	h.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.down {
@@ -132,8 +143,24 @@ func (m *memShared) Take(_ context.Context, takes []Take) ([]time.Duration, erro
 	return out, nil
 }
 
+func (m *memShared) Push(context.Context) error  { return nil }
 func (m *memShared) Flush(context.Context) error { return nil }
-func (m *memShared) Stats() SharedStats          { return SharedStats{Up: m.Up()} }
+
+func (m *memShared) Banned(_ context.Context, addrs []string) ([]Change, error) {
+	h := m.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down {
+		return nil, ErrDown
+	}
+	out := make([]Change, len(addrs))
+	for i, a := range addrs {
+		h.asked++
+		out[i] = h.bans[a]
+	}
+	return out, nil
+}
+func (m *memShared) Stats() SharedStats { return SharedStats{Up: m.Up()} }
 
 // newFleet starts n guards that share h and a clock.
 func newFleet(t *testing.T, n int, mod func(*Config)) ([]*rig, *hub, *clock) {
@@ -241,17 +268,143 @@ func TestSharedJailWindow(t *testing.T) {
 	rigs[0].do(scanner, "GET", "/probe-a", nil)
 	for i := range 9 {
 		rigs[1].do(scanner, "GET", fmt.Sprintf("/probe-b%d", i), nil)
-		// Each event is counted before the next one, as a real scan's
-		// requests are a round trip apart.
-		waitFor(t, time.Second, "the event counted", func() bool { return rigs[1].g.events != nil && len(rigs[1].g.events) == 0 })
-		time.Sleep(3 * sharedDelay)
 	}
-	waitFor(t, time.Second, "the ban on every instance", func() bool {
-		return banned(rigs[0], "192.0.2.70") && banned(rigs[1], "192.0.2.70") && banned(rigs[2], "192.0.2.70")
-	})
+	// Counted before each answer went out, and the ban shared before the
+	// tenth's: no waiting.
+	if !banned(rigs[0], "192.0.2.70") || !banned(rigs[1], "192.0.2.70") || !banned(rigs[2], "192.0.2.70") {
+		t.Fatal("the scanner is not banned on every instance")
+	}
 	b := rigs[2].g.Bans()
 	if len(b) != 1 || b[0].Jail != "probe" || !strings.Contains(b[0].Reason, "10 probes") || !strings.Contains(b[0].Reason, "fleet") {
 		t.Errorf("bans %+v", b)
+	}
+}
+
+// TestSharedScanCutOffExactly: a scan spread round robin over two to six
+// instances is cut off after maxretry probes, as against one instance,
+// even when the channel that carries bans never delivers: the count that
+// reaches maxretry is made, and its ban stored, before the answer goes
+// out, and the instances that saw the client near the threshold ask the
+// store before serving it (up to maxretry/2+1 instances, 6 here: the
+// instance after the threshold saw the client at a count of
+// maxretry+1-N). A client far from any threshold never makes
+// an instance ask.
+func TestSharedScanCutOffExactly(t *testing.T) {
+	for _, n := range []int{2, 3, 6} {
+		rigs, h, _ := newFleet(t, n, nil)
+		h.quiet = true
+		for _, r := range rigs {
+			r.g.SetRoutes(nil)
+		}
+		// A legit client: a 404 and a 401 or two, pages on every instance.
+		for i, r := range rigs {
+			r.do("192.0.2.71:1", "GET", "/", nil)
+			if i < 2 {
+				r.do("192.0.2.71:1", "GET", fmt.Sprintf("/missing-%d", i), nil)
+				r.do("192.0.2.71:1", "GET", "/login", nil)
+			}
+			r.do("192.0.2.71:1", "GET", "/2024", nil)
+		}
+		if h.asked != 0 {
+			t.Fatalf("%d instances: the store was asked %d times about a legit client", n, h.asked)
+		}
+		answered := 0
+		for i := range 40 {
+			w := rigs[i%n].do("192.0.2.72:1", "GET", fmt.Sprintf("/probe-%d", i), nil)
+			switch w.Code {
+			case 404:
+				answered++
+			case 403:
+			default:
+				t.Fatalf("%d instances: probe %d answered %d", n, i, w.Code)
+			}
+		}
+		if answered != 10 {
+			t.Errorf("%d instances: %d probes answered, want 10 as against one instance", n, answered)
+		}
+		for i, r := range rigs {
+			if !banned(r, "192.0.2.72") {
+				t.Errorf("%d instances: instance %d does not ban the scanner", n, i)
+			}
+		}
+	}
+}
+
+// TestSharedCountsBatched: answers that wait for the store while a call is
+// in progress share the next call, so a flood of 4xx answers costs the
+// store a few calls, not one each.
+func TestSharedCountsBatched(t *testing.T) {
+	rigs, h, _ := newFleet(t, 1, nil)
+	g := rigs[0].g
+	g.SetRoutes(nil)
+	h.mu.Lock()
+	h.gate = make(chan struct{})
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	codes := make([]int, 51)
+	do := func(i int) {
+		defer wg.Done()
+		codes[i] = rigs[0].do(fmt.Sprintf("192.0.2.%d:1", 100+i), "GET", "/missing", nil).Code
+	}
+	wg.Add(1)
+	go do(0)
+	waitFor(t, 5*time.Second, "the first count in progress", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.countCalls == 1
+	})
+	wg.Add(50)
+	for i := 1; i <= 50; i++ {
+		go do(i)
+	}
+	waitFor(t, 5*time.Second, "50 answers waiting", func() bool { return len(g.syncq) == 50 })
+	close(h.gate)
+	wg.Wait()
+	for i, c := range codes {
+		if c != 404 {
+			t.Fatalf("request %d: %d", i, c)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Two events each (probe and errors), in two calls.
+	if h.countCalls != 2 || h.counts != 2*51 {
+		t.Errorf("%d calls counted %d events; want 2 calls, 102 events", h.countCalls, h.counts)
+	}
+}
+
+// TestSharedQueueFullGoesOn: with the store stuck and the queue of
+// requests waiting for it full, a request goes on without it.
+func TestSharedQueueFullGoesOn(t *testing.T) {
+	rigs, h, _ := newFleet(t, 1, nil)
+	g := rigs[0].g
+	g.SetRoutes(nil)
+	h.mu.Lock()
+	h.gate = make(chan struct{})
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	defer func() { close(h.gate); wg.Wait() }()
+	for i := range 1 + sharedSyncQueue {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rigs[0].do(fmt.Sprintf("10.1.%d.%d:1", i>>8, i&255), "GET", "/missing", nil)
+		}()
+		if i == 0 {
+			waitFor(t, 5*time.Second, "the first count in progress", func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return h.countCalls == 1
+			})
+		}
+	}
+	waitFor(t, 10*time.Second, "the queue full", func() bool { return len(g.syncq) == sharedSyncQueue })
+	before := g.Stats().Store.Dropped
+	if w := rigs[0].do("192.0.2.99:1", "GET", "/missing", nil); w.Code != 404 {
+		t.Errorf("a request with the queue full: %d", w.Code)
+	}
+	if d := g.Stats().Store.Dropped - before; d != 2 {
+		t.Errorf("%d updates dropped, want 2 (probe and errors)", d)
 	}
 }
 
@@ -291,7 +444,8 @@ func TestSharedRateLimit(t *testing.T) {
 	})
 }
 
-// TestSharedStoreSlowOrDown: the request path never waits for the store,
+// TestSharedStoreSlowOrDown: a request that earns no jail event never
+// waits for the store,
 // and without it each instance keeps its local limits, jails and bans.
 func TestSharedStoreSlowOrDown(t *testing.T) {
 	rigs, h, _ := newFleet(t, 2, func(c *Config) {
