@@ -32,6 +32,12 @@ type Server struct {
 	mu     sync.Mutex
 	http   *http.Server // set by Serve
 	closed bool         // Shutdown or Close was called
+	extra  []route      // added by Handle
+}
+
+type route struct {
+	pattern string
+	h       http.Handler
 }
 
 // Open opens the admin listener at addr: "unix:PATH", a path (starting
@@ -102,6 +108,14 @@ func (s *Server) Chown(uid, gid int) error {
 	return nil
 }
 
+// Handle adds a route (a net/http ServeMux pattern) to the ones Serve
+// answers: /metrics, the status page. Call it before Serve.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extra = append(s.extra, route{pattern, h})
+}
+
 // Serve answers admin API requests from src (see Handler) and, when bans
 // is not nil, about bans (see HandleBans), until Shutdown or Close; then
 // it returns http.ErrServerClosed. It returns at once, with
@@ -113,6 +127,9 @@ func (s *Server) Serve(src Source, bans Bans) error {
 		HandleBans(mux, bans)
 	}
 	s.mu.Lock()
+	for _, r := range s.extra {
+		mux.Handle(r.pattern, r.h)
+	}
 	switch {
 	case s.closed:
 		s.mu.Unlock()

@@ -221,6 +221,13 @@ type Config struct {
 	// (gunicorn's names, lower case); see SlogLevel.
 	LogLevel string
 
+	// StatsdHost is where statsd metrics go: HOST:PORT, HOST (port 8125)
+	// or unix:PATH; "" = no statsd. StatsdPrefix is prepended to the
+	// names (gunicorn adds the dot), DogstatsdTags appended as |#TAGS.
+	StatsdHost    string
+	StatsdPrefix  string
+	DogstatsdTags string
+
 	// Static lists the URL prefixes served from directories by corral
 	// itself, before any worker, given as "PREFIX=DIR" entries; each
 	// prefix once.

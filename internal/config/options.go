@@ -54,6 +54,7 @@ const (
 	groupPrivileges
 	groupLimits
 	groupLog
+	groupMetrics
 	groupStatic
 	groupGuard
 	groupCount
@@ -77,6 +78,8 @@ func (g group) String() string {
 		return "Timeouts & limits"
 	case groupLog:
 		return "Logging"
+	case groupMetrics:
+		return "Metrics"
 	case groupStatic:
 		return "Static files"
 	case groupGuard:
@@ -562,6 +565,27 @@ var options = []option{
 		choices: []string{"debug", "info", "warning", "error", "critical"},
 		help:    "Least severe messages to log: debug, info, warning, error or critical.",
 		field:   func(c *Config) any { return &c.LogLevel },
+	},
+
+	// Metrics (Prometheus /metrics and the status page are on the admin
+	// listener; these are gunicorn's statsd options)
+	{
+		name: "statsd-host", kind: kindString, group: groupMetrics, arg: "ADDRESS",
+		defText: "off",
+		help: "Send gunicorn's statsd metrics (gunicorn.requests, gunicorn.request.duration, gunicorn.request.status.CODE, gunicorn.workers, gunicorn.log.*) " +
+			"over UDP to HOST:PORT (port 8125 if left out), or to a Unix datagram socket with unix:PATH. Sends never block requests: when the buffer is full, metrics are dropped and counted.",
+		field: func(c *Config) any { return &c.StatsdHost },
+		check: checkStatsdHost,
+	},
+	{
+		name: "statsd-prefix", kind: kindString, group: groupMetrics, arg: "PREFIX",
+		help:  "Prefix for the statsd metric names, as gunicorn's: a dot is added when it does not end with one (app → app.gunicorn.requests).",
+		field: func(c *Config) any { return &c.StatsdPrefix },
+	},
+	{
+		name: "dogstatsd-tags", kind: kindString, group: groupMetrics, arg: "TAGS",
+		help:  "Comma-separated DogStatsD tags (env:prod,service:shop) appended to every statsd metric as |#TAGS, as gunicorn does.",
+		field: func(c *Config) any { return &c.DogstatsdTags },
 	},
 
 	// Static files
