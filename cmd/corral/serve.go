@@ -253,6 +253,7 @@ starting:
 	var serving sync.WaitGroup
 	if adminSrv != nil {
 		src := &adminSource{pool: p, guard: g, linger: linger, front: fh, asgi: asgi, app: cfg.App, binds: bindStrings(cfg.Bind), started: time.Now()}
+		adminSrv.SetToken(cfg.AdminToken)
 		adminSrv.Handle("GET /metrics", met.Handler())
 		adminSrv.Handle("GET /{$}", admin.Page())
 		adminSrv.Handle("GET /live", admin.Live(src, banSource{g}, func() any { return met.Live() }))

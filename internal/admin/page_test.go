@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -59,5 +60,38 @@ func TestLive(t *testing.T) {
 	}
 	if doc.Status.Pid != 42 || doc.Bans == nil || doc.Live["rate"] != 5 {
 		t.Errorf("/live = %s", w.Body)
+	}
+}
+
+func TestAuthorize(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	for _, tc := range []struct {
+		token, remote, method, path, auth string
+		want                              int
+	}{
+		{"", "127.0.0.1:5", "GET", "/metrics", "", http.StatusTeapot},
+		{"", "[::1]:5", "POST", "/bans", "", http.StatusTeapot},
+		{"", "[::ffff:127.0.0.1]:5", "GET", "/status", "", http.StatusTeapot},
+		{"", "192.0.2.1:5", "GET", "/metrics", "", http.StatusForbidden},
+		{"", "192.0.2.1:5", "GET", "/healthz", "", http.StatusTeapot},
+		{"", "192.0.2.1:5", "GET", "/readyz", "", http.StatusTeapot},
+		{"", "192.0.2.1:5", "GET", "/", "", http.StatusTeapot},
+		{"", "192.0.2.1:5", "GET", "/live", "", http.StatusForbidden},
+		{"s3cret", "192.0.2.1:5", "GET", "/live", "", http.StatusUnauthorized},
+		{"s3cret", "192.0.2.1:5", "GET", "/live", "Bearer nope", http.StatusUnauthorized},
+		{"s3cret", "192.0.2.1:5", "GET", "/live", "Bearer s3cret", http.StatusTeapot},
+		{"s3cret", "192.0.2.1:5", "DELETE", "/bans", "Bearer s3cret", http.StatusTeapot},
+		{"s3cret", "192.0.2.1:5", "POST", "/", "", http.StatusUnauthorized},
+	} {
+		r := httptest.NewRequest(tc.method, tc.path, nil)
+		r.RemoteAddr = tc.remote
+		if tc.auth != "" {
+			r.Header.Set("Authorization", tc.auth)
+		}
+		w := httptest.NewRecorder()
+		authorize(ok, tc.token).ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("token %q, %s %s from %s with %q: %d, want %d", tc.token, tc.method, tc.path, tc.remote, tc.auth, w.Code, tc.want)
+		}
 	}
 }

@@ -33,6 +33,7 @@ type Server struct {
 	http   *http.Server // set by Serve
 	closed bool         // Shutdown or Close was called
 	extra  []route      // added by Handle
+	token  string       // set by SetToken
 }
 
 type route struct {
@@ -108,6 +109,14 @@ func (s *Server) Chown(uid, gid int) error {
 	return nil
 }
 
+// SetToken sets the bearer token that callers of a TCP admin listener
+// from other hosts must send (see authorize). Call it before Serve.
+func (s *Server) SetToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = token
+}
+
 // Handle adds a route (a net/http ServeMux pattern) to the ones Serve
 // answers: /metrics, the status page. Call it before Serve.
 func (s *Server) Handle(pattern string, h http.Handler) {
@@ -138,7 +147,11 @@ func (s *Server) Serve(src Source, bans Bans) error {
 		s.mu.Unlock()
 		return errors.New("admin: Serve called twice")
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	var h http.Handler = mux
+	if s.sock == "" {
+		h = authorize(mux, s.token)
+	}
+	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	hs := s.http
 	s.mu.Unlock()
 	return hs.Serve(s.l)

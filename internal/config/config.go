@@ -118,6 +118,9 @@ type Config struct {
 	// HOST:PORT; "" = a socket named after the pid in the runtime directory;
 	// "off" = no admin API.
 	AdminBind string
+	// AdminToken is the bearer token callers of a TCP admin API from
+	// other hosts must send; "" = such callers are refused.
+	AdminToken string
 	// ReusePort sets SO_REUSEPORT on the TCP listeners corral opens, so
 	// that several processes can listen on one port and the kernel spreads
 	// new connections among them.

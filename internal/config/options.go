@@ -381,8 +381,15 @@ var options = []option{
 	{
 		name: "admin-bind", kind: kindString, group: groupListen, arg: "ADDRESS",
 		defText: "RUNTIME_DIR/PID.sock",
-		help:    "Address of the admin API (status, health and readiness probes): unix:PATH, a path, or HOST:PORT (keep it on loopback). Never served on the public listener. By default a socket named after corral's pid in the runtime directory ($RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/corral, else /run/corral for root, else a per-user temporary directory), which is where 'corral status' looks. off = no admin API.",
+		help:    "Address of the admin API (status, health and readiness probes): unix:PATH, a path, or HOST:PORT (on TCP, callers from other hosts need --admin-token). Never served on the public listener. By default a socket named after corral's pid in the runtime directory ($RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/corral, else /run/corral for root, else a per-user temporary directory), which is where 'corral status' looks. off = no admin API.",
 		field:   func(c *Config) any { return &c.AdminBind },
+	},
+	{
+		name: "admin-token", kind: kindString, group: groupListen, arg: "TOKEN",
+		help: "Bearer token for an admin API on TCP: callers on a loopback address need none, callers from other hosts must send 'Authorization: Bearer TOKEN' " +
+			"(without --admin-token they are refused, except /healthz, /readyz and the status page's HTML). " +
+			"Prefer CORRAL_ADMIN_TOKEN or the config file to the command line, which other local users can read. No effect on a Unix socket, whose file mode protects it.",
+		field: func(c *Config) any { return &c.AdminToken },
 	},
 	{
 		name: "max-connections", kind: kindInt, group: groupListen, arg: "N", def: "10000",

@@ -97,8 +97,14 @@
       return [td(b.addr), td(b.jail), td(left), td((b.blocked_requests || 0) + (b.refused_connections || 0), "num"), td(b.reason, "hide-sm")];
     }), 5, "no bans");
   }
+  // An admin API on TCP reached from another host needs its token: give
+  // it in the address's fragment (#token=...), which the browser never
+  // sends, and the page sends it as a bearer token.
+  var headers = {};
+  var m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (m) headers.Authorization = "Bearer " + decodeURIComponent(m[1]);
   function tick() {
-    fetch("live", { cache: "no-store", credentials: "same-origin" }).then(function (r) {
+    fetch("live", { cache: "no-store", credentials: "same-origin", headers: headers }).then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
     }).then(function (d) {
