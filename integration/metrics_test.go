@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // startObserved runs testdata/observed.py (Flask) with the admin API on a
@@ -282,4 +284,35 @@ func keepBusy(ctx context.Context, s *server) *sync.WaitGroup {
 		}()
 	}
 	return &wg
+}
+
+// TestMetricsWebSockets counts a FastAPI app's WebSocket and its messages,
+// and labels its HTTP route by the app's rule.
+func TestMetricsWebSockets(t *testing.T) {
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s, _ := startFastAPI(t, "-w", "1", "--admin-bind", admin)
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws://"+s.addr+"/ws/echo?tag=m", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for _, m := range []string{"one", "two", "three"} {
+		wsRoundTrip(t, c, websocket.MessageText, []byte(m), []byte(m))
+	}
+	var text string
+	eventually(t, 10*time.Second, "the WebSocket's messages counted", func() bool {
+		_, text = httpGet(t, "http://"+admin+"/metrics")
+		return metricValue(text, `corral_websocket_messages_total{direction="in"}`) == 3 &&
+			metricValue(text, `corral_websocket_messages_total{direction="out"}`) == 3
+	})
+	for series, want := range map[string]float64{
+		`corral_websocket_connections`:       1,
+		`corral_websocket_connections_total`: 1,
+	} {
+		if got := metricValue(text, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	_ = c.Close(websocket.StatusNormalClosure, "")
 }
