@@ -66,6 +66,11 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	s.do(http.MethodPost, "/item/4", strings.NewReader("0123456789"), nil) // 405 from Flask
 	s.get("/crash")
+	resp, err := http.Post(admin+"/bans", "application/json", strings.NewReader(`{"addr":"203.0.113.7","seconds":3600,"reason":"test"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /bans: %v %v", err, resp)
+	}
+	resp.Body.Close()
 	var text string
 	eventually(t, 15*time.Second, "the crash counted and its worker replaced", func() bool {
 		_, text = httpGet(t, admin+"/metrics")

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 		missingTool(t, "chromium not installed (Debian package chromium)")
 	}
 	s, admin := startObserved(t, "-w", "2")
+	// A restart and a ban for the page to show.
+	s.get("/crash")
+	resp, err := http.Post(admin+"/bans", "application/json", strings.NewReader(`{"addr":"203.0.113.7","seconds":3600,"reason":"scanner"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /bans: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	eventually(t, 15*time.Second, "the crashed worker replaced", func() bool {
+		_, body := httpGet(t, admin+"/metrics")
+		return metricValue(body, `corral_workers{state="ready"}`)+metricValue(body, `corral_workers{state="busy"}`) == 2
+	})
 	load, stopLoad := context.WithCancel(context.Background())
 	busy := keepBusy(load, s)
 	defer func() { stopLoad(); busy.Wait() }()
@@ -60,16 +72,20 @@ func TestStatusPageInBrowser(t *testing.T) {
 		want = append(want, strconv.Itoa(w.Pid))
 	}
 	type view struct {
-		Pids    []string `json:"pids"`
-		Rate    string   `json:"rate"`
-		Routes  string   `json:"routes"`
-		Current string   `json:"current"`
+		Pids     []string `json:"pids"`
+		Rate     string   `json:"rate"`
+		Routes   string   `json:"routes"`
+		Current  string   `json:"current"`
+		Restarts string   `json:"restarts"`
+		Bans     string   `json:"bans"`
 	}
 	const read = `({
 		pids: Array.from(document.querySelectorAll("#workers td.pid")).map(e => e.textContent),
 		rate: document.getElementById("rate").textContent,
 		routes: document.getElementById("routes").textContent,
 		current: Array.from(document.querySelectorAll("#workers td.path")).map(e => e.textContent).join(" "),
+		restarts: document.getElementById("restarts").textContent,
+		bans: document.getElementById("bans").textContent,
 	})`
 	var v view
 	deadline := time.Now().Add(60 * time.Second)
@@ -79,11 +95,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 		r, _ := strconv.ParseFloat(strings.TrimSpace(v.Rate), 64)
 		if r > 0 && sameSet(v.Pids, want) && strings.Contains(v.Routes, "/item/<int:item_id>") &&
-			strings.Contains(v.Current, "/slow/") {
+			strings.Contains(v.Current, "/slow/") && strings.Contains(v.Restarts, "crash") &&
+			strings.Contains(v.Bans, "203.0.113.7") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the page shows %+v; want pids %v, a non-zero rate, /item/<int:item_id> and a running /slow/ request", v, want)
+			t.Fatalf("the page shows %+v; want pids %v, a non-zero rate, /item/<int:item_id>, a running /slow/ request, a crash and a ban", v, want)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
