@@ -59,11 +59,16 @@ func Page() http.Handler {
 	})
 }
 
+// liveBans bounds the bans /live sends, the newest: the ban table may
+// hold a million, and the page polls every second.
+const liveBans = 100
+
 // LiveDoc is the document at /live that the status page draws: the
-// status of /status, the bans of /bans and the metrics' live view.
+// status of /status, the newest bans of /bans and the metrics' live view.
 type LiveDoc struct {
 	Status Status          `json:"status"`
-	Bans   []guard.BanInfo `json:"bans"`
+	Bans   []guard.BanInfo `json:"bans"`       // the newest liveBans
+	NBans  int             `json:"bans_total"` // all of them
 	Live   any             `json:"live"`
 }
 
@@ -74,7 +79,8 @@ func Live(src Source, bans Bans, live func() any) http.Handler {
 		doc := LiveDoc{Status: src.Status(), Bans: []guard.BanInfo{}}
 		if bans != nil {
 			if b := bans.List(); b != nil {
-				doc.Bans = b
+				doc.NBans = len(b)
+				doc.Bans = b[max(0, len(b)-liveBans):]
 			}
 		}
 		if live != nil {

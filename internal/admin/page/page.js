@@ -67,7 +67,7 @@
     $("inflight").textContent = lv.in_flight;
     $("queued").textContent = st.queued;
     $("nworkers").textContent = st.workers.length;
-    $("nbans").textContent = d.bans.length;
+    $("nbans").textContent = d.bans_total;
     var nr = 0;
     for (var k in lv.restart_counts) nr += lv.restart_counts[k];
     $("nrestarts").textContent = nr;
@@ -92,7 +92,7 @@
       return [td(new Date(r.at).toLocaleTimeString()), td(r.worker), td(r.pid), td(r.reason), td(r.served, "num")];
     }), 5, "none since start");
     var now = Date.now();
-    fill($("bans"), d.bans.map(function (b) {
+    fill($("bans"), d.bans.slice().reverse().map(function (b) {
       var left = b.until ? dur(Math.max(0, (Date.parse(b.until) - now) / 1000)) : "forever";
       return [td(b.addr), td(b.jail), td(left), td((b.blocked_requests || 0) + (b.refused_connections || 0), "num"), td(b.reason, "hide-sm")];
     }), 5, "no bans");
