@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -412,3 +413,24 @@ func benchGuard(b *testing.B, withMetrics bool) {
 
 func BenchmarkGuard(b *testing.B)            { benchGuard(b, false) }
 func BenchmarkGuardWithMetrics(b *testing.B) { benchGuard(b, true) }
+
+func TestStatsdLogCounters(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	s, err := NewStatsd(StatsdConfig{Host: pc.LocalAddr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	log := slog.New(s.LogHandler(slog.DiscardHandler)).With("component", "test")
+	log.Info("not counted")
+	log.Warn("counted")
+	log.Error("counted too")
+	got := readLines(t, pc, 2)
+	if strings.Join(got, "\n") != "gunicorn.log.warning:1|c|@1.0\ngunicorn.log.error:1|c|@1.0" {
+		t.Errorf("log counters: %q", got)
+	}
+}

@@ -267,8 +267,8 @@ func (p *packet) flush() error {
 	return p.err
 }
 
-// LogHandler wraps h so that every warning and error line is also counted
-// as gunicorn.log.warning and gunicorn.log.error.
+// LogHandler wraps h so that every warning and error is also counted as
+// gunicorn.log.warning and gunicorn.log.error.
 func (s *Statsd) LogHandler(h slog.Handler) slog.Handler { return logCounter{Handler: h, s: s} }
 
 type logCounter struct {
@@ -276,9 +276,18 @@ type logCounter struct {
 	s *Statsd
 }
 
+// Enabled is true for warnings and errors, which are counted even when
+// the log level leaves them out of the log, as gunicorn counts them.
+func (l logCounter) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= slog.LevelWarn || l.Handler.Enabled(ctx, level)
+}
+
 func (l logCounter) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {
 		l.s.push(statsdEvent{kind: evLog, level: r.Level})
+	}
+	if !l.Handler.Enabled(ctx, r.Level) {
+		return nil
 	}
 	return l.Handler.Handle(ctx, r)
 }
