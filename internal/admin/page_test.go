@@ -95,3 +95,22 @@ func TestAuthorize(t *testing.T) {
 		}
 	}
 }
+
+func TestClientSendsToken(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+		writeJSON(w, http.StatusOK, Status{Pid: 7})
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	if _, _, err := (Client{Addr: addr, Token: "s3cret"}).Status(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got != "Bearer s3cret" {
+		t.Errorf("Authorization = %q, want Bearer s3cret", got)
+	}
+	if _, _, err := (Client{Addr: addr}).Status(t.Context()); err != nil || got != "" {
+		t.Errorf("without a token: Authorization = %q (%v), want none", got, err)
+	}
+}

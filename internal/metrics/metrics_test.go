@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -432,5 +433,24 @@ func TestStatsdLogCounters(t *testing.T) {
 	got := readLines(t, pc, 2)
 	if strings.Join(got, "\n") != "gunicorn.log.warning:1|c|@1.0\ngunicorn.log.error:1|c|@1.0" {
 		t.Errorf("log counters: %q", got)
+	}
+}
+
+func TestStatsdUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "statsd.sock")
+	pc, err := net.ListenPacket("unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	s, err := NewStatsd(StatsdConfig{Host: "unix:" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.request(time.Millisecond, 404)
+	got := readLines(t, pc, 3)
+	if got[2] != "gunicorn.request.status.404:1|c|@1.0" {
+		t.Errorf("lines over the Unix socket: %q", got)
 	}
 }
