@@ -321,3 +321,55 @@ func TestMetricsWebSockets(t *testing.T) {
 	}
 	_ = c.Close(websocket.StatusNormalClosure, "")
 }
+
+// TestRestartReasons replaces workers for three of the reasons and reads
+// each one back from corral_worker_restarts_total and the status page's
+// /live.
+func TestRestartReasons(t *testing.T) {
+	s, admin := startObserved(t, "-w", "1", "--timeout", "1", "--max-requests", "5")
+	restarts := func() string {
+		_, text := httpGet(t, admin+"/metrics")
+		return text
+	}
+	// timeout: a request past --timeout gets 504 and its worker is replaced.
+	if code, _ := s.get("/slow/5.0"); code != 504 {
+		t.Errorf("GET /slow/5.0 with --timeout 1 = %d, want 504", code)
+	}
+	eventually(t, 20*time.Second, "a timeout restart", func() bool {
+		return metricValue(restarts(), `corral_worker_restarts_total{reason="timeout"}`) == 1
+	})
+	// max-requests: the fifth request recycles the worker.
+	for range 5 {
+		s.get("/")
+	}
+	eventually(t, 20*time.Second, "a max-requests restart", func() bool {
+		return metricValue(restarts(), `corral_worker_restarts_total{reason="max-requests"}`) >= 1
+	})
+	// reload: SIGHUP replaces every worker.
+	s.signal(syscall.SIGHUP)
+	eventually(t, 30*time.Second, "a reload restart", func() bool {
+		return metricValue(restarts(), `corral_worker_restarts_total{reason="reload"}`) == 1
+	})
+	text := restarts()
+	if got := metricValue(text, `corral_worker_restarts_total{reason="crash"}`); got != 0 {
+		t.Errorf("crash restarts = %v, want 0: a worker killed for a timeout is not a crash", got)
+	}
+	_, body := httpGet(t, admin+"/live")
+	var doc struct {
+		Live struct {
+			Restarts []struct {
+				Reason string `json:"reason"`
+			} `json:"restarts"`
+		} `json:"live"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, r := range doc.Live.Restarts {
+		reasons = append(reasons, r.Reason)
+	}
+	if got := strings.Join(reasons, " "); !strings.HasPrefix(got, "reload") || !strings.Contains(got, "max-requests") || !strings.HasSuffix(got, "timeout") {
+		t.Errorf("/live restarts, newest first: %q; want reload first, then max-requests, timeout last", got)
+	}
+}
