@@ -373,3 +373,13 @@ func TestRestartReasons(t *testing.T) {
 		t.Errorf("/live restarts, newest first: %q; want reload first, then max-requests, timeout last", got)
 	}
 }
+
+// TestMetricsFleetStoreDown: with a fleet store that does not answer, the
+// guard works alone and /metrics says so.
+func TestMetricsFleetStoreDown(t *testing.T) {
+	_, admin := startObserved(t, "-w", "1", "--guard-store", fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t)))
+	eventually(t, 10*time.Second, "corral_fleet_store_up 0", func() bool {
+		_, text := httpGet(t, admin+"/metrics")
+		return metricValue(text, "corral_fleet_store_up") == 0
+	})
+}
