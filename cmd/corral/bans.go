@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -14,14 +15,16 @@ import (
 	"corral/internal/guard"
 )
 
-const bansUsage = `Usage: corral bans list [--admin-bind ADDRESS] [--json]
-       corral bans add ADDRESS [--for DURATION] [--reason TEXT] [--admin-bind ADDRESS]
-       corral bans remove ADDRESS [--admin-bind ADDRESS]
+const bansUsage = `Usage: corral bans list [--admin-bind ADDRESS] [--admin-token TOKEN] [--json]
+       corral bans add ADDRESS [--for DURATION] [--reason TEXT] [--admin-bind ADDRESS] [--admin-token TOKEN]
+       corral bans remove ADDRESS [--admin-bind ADDRESS] [--admin-token TOKEN]
 
 Manage the bans of running corral servers through their admin API: the one
 at --admin-bind, else every corral of this user in the runtime directory.
 ADDRESS is an IP address (an IPv6 address stands for its /64). --for is a
 duration like 30m, 12h or 3600 (seconds); 0 bans until removed.
+--admin-token (default: $CORRAL_ADMIN_TOKEN) is the server's, needed
+for an admin API on TCP reached from another host.
 `
 
 // runBans is `corral bans`.
@@ -29,6 +32,7 @@ func runBans(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("corral bans", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("admin-bind", "", "admin API address of the server")
+	token := fs.String("admin-token", os.Getenv("CORRAL_ADMIN_TOKEN"), "the server's --admin-token (default $CORRAL_ADMIN_TOKEN)")
 	asJSON := fs.Bool("json", false, "print the raw JSON")
 	dur := fs.String("for", "24h", "ban duration")
 	reason := fs.String("reason", "", "why, for the log and the list")
@@ -69,7 +73,7 @@ func runBans(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	code := exitOK
 	for _, a := range addrs {
-		c := admin.Client{Addr: a}
+		c := admin.Client{Addr: a, Token: *token}
 		var bans []guard.BanInfo
 		var body []byte
 		var err error

@@ -17,6 +17,7 @@ import (
 	"corral/internal/guard"
 	"corral/internal/listen"
 	"corral/internal/logs"
+	"corral/internal/metrics"
 	"corral/internal/pool"
 	"corral/internal/proto"
 	"corral/internal/worker"
@@ -27,6 +28,17 @@ import (
 // stop the workers (EOF, then TERM, then KILL), flush logs, exit 0. A
 // second signal skips straight to killing the workers.
 func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
+	// statsd first: it counts the warnings and errors logged from now on,
+	// as gunicorn's gunicorn.log.* counters do.
+	statsd, err := newStatsd(cfg, log)
+	if err != nil {
+		log.Error(err.Error(), "component", "master")
+		return exitConfig
+	}
+	if statsd != nil {
+		defer statsd.Close()
+		log = slog.New(statsd.LogHandler(log.Handler()))
+	}
 	mlog := log.With("component", "master")
 	mounts, merr := staticMounts(cfg)
 	if merr != nil {
@@ -56,6 +68,7 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		mlog.Error("guard: " + err.Error())
 		return exitConfig
 	}
+	met := metrics.New(metrics.Config{Route: g.Route, Version: corralVersion(), Statsd: statsd, Logger: log})
 
 	// Sockets and log files first: a privileged port, or a path only root
 	// may write, needs root, which corral gives up (--user) before any
@@ -163,6 +176,8 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 		ReserveASGI:       reserve(gcfg.Classes, cfg.Workers*cfg.WorkerConnections),
 		OnReady:           func(h *worker.Hello) { g.SetRoutes(h.Routes) },
 		OnBan:             func(b proto.BanRequest) { g.AppBan(b.Addr, b.Seconds, b.Reason) },
+		OnRestart:         met.Restarted,
+		QueueWait:         met.QueueWait,
 		Spawner:           spawner,
 		Worker:            wcfg,
 		Logger:            log,
@@ -218,8 +233,13 @@ starting:
 		Logger:                log,
 	}
 	fh := front.New(fcfg)
+	met.SetSource(metricsSource(p, g, fh, asgi))
+	if statsd != nil {
+		statsd.SetWorkers(p.Workers)
+	}
 	srv := &http.Server{
-		Handler:           g.Wrap(withStatic(fh, mounts, cfg, access, log)),
+		// The metrics outermost: they count the guard's answers too.
+		Handler:           met.Wrap(g.Wrap(withStatic(fh, mounts, cfg, access, log))),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       cfg.KeepAlive,
 		MaxHeaderBytes:    fcfg.MaxHeaderBytes(),
@@ -233,6 +253,10 @@ starting:
 	var serving sync.WaitGroup
 	if adminSrv != nil {
 		src := &adminSource{pool: p, guard: g, linger: linger, front: fh, asgi: asgi, app: cfg.App, binds: bindStrings(cfg.Bind), started: time.Now()}
+		adminSrv.SetToken(cfg.AdminToken)
+		adminSrv.Handle("GET /metrics", met.Handler())
+		adminSrv.Handle("GET /{$}", admin.Page())
+		adminSrv.Handle("GET /live", admin.Live(src, banSource{g}, func() any { return met.Live() }))
 		mlog.Info("admin API listening", "address", adminSrv.Addr().String())
 		go func() {
 			if err := adminSrv.Serve(src, banSource{g}); !errors.Is(err, http.ErrServerClosed) {

@@ -98,9 +98,10 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("corral status", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("admin-bind", "", "admin API address of the server (default: every server in the runtime directory)")
+	token := fs.String("admin-token", os.Getenv("CORRAL_ADMIN_TOKEN"), "the server's --admin-token, for an admin API on TCP reached from another host (default $CORRAL_ADMIN_TOKEN)")
 	asJSON := fs.Bool("json", false, "print the raw JSON")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: corral status [--admin-bind ADDRESS] [--json]\n\n"+
+		fmt.Fprintf(stderr, "Usage: corral status [--admin-bind ADDRESS] [--admin-token TOKEN] [--json]\n\n"+
 			"Print the state of running corral servers. Exit status: 0 when every server\n"+
 			"found is ready, 3 when one is not ready (starting, draining, no worker),\n"+
 			"1 when one cannot be reached, so it can serve as a health check.\n\n")
@@ -120,7 +121,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	code := exitOK
 	for i, a := range addrs {
-		doc, body, err := admin.Client{Addr: a}.Status(ctx)
+		doc, body, err := admin.Client{Addr: a, Token: *token}.Status(ctx)
 		if err != nil {
 			fmt.Fprintf(stderr, "corral status: %v\n", err)
 			code = exitFail

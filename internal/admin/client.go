@@ -22,12 +22,15 @@ import (
 type Client struct {
 	// Addr is the server's admin address, as Open takes it (not "").
 	Addr string
+	// Token, if not "", is sent as "Authorization: Bearer TOKEN": the
+	// server's --admin-token, needed on TCP from another host.
+	Token string
 }
 
 // Status fetches /status. It returns the document and the body as the
 // server sent it.
 func (c Client) Status(ctx context.Context) (*Status, []byte, error) {
-	st, body, err := Get(ctx, c.Addr, "/status")
+	st, body, err := send(ctx, c.Addr, c.Token, http.MethodGet, "/status", nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -74,7 +77,7 @@ func (c Client) Unban(ctx context.Context, addr string) ([]byte, error) {
 // do sends a request; an answer other than 200 is an error carrying the
 // server's message.
 func (c Client) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
-	st, resp, err := Do(ctx, c.Addr, method, path, body)
+	st, resp, err := send(ctx, c.Addr, c.Token, method, path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +102,11 @@ func Get(ctx context.Context, addr, path string) (int, []byte, error) {
 // Do sends a request to the admin API at addr, with body as JSON if not
 // nil, and returns the status code and body.
 func Do(ctx context.Context, addr, method, path string, body []byte) (int, []byte, error) {
+	return send(ctx, addr, "", method, path, body)
+}
+
+// send is Do with a bearer token ("" = none).
+func send(ctx context.Context, addr, token, method, path string, body []byte) (int, []byte, error) {
 	network, address := split(addr)
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
@@ -115,6 +123,9 @@ func Do(ctx context.Context, addr, method, path string, body []byte) (int, []byt
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {

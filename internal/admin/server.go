@@ -32,6 +32,13 @@ type Server struct {
 	mu     sync.Mutex
 	http   *http.Server // set by Serve
 	closed bool         // Shutdown or Close was called
+	extra  []route      // added by Handle
+	token  string       // set by SetToken
+}
+
+type route struct {
+	pattern string
+	h       http.Handler
 }
 
 // Open opens the admin listener at addr: "unix:PATH", a path (starting
@@ -102,6 +109,22 @@ func (s *Server) Chown(uid, gid int) error {
 	return nil
 }
 
+// SetToken sets the bearer token that callers of a TCP admin listener
+// from other hosts must send (see authorize). Call it before Serve.
+func (s *Server) SetToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = token
+}
+
+// Handle adds a route (a net/http ServeMux pattern) to the ones Serve
+// answers: /metrics, the status page. Call it before Serve.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extra = append(s.extra, route{pattern, h})
+}
+
 // Serve answers admin API requests from src (see Handler) and, when bans
 // is not nil, about bans (see HandleBans), until Shutdown or Close; then
 // it returns http.ErrServerClosed. It returns at once, with
@@ -113,6 +136,9 @@ func (s *Server) Serve(src Source, bans Bans) error {
 		HandleBans(mux, bans)
 	}
 	s.mu.Lock()
+	for _, r := range s.extra {
+		mux.Handle(r.pattern, r.h)
+	}
 	switch {
 	case s.closed:
 		s.mu.Unlock()
@@ -121,7 +147,11 @@ func (s *Server) Serve(src Source, bans Bans) error {
 		s.mu.Unlock()
 		return errors.New("admin: Serve called twice")
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	var h http.Handler = mux
+	if s.sock == "" {
+		h = authorize(mux, s.token)
+	}
+	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	hs := s.http
 	s.mu.Unlock()
 	return hs.Serve(s.l)

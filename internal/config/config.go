@@ -118,6 +118,9 @@ type Config struct {
 	// HOST:PORT; "" = a socket named after the pid in the runtime directory;
 	// "off" = no admin API.
 	AdminBind string
+	// AdminToken is the bearer token callers of a TCP admin API from
+	// other hosts must send; "" = such callers are refused.
+	AdminToken string
 	// ReusePort sets SO_REUSEPORT on the TCP listeners corral opens, so
 	// that several processes can listen on one port and the kernel spreads
 	// new connections among them.
@@ -220,6 +223,13 @@ type Config struct {
 	// LogLevel is "debug", "info", "warning", "error" or "critical"
 	// (gunicorn's names, lower case); see SlogLevel.
 	LogLevel string
+
+	// StatsdHost is where statsd metrics go: HOST:PORT, HOST (port 8125)
+	// or unix:PATH; "" = no statsd. StatsdPrefix is prepended to the
+	// names (gunicorn adds the dot), DogstatsdTags appended as |#TAGS.
+	StatsdHost    string
+	StatsdPrefix  string
+	DogstatsdTags string
 
 	// Static lists the URL prefixes served from directories by corral
 	// itself, before any worker, given as "PREFIX=DIR" entries; each

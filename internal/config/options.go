@@ -54,6 +54,7 @@ const (
 	groupPrivileges
 	groupLimits
 	groupLog
+	groupMetrics
 	groupStatic
 	groupGuard
 	groupCount
@@ -77,6 +78,8 @@ func (g group) String() string {
 		return "Timeouts & limits"
 	case groupLog:
 		return "Logging"
+	case groupMetrics:
+		return "Metrics"
 	case groupStatic:
 		return "Static files"
 	case groupGuard:
@@ -378,8 +381,15 @@ var options = []option{
 	{
 		name: "admin-bind", kind: kindString, group: groupListen, arg: "ADDRESS",
 		defText: "RUNTIME_DIR/PID.sock",
-		help:    "Address of the admin API (status, health and readiness probes): unix:PATH, a path, or HOST:PORT (keep it on loopback). Never served on the public listener. By default a socket named after corral's pid in the runtime directory ($RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/corral, else /run/corral for root, else a per-user temporary directory), which is where 'corral status' looks. off = no admin API.",
+		help:    "Address of the admin API (status, health and readiness probes): unix:PATH, a path, or HOST:PORT (on TCP, callers from other hosts need --admin-token). Never served on the public listener. By default a socket named after corral's pid in the runtime directory ($RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/corral, else /run/corral for root, else a per-user temporary directory), which is where 'corral status' looks. off = no admin API.",
 		field:   func(c *Config) any { return &c.AdminBind },
+	},
+	{
+		name: "admin-token", kind: kindString, group: groupListen, arg: "TOKEN",
+		help: "Bearer token for an admin API on TCP: callers on a loopback address need none, callers from other hosts must send 'Authorization: Bearer TOKEN' " +
+			"(without --admin-token they are refused, except /healthz, /readyz and the status page's HTML). " +
+			"Prefer CORRAL_ADMIN_TOKEN or the config file to the command line, which other local users can read. No effect on a Unix socket, whose file mode protects it.",
+		field: func(c *Config) any { return &c.AdminToken },
 	},
 	{
 		name: "max-connections", kind: kindInt, group: groupListen, arg: "N", def: "10000",
@@ -562,6 +572,27 @@ var options = []option{
 		choices: []string{"debug", "info", "warning", "error", "critical"},
 		help:    "Least severe messages to log: debug, info, warning, error or critical.",
 		field:   func(c *Config) any { return &c.LogLevel },
+	},
+
+	// Metrics (Prometheus /metrics and the status page are on the admin
+	// listener; these are gunicorn's statsd options)
+	{
+		name: "statsd-host", kind: kindString, group: groupMetrics, arg: "ADDRESS",
+		defText: "off",
+		help: "Send gunicorn's statsd metrics (gunicorn.requests, gunicorn.request.duration, gunicorn.request.status.CODE, gunicorn.workers, gunicorn.log.*) " +
+			"over UDP to HOST:PORT (port 8125 if left out), or to a Unix datagram socket with unix:PATH. Sends never block requests: when the buffer is full, metrics are dropped and counted.",
+		field: func(c *Config) any { return &c.StatsdHost },
+		check: checkStatsdHost,
+	},
+	{
+		name: "statsd-prefix", kind: kindString, group: groupMetrics, arg: "PREFIX",
+		help:  "Prefix for the statsd metric names, as gunicorn's: a dot is added when it does not end with one (app → app.gunicorn.requests).",
+		field: func(c *Config) any { return &c.StatsdPrefix },
+	},
+	{
+		name: "dogstatsd-tags", kind: kindString, group: groupMetrics, arg: "TAGS",
+		help:  "Comma-separated DogStatsD tags (env:prod,service:shop) appended to every statsd metric as |#TAGS, as gunicorn does.",
+		field: func(c *Config) any { return &c.DogstatsdTags },
 	},
 
 	// Static files

@@ -583,3 +583,32 @@ func parseRouteTimeouts(v any) (any, error) {
 	}
 	return out, nil
 }
+
+// checkStatsdHost accepts --statsd-host as gunicorn does: HOST:PORT,
+// HOST (the port is 8125) or unix:PATH.
+func checkStatsdHost(v any) error {
+	s := v.(string)
+	if s == "" {
+		return nil
+	}
+	if p, ok := strings.CutPrefix(s, "unix:"); ok {
+		if strings.TrimPrefix(p, "//") == "" {
+			return errors.New("unix: needs a socket path")
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		if strings.Contains(s, ":") {
+			return fmt.Errorf("%q: want HOST:PORT, HOST or unix:PATH", s)
+		}
+		host, port = s, "8125"
+	}
+	if host == "" {
+		return fmt.Errorf("%q: no host", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 1 to 65535", s)
+	}
+	return nil
+}

@@ -94,3 +94,12 @@ func (r *Recorder) ReadFrom(src io.Reader) (int64, error) {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (r *Recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// RouteNoter is implemented by a ResponseWriter that wants to know which
+// of the app's routes a request matched (the metrics' writer, outside the
+// guard), so the route is matched once per request.
+type RouteNoter interface {
+	// NoteRoute gets the route's rule as `corral routes` prints it, a
+	// prefix, or "" for a path of no known route.
+	NoteRoute(rule string)
+}

@@ -181,6 +181,9 @@ type sockets struct {
 	closing bool // ShutdownWebSockets began: no new sockets
 	total   int64
 	idle    chan struct{} // closed when none is open, if ShutdownWebSockets waits
+
+	// Whole messages relayed, from clients to apps and back.
+	in, out atomic.Int64
 }
 
 func (s *sockets) admit() bool {
@@ -213,13 +216,17 @@ func (s *sockets) remove(ws *wsSession) {
 type WebSocketStats struct {
 	Open   int   `json:"open"`   // accepted and not yet closed
 	Opened int64 `json:"opened"` // accepted since the start
+	// Whole messages relayed since the start: from clients to the app
+	// (In) and from the app to clients (Out).
+	MessagesIn  int64 `json:"messages_in"`
+	MessagesOut int64 `json:"messages_out"`
 }
 
 // WebSocketStats returns the WebSocket counters.
 func (h *Handler) WebSocketStats() WebSocketStats {
 	h.ws.mu.Lock()
 	defer h.ws.mu.Unlock()
-	return WebSocketStats{Open: len(h.ws.open), Opened: h.ws.total}
+	return WebSocketStats{Open: len(h.ws.open), Opened: h.ws.total, MessagesIn: h.ws.in.Load(), MessagesOut: h.ws.out.Load()}
 }
 
 // wsShutdownWait bounds how long ShutdownWebSockets waits, after closing
@@ -365,6 +372,7 @@ func (s *wsSession) read() {
 		if err != nil {
 			return // the app is done, or the session is
 		}
+		s.h.ws.in.Add(1)
 	}
 }
 
@@ -493,6 +501,9 @@ func (s *wsSession) write() {
 			return // the connection is broken: the reader ends too
 		}
 		s.sent.Add(int64(len(ev.Data)))
+		if !ev.More {
+			s.h.ws.out.Add(1)
+		}
 	}
 }
 

@@ -117,6 +117,9 @@ type banTable struct {
 	full    bool
 	blocked int64 // requests blocked by bans that have ended
 	refused int64 // connections refused by bans that have ended
+	// byJail counts per jail the bans put in force and what ended bans
+	// blocked and refused (see JailStats); at most maxJailNames names.
+	byJail map[string]*jailCount
 }
 
 func newBanTable(max int) *banTable {
@@ -274,10 +277,10 @@ func (g *Guard) putUnlock(b, old *ban) bool {
 		return false
 	}
 	if old != nil {
-		t.blocked += old.blocked.Load()
-		t.refused += old.refused.Load()
+		t.fold(old)
 	}
 	t.m[b.key] = b
+	t.jail(b.jail).bans++
 	delete(t.history, b.key)
 	t.mu.Unlock()
 	g.clients.forget(b.key)
@@ -321,8 +324,7 @@ func (g *Guard) expire(now time.Time) {
 	for k, b := range t.m {
 		if !b.activeAt(now) {
 			delete(t.m, k)
-			t.blocked += b.blocked.Load()
-			t.refused += b.refused.Load()
+			t.fold(b)
 			t.history[k] = offence{count: b.offences, ended: b.until}
 			ended = append(ended, b)
 		}
@@ -452,8 +454,7 @@ func (g *Guard) Unban(addr, by string) (bool, error) {
 	delete(t.m, k)
 	delete(t.history, k)
 	if b != nil {
-		t.blocked += b.blocked.Load()
-		t.refused += b.refused.Load()
+		t.fold(b)
 	}
 	t.mu.Unlock()
 	g.clients.forget(k)

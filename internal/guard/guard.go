@@ -173,6 +173,7 @@ type Guard struct {
 	strict404   atomic.Int64 // probes answered 404 by --strict-routes
 	connRefused atomic.Int64 // connections closed at accept (deny list or per-client cap)
 	held        atomic.Int64 // connections in the tarpit
+	tarpitted   atomic.Int64 // connections put in the tarpit since the start
 
 	life    sync.Mutex
 	started bool // Start ran (the housekeeping runs or ran)
@@ -486,6 +487,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m := g.matcher.Load()
 	route, known := g.match(m, r.URL.Path)
+	g.noteRoute(w, m, route, known, r.URL.Path)
 	if !allowed {
 		var code, retry int
 		if code, retry, c = g.limit(key, r.URL.Path, m.Rule(route)); code != 0 {

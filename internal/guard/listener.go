@@ -78,6 +78,7 @@ func (g *Guard) refuse(c net.Conn) {
 		c.Close()
 		return
 	}
+	g.tarpitted.Add(1)
 	time.AfterFunc(g.cfg.Tarpit, func() {
 		c.Close()
 		g.held.Add(-1)

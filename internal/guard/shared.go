@@ -196,8 +196,7 @@ func (g *Guard) applyShared(c Change) {
 		}
 		delete(t.m, k)
 		delete(t.history, k)
-		t.blocked += old.blocked.Load()
-		t.refused += old.refused.Load()
+		t.fold(old)
 		t.mu.Unlock()
 		g.clients.forget(k)
 		g.suspects.remove(k)

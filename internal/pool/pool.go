@@ -87,6 +87,16 @@ type Config struct {
 	// OnBan, if set, gets the bans the app asks for with corral.ban().
 	// It runs on a worker's reader goroutine and must not block.
 	OnBan func(proto.BanRequest)
+	// OnRestart, if set, hears of every worker replaced while the pool
+	// runs: one that died unplanned ("crash") or was replaced for a reason
+	// ("timeout", "heartbeat", "event loop blocked", "stuck",
+	// "max-requests", "max-lifetime", "max-rss", "reload"). It runs on the
+	// slot's supervisor or the worker's reader and must not block.
+	OnRestart func(Restart)
+	// QueueWait, if set, observes in seconds how long each request waited
+	// in the pool's queue for a worker (0 for one dispatched at once),
+	// under the pool's lock: it must be quick (a Prometheus histogram).
+	QueueWait interface{ Observe(float64) }
 
 	Spawner *worker.Spawner
 	Worker  worker.Config // template; Boot.WorkerID and KillGrace are set per worker
@@ -234,6 +244,9 @@ func (p *Pool) Submit(r *Request) (*Call, error) {
 		p.wake()
 	}
 	if m := p.pickLocked(c, now); m != nil {
+		if p.cfg.QueueWait != nil {
+			p.cfg.QueueWait.Observe(0)
+		}
 		write := p.assignLocked(c, m, now)
 		p.mu.Unlock()
 		if write {
@@ -510,6 +523,9 @@ func (p *Pool) assignQueuedLocked(now time.Time) []pending {
 			break
 		}
 		p.queue.remove(c)
+		if p.cfg.QueueWait != nil {
+			p.cfg.QueueWait.Observe(now.Sub(c.enqueued).Seconds())
+		}
 		if p.assignLocked(c, m, now) {
 			out = append(out, m)
 		}

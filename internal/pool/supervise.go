@@ -263,6 +263,7 @@ func (p *Pool) supervise(s *slot, m *member) {
 			old := m
 			m = nm
 			p.retire(old, r.reason)
+			p.restarted(old, r.reason)
 			p.refillSpare(s)
 			if r.done != nil {
 				r.done <- nil
@@ -489,6 +490,29 @@ func (p *Pool) died(m *member, readErr error) {
 	}
 	p.log.Info(msg, "worker", m.id, "pid", m.w.Pid, "status", exitStatus(m.w.ExitErr()),
 		"served", served, "lost", len(lost), "redispatched", len(back))
+	if !planned {
+		p.restarted(m, "crash")
+	}
+}
+
+// Restart is a worker replaced while the pool runs (Config.OnRestart).
+type Restart struct {
+	Worker int       `json:"worker"` // the slot's worker number
+	Pid    int       `json:"pid"`    // the process replaced
+	Reason string    `json:"reason"`
+	Served int64     `json:"served"` // requests it had answered
+	At     time.Time `json:"at"`
+}
+
+// restarted tells Config.OnRestart that m is being replaced for reason.
+func (p *Pool) restarted(m *member, reason string) {
+	if p.cfg.OnRestart == nil {
+		return
+	}
+	p.mu.Lock()
+	served := m.served
+	p.mu.Unlock()
+	p.cfg.OnRestart(Restart{Worker: m.id, Pid: m.w.Pid, Reason: reason, Served: served, At: time.Now()})
 }
 
 func exitStatus(err error) string {
