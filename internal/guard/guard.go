@@ -451,7 +451,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.RemoteAddr = netip.AddrPortFrom(id.Addr, 0).String()
 	}
 	gw := g.writers.Get().(*writer)
-	*gw = writer{Recorder: front.Recorder{ResponseWriter: w, Hook: gw}, scheme: id.Scheme}
+	*gw = writer{Recorder: front.Recorder{ResponseWriter: w, Hook: gw}, scheme: id.Scheme, g: g}
 	defer g.writers.Put(gw)
 	if len(g.cfg.Classes) > 0 {
 		gw.class = g.classify(id.Addr, r)
@@ -477,6 +477,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m := g.matcher.Load()
 	route, known := g.match(m, r.URL.Path)
+	gw.m, gw.route = m, route
 	if !allowed {
 		var code, retry int
 		if code, retry, c = g.limit(key, r.URL.Path, m.Rule(route)); code != 0 {
@@ -763,6 +764,10 @@ type writer struct {
 	scheme string
 	class  int
 	appBan int // seconds asked for with X-Corral-Ban
+
+	g     *Guard
+	m     *Matcher // the routes route was matched with; nil = not matched yet
+	route int
 }
 
 // BeforeHeader takes X-Corral-Ban out of the response and keeps its value.
@@ -782,6 +787,17 @@ func (w *writer) ClientScheme() string { return w.scheme }
 
 // ClientClass is the request's priority class (0 = default).
 func (w *writer) ClientClass() int { return w.class }
+
+// ClientRoute is the app's route rule that path matches, "" if none (the
+// request journal's route column). The guard matched it already, unless
+// it is off: then it is matched now.
+func (w *writer) ClientRoute(path string) string {
+	if w.m == nil {
+		w.m = w.g.matcher.Load()
+		w.route, _ = w.g.match(w.m, path)
+	}
+	return w.m.Rule(w.route)
+}
 
 // errAllowListed refuses to ban an allow-listed client.
 var errAllowListed = errors.New("the address is allow-listed")
