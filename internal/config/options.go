@@ -563,7 +563,7 @@ var options = []option{
 	},
 	{
 		name: "request-id-header", kind: kindString, group: groupLog, arg: "NAME", def: "X-Request-ID",
-		help: "The header that carries request IDs: taken from trusted proxies (--forwarded-allow-ips), else made by corral; passed to the app (HTTP_X_REQUEST_ID), written to the access log and the journal, and sent back in the response unless the app sends its own. off = no request IDs (and no header added).",
+		help:  "The header that carries request IDs: taken from trusted proxies (--forwarded-allow-ips), else made by corral; passed to the app (HTTP_X_REQUEST_ID), written to the access log and the journal, and sent back in the response unless the app sends its own. off = no request IDs (and no header added).",
 		field: func(c *Config) any { return &c.requestIDHeader },
 		typed: func(c *Config) any { return &c.RequestIDHeader },
 		parse: parseRequestIDHeader,
@@ -586,7 +586,7 @@ var options = []option{
 	},
 	{
 		name: "journal-flush-interval", kind: kindDuration, group: groupLog, arg: "DURATION", def: "1s",
-		help:  "The journal's flush window: rows are committed in one transaction at least this often, so a crash loses at most the last window.",
+		help: "The journal's flush window: rows are committed in one transaction at least this often, so a crash loses at most the last window.",
 		check: func(v any) error {
 			if v.(time.Duration) <= 0 {
 				return errors.New("must be more than 0")
