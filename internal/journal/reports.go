@@ -38,9 +38,9 @@ var reportSQL = map[string]struct {
 	// The busiest routes (paths where no route is known).
 	"top": {
 		[]string{"requests", "req/s", "avg_ms", "max_ms", "5xx", "route"},
-		`SELECT count(*), printf('%.2f', count(*) / max(1.0, ? - min(ts))), printf('%.1f', avg(duration_ms)),
-			printf('%.1f', max(duration_ms)), sum(status >= 500), coalesce(route, path)
-		FROM requests WHERE ts >= ? GROUP BY coalesce(route, path) ORDER BY count(*) DESC LIMIT ?`,
+		`SELECT count(*), printf('%.2f', count(*) / max(1.0, ?1 - (SELECT min(ts) FROM requests WHERE ts >= ?2))),
+			printf('%.1f', avg(duration_ms)), printf('%.1f', max(duration_ms)), sum(status >= 500), coalesce(route, path)
+		FROM requests WHERE ts >= ?2 GROUP BY coalesce(route, path) ORDER BY count(*) DESC LIMIT ?3`,
 	},
 	// The slowest requests, one per line.
 	"slow": {
