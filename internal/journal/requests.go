@@ -187,6 +187,22 @@ func (j *Requests) writer() {
 	lastRetain := time.Now()
 	batch := make([]Request, 0, maxBatch)
 	failing := false
+	// Drops are logged when they start and when they stop, with the count
+	// in between: one line per state change, never one per row.
+	var seenDropped uint64
+	dropping := false
+	noteDrops := func() {
+		d := j.dropped.Load()
+		switch {
+		case d > seenDropped && !dropping:
+			dropping = true
+			j.log.Warn("journal buffer full; dropping rows", "buffer", j.cfg.Buffer)
+		case d == seenDropped && dropping:
+			dropping = false
+			j.log.Info("journal keeping up again", "dropped_total", d)
+		}
+		seenDropped = d
+	}
 	write := func() {
 		if len(batch) == 0 {
 			return
@@ -235,6 +251,7 @@ func (j *Requests) writer() {
 		case <-tick.C:
 			drain()
 			write()
+			noteDrops()
 			if now := time.Now(); now.Sub(lastRetain) >= retainEvery {
 				lastRetain = now
 				ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
