@@ -38,31 +38,31 @@ var reportSQL = map[string]struct {
 	// The busiest routes (paths where no route is known).
 	"top": {
 		[]string{"requests", "req/s", "avg_ms", "max_ms", "5xx", "route"},
-		`SELECT count(*), printf('%.2f', count(*) / max(1.0, ?1 - (SELECT min(ts) FROM requests WHERE ts >= ?2))),
+		`SELECT count(*), printf('%.2f', count(*) / max(1.0, :to - (SELECT min(ts) FROM requests WHERE rowid >= :start AND ts >= :from))),
 			printf('%.1f', avg(duration_ms)), printf('%.1f', max(duration_ms)), sum(status >= 500), coalesce(route, path)
-		FROM requests WHERE ts >= ?2 GROUP BY coalesce(route, path) ORDER BY count(*) DESC LIMIT ?3`,
+		FROM requests WHERE rowid >= :start AND ts >= :from GROUP BY coalesce(route, path) ORDER BY count(*) DESC LIMIT :limit`,
 	},
 	// The slowest requests, one per line.
 	"slow": {
 		[]string{"time", "ms", "status", "method", "path", "worker", "request_id"},
 		`SELECT strftime('%Y-%m-%d %H:%M:%f', ts, 'unixepoch') || ' UTC', printf('%.1f', duration_ms), status, method, path,
 			coalesce(worker, '-'), coalesce(request_id, '-')
-		FROM requests WHERE ts >= ? ORDER BY duration_ms DESC LIMIT ?`,
+		FROM requests WHERE rowid >= :start AND ts >= :from ORDER BY duration_ms DESC LIMIT :limit`,
 	},
 	// Error answers (4xx and 5xx) by status and route, with the last one.
 	"errors": {
 		[]string{"count", "status", "route", "last", "last_request_id"},
 		`SELECT count(*), status, coalesce(route, path), strftime('%Y-%m-%d %H:%M:%S', max(ts), 'unixepoch') || ' UTC',
 			coalesce(request_id, '-')
-		FROM requests WHERE ts >= ? AND status >= 400 GROUP BY status, coalesce(route, path)
-		ORDER BY count(*) DESC LIMIT ?`,
+		FROM requests WHERE rowid >= :start AND ts >= :from AND status >= 400 GROUP BY status, coalesce(route, path)
+		ORDER BY count(*) DESC LIMIT :limit`,
 	},
 	// The clients sending the most requests.
 	"clients": {
 		[]string{"requests", "4xx", "5xx", "bytes_out", "avg_ms", "client"},
 		`SELECT count(*), sum(status >= 400 AND status < 500), sum(status >= 500), sum(bytes_out),
 			printf('%.1f', avg(duration_ms)), coalesce(client, '-')
-		FROM requests WHERE ts >= ? GROUP BY client ORDER BY count(*) DESC LIMIT ?`,
+		FROM requests WHERE rowid >= :start AND ts >= :from GROUP BY client ORDER BY count(*) DESC LIMIT :limit`,
 	},
 }
 
@@ -78,11 +78,12 @@ func (r *Reports) Report(ctx context.Context, name string, since, now time.Time,
 	}
 	from := float64(since.UnixMicro()) / 1e6
 	to := float64(now.UnixMicro()) / 1e6
-	args := []any{from, limit}
-	if name == "top" { // its rate needs the end of the period
-		args = []any{to, from, limit}
+	start, err := rowidSince(ctx, r.db, from)
+	if err != nil {
+		return nil, nil, fmt.Errorf("journal %s: %w", name, err)
 	}
-	rows, err := r.db.QueryContext(ctx, rep.query, args...)
+	rows, err := r.db.QueryContext(ctx, rep.query,
+		sql.Named("from", from), sql.Named("to", to), sql.Named("limit", limit), sql.Named("start", start))
 	if err != nil {
 		return nil, nil, fmt.Errorf("journal %s: %w", name, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,8 +76,7 @@ CREATE TABLE IF NOT EXISTS requests (
 	client      TEXT,
 	worker      INTEGER,
 	request_id  TEXT
-);
-CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);`
+);`
 
 // maxBatch bounds the rows written in one transaction, so a backlog is
 // written in steps that each hold the write lock briefly.
@@ -272,43 +272,78 @@ func (j *Requests) writer() {
 	}
 }
 
+// rowsPerInsert is how many rows one INSERT statement carries: one
+// statement per row spends more in database/sql than in SQLite.
+const rowsPerInsert = 64
+
+const insertHead = `INSERT INTO requests (ts, method, path, route, status, duration_ms, bytes_in, bytes_out, client, worker, request_id) VALUES `
+
+var (
+	insertOne  = insertHead + "(?,?,?,?,?,?,?,?,?,?,?)"
+	insertMany = insertHead + strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?),", rowsPerInsert), ",")
+)
+
 func (j *Requests) insert(ctx context.Context, rows []Request) error {
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("journal requests: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	st, err := tx.PrepareContext(ctx, `INSERT INTO requests (ts, method, path, route, status, duration_ms, bytes_in, bytes_out, client, worker, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("journal requests: %w", err)
-	}
-	defer st.Close()
-	for i := range rows {
-		r := &rows[i]
-		var route, client, id any
-		if r.Route != "" {
-			route = r.Route
+	args := make([]any, 0, 11*rowsPerInsert)
+	var many, one *sql.Stmt
+	for len(rows) > 0 {
+		n, st := 1, one
+		if len(rows) >= rowsPerInsert {
+			n, st = rowsPerInsert, many
 		}
-		if r.Client != "" {
-			client = r.Client
+		if st == nil {
+			q := insertOne
+			if n > 1 {
+				q = insertMany
+			}
+			if st, err = tx.PrepareContext(ctx, q); err != nil {
+				return fmt.Errorf("journal requests: %w", err)
+			}
+			defer st.Close()
+			if n > 1 {
+				many = st
+			} else {
+				one = st
+			}
 		}
-		if r.RequestID != "" {
-			id = r.RequestID
+		args = args[:0]
+		for i := range rows[:n] {
+			args = appendRow(args, &rows[i])
 		}
-		var worker any
-		if r.Worker != 0 {
-			worker = r.Worker
-		}
-		ts := float64(r.Time.UnixMicro()) / 1e6
-		ms := float64(r.Duration.Microseconds()) / 1000
-		if _, err := st.ExecContext(ctx, ts, r.Method, r.Path, route, r.Status, ms, r.BytesIn, r.BytesOut, client, worker, id); err != nil {
+		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("journal requests: %w", err)
 		}
+		rows = rows[n:]
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("journal requests: %w", err)
 	}
 	return nil
+}
+
+// appendRow appends the column values of r; unknown values are NULL.
+func appendRow(args []any, r *Request) []any {
+	var route, client, id, worker any
+	if r.Route != "" {
+		route = r.Route
+	}
+	if r.Client != "" {
+		client = r.Client
+	}
+	if r.RequestID != "" {
+		id = r.RequestID
+	}
+	if r.Worker != 0 {
+		worker = int64(r.Worker)
+	}
+	ts := float64(r.Time.UnixMicro()) / 1e6
+	ms := float64(r.Duration.Microseconds()) / 1000
+	return append(args, ts, r.Method, r.Path, route, int64(r.Status), ms, r.BytesIn, r.BytesOut, client, worker, id)
 }
 
 // retain deletes rows past MaxAge, then the oldest rows while the table
@@ -317,13 +352,21 @@ func (j *Requests) insert(ctx context.Context, rows []Request) error {
 func (j *Requests) retain(ctx context.Context, now time.Time) error {
 	deleted := int64(0)
 	if j.cfg.MaxAge > 0 {
-		cut := float64(now.Add(-j.cfg.MaxAge).UnixMicro()) / 1e6
-		res, err := j.db.ExecContext(ctx, `DELETE FROM requests WHERE ts < ?`, cut)
+		cut, err := rowidSince(ctx, j.db, float64(now.Add(-j.cfg.MaxAge).UnixMicro())/1e6)
 		if err != nil {
 			return fmt.Errorf("journal retention by age: %w", err)
 		}
-		n, _ := res.RowsAffected()
-		deleted += n
+		for {
+			res, err := j.db.ExecContext(ctx, `DELETE FROM requests WHERE rowid < min(?, (SELECT min(rowid) FROM requests) + 10000)`, cut)
+			if err != nil {
+				return fmt.Errorf("journal retention by age: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			deleted += n
+			if n == 0 {
+				break
+			}
+		}
 	}
 	if j.cfg.MaxSize > 0 {
 		for range 100 {
@@ -364,6 +407,37 @@ func (j *Requests) retain(ctx context.Context, now time.Time) error {
 		j.log.Info("journal rows deleted by retention", "rows", deleted)
 	}
 	return nil
+}
+
+// rowidSince returns the first rowid of the rows at or after ts (Unix
+// seconds). Rows go in in the order their answers ended, give or take a
+// flush window when several instances share the file, so rowid order is
+// time order and a binary search over rowids finds the start of a period
+// without an index on ts (which would double the writer's cost per row).
+func rowidSince(ctx context.Context, db *sql.DB, ts float64) (int64, error) {
+	var lo, hi sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT min(rowid), max(rowid) FROM requests`).Scan(&lo, &hi); err != nil {
+		return 0, fmt.Errorf("journal: %w", err)
+	}
+	if !lo.Valid {
+		return 0, nil
+	}
+	l, h := lo.Int64, hi.Int64+1 // the answer is in [l, h]; h = no row
+	for l < h {
+		m := l + (h-l)/2
+		var id int64
+		var t float64
+		// Deletions leave gaps: the first row at or after m.
+		if err := db.QueryRowContext(ctx, `SELECT rowid, ts FROM requests WHERE rowid >= ? ORDER BY rowid LIMIT 1`, m).Scan(&id, &t); err != nil {
+			return 0, fmt.Errorf("journal: %w", err)
+		}
+		if t >= ts {
+			h = m
+		} else {
+			l = id + 1
+		}
+	}
+	return l, nil
 }
 
 // usedBytes is the size of the pages in use (the file less its free list).
