@@ -122,3 +122,21 @@ func trustLoopback(t *testing.T) trust.Proxies {
 	t.Helper()
 	return trust.New(addrset.MustParse("127.0.0.1", "::1"))
 }
+
+// The ID corral adds does not count against the client's header limits.
+func TestRequestIDNotCounted(t *testing.T) {
+	g := NewRequestIDs("X-Request-ID", trustLoopback(t))
+	h := New(Config{RequestIDs: g, LimitRequestFields: 2})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "192.0.2.1:1234"
+	r.Header.Set("A", "1")
+	r.Header.Set("B", "2")
+	g.Assign(httptest.NewRecorder(), r)
+	if code, msg := h.check(r); code != 0 {
+		t.Errorf("two fields and the request ID: %d %s, want accepted", code, msg)
+	}
+	r.Header.Set("C", "3")
+	if code, _ := h.check(r); code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("three fields: %d, want 431", code)
+	}
+}

@@ -306,6 +306,11 @@ func (h *Handler) check(r *http.Request) (int, string) {
 	}
 	fields := 0
 	for k, vs := range r.Header {
+		if k == h.idHeader {
+			// corral's own (or a trusted proxy's, checked): not the
+			// client's to count against its limits.
+			continue
+		}
 		fields += len(vs)
 		for _, v := range vs {
 			if l := h.cfg.LimitRequestFieldSize; l > 0 && len(k)+2+len(v) > l {
