@@ -39,8 +39,9 @@ type RequestsConfig struct {
 	// MaxSize deletes the oldest rows when the rows take more than this
 	// many bytes of the database; 0 = no size limit.
 	MaxSize int64
-	// Buffer is how many rows may wait for the writer; past it rows are
-	// dropped and counted (default 32768).
+	// Buffer is how many rows may wait for the writer (while as many more
+	// are being written); past it rows are dropped and counted (default
+	// 32768).
 	Buffer int
 }
 
@@ -51,7 +52,13 @@ type Requests struct {
 	db   *sql.DB
 	log  *slog.Logger
 	cfg  RequestsConfig
-	rows chan Request
+	// pending holds the rows Add queued, at most cfg.Buffer; the writer
+	// swaps it for an empty slice and writes what it took. A mutex and a
+	// slice rather than a channel: a channel receive per row would wake
+	// the writer goroutine once per request.
+	mu      sync.Mutex
+	pending []Request
+	kick    chan struct{} // a batch's worth is waiting
 
 	dropped atomic.Uint64
 	written atomic.Uint64
@@ -113,7 +120,7 @@ func OpenRequests(path string, cfg RequestsConfig, log *slog.Logger) (*Requests,
 		db.Close()
 		return nil, fmt.Errorf("request journal %s: %w", path, err)
 	}
-	j := &Requests{db: db, log: log.With("component", "journal"), cfg: cfg, rows: make(chan Request, cfg.Buffer),
+	j := &Requests{db: db, log: log.With("component", "journal"), cfg: cfg, kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}), flushReq: make(chan chan struct{})}
 	if err := j.retain(ctx, time.Now()); err != nil {
 		j.log.Warn("journal retention failed", "error", err)
@@ -145,12 +152,21 @@ func openDB(path string, readOnly bool) (*sql.DB, error) {
 // is dropped and counted in Dropped. Rows added after Close are dropped
 // silently.
 func (j *Requests) Add(r Request) {
-	select {
-	case j.rows <- r:
-	default:
-		if !j.closed.Load() {
-			j.dropped.Add(1)
+	j.mu.Lock()
+	if n := len(j.pending); n < j.cfg.Buffer && !j.closed.Load() {
+		j.pending = append(j.pending, r)
+		j.mu.Unlock()
+		if n+1 == maxBatch {
+			select {
+			case j.kick <- struct{}{}:
+			default:
+			}
 		}
+		return
+	}
+	j.mu.Unlock()
+	if !j.closed.Load() {
+		j.dropped.Add(1)
 	}
 }
 
@@ -185,7 +201,7 @@ func (j *Requests) writer() {
 	defer tick.Stop()
 	const retainEvery = time.Minute
 	lastRetain := time.Now()
-	batch := make([]Request, 0, maxBatch)
+	var spare []Request // the slice pending is swapped with
 	failing := false
 	// Drops are logged when they start and when they stop, with the count
 	// in between: one line per state change, never one per row.
@@ -203,10 +219,7 @@ func (j *Requests) writer() {
 		}
 		seenDropped = d
 	}
-	write := func() {
-		if len(batch) == 0 {
-			return
-		}
+	write := func(batch []Request) {
 		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		err := j.insert(ctx, batch)
 		cancel()
@@ -224,33 +237,28 @@ func (j *Requests) writer() {
 		if err == nil {
 			j.written.Add(uint64(len(batch)))
 		}
-		clear(batch)
-		batch = batch[:0]
 	}
-	// drain moves what is waiting into batches, writing each full one.
-	drain := func() {
-		for {
-			select {
-			case r := <-j.rows:
-				batch = append(batch, r)
-				if len(batch) == maxBatch {
-					write()
-				}
-			default:
-				return
-			}
+	// flush takes every queued row and writes it, a transaction per
+	// maxBatch rows, so the write lock is never held long.
+	flush := func() {
+		j.mu.Lock()
+		taken := j.pending
+		j.pending = spare[:0]
+		j.mu.Unlock()
+		for rows := taken; len(rows) > 0; {
+			n := min(len(rows), maxBatch)
+			write(rows[:n])
+			rows = rows[n:]
 		}
+		clear(taken) // let the strings go
+		spare = taken[:0]
 	}
 	for {
 		select {
-		case r := <-j.rows:
-			batch = append(batch, r)
-			if len(batch) == maxBatch {
-				write()
-			}
+		case <-j.kick:
+			flush()
 		case <-tick.C:
-			drain()
-			write()
+			flush()
 			noteDrops()
 			if now := time.Now(); now.Sub(lastRetain) >= retainEvery {
 				lastRetain = now
@@ -261,12 +269,10 @@ func (j *Requests) writer() {
 				cancel()
 			}
 		case ch := <-j.flushReq:
-			drain()
-			write()
+			flush()
 			close(ch)
 		case <-j.stop:
-			drain()
-			write()
+			flush()
 			return
 		}
 	}
