@@ -49,9 +49,9 @@ type RequestsConfig struct {
 // in batches by one goroutine. Add never blocks: when the writer falls
 // behind (a slow disk, a long checkpoint) rows are dropped and counted.
 type Requests struct {
-	db   *sql.DB
-	log  *slog.Logger
-	cfg  RequestsConfig
+	db  *sql.DB
+	log *slog.Logger
+	cfg RequestsConfig
 	// pending holds the rows Add queued, at most cfg.Buffer; the writer
 	// swaps it for an empty slice and writes what it took. A mutex and a
 	// slice rather than a channel: a channel receive per row would wake
