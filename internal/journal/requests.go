@@ -46,7 +46,8 @@ type RequestsConfig struct {
 }
 
 // Requests is the request journal: a SQLite database in WAL mode, written
-// in batches by one goroutine. Add never blocks: when the writer falls
+// in batches by one goroutine. Add never waits for the writer (it holds a
+// mutex for one append): when the writer falls
 // behind (a slow disk, a long checkpoint) rows are dropped and counted.
 type Requests struct {
 	db  *sql.DB
