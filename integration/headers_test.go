@@ -21,6 +21,10 @@ const teapot = "I'm a teapot: short and stout.\n"
 // what HTTP framing needs, nothing about the content.
 var framingHeaders = []string{"Date", "Content-Length", "Transfer-Encoding", "Connection"}
 
+// requestIDHeader is the one field corral adds of its own accord
+// (--request-id-header, docs/observability.md): every answer has it.
+const requestIDHeader = "X-Request-Id"
+
 // bareRoutes are bareapp.py's routes: the headers the app sends (canonical
 // names), the status and the body.
 var bareRoutes = []struct {
@@ -41,9 +45,12 @@ var bareRoutes = []struct {
 func checkHeaders(t *testing.T, what string, h http.Header, app []string) {
 	t.Helper()
 	for k := range h {
-		if !slices.Contains(app, k) && !slices.Contains(framingHeaders, k) {
+		if !slices.Contains(app, k) && !slices.Contains(framingHeaders, k) && k != requestIDHeader {
 			t.Errorf("%s: corral added %s: %q", what, k, h[k])
 		}
+	}
+	if len(h[requestIDHeader]) != 1 {
+		t.Errorf("%s: %s %q, want one", what, requestIDHeader, h[requestIDHeader])
 	}
 	for _, k := range app {
 		if _, ok := h[k]; !ok {

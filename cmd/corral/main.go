@@ -70,6 +70,8 @@ func run(args []string) int {
 			return runStatus(args[1:], os.Stdout, os.Stderr)
 		case "bans":
 			return runBans(args[1:], os.Stdout, os.Stderr)
+		case "journal":
+			return runJournal(args[1:], os.Environ(), os.Stdout, os.Stderr)
 		}
 	}
 	cwd, err := os.Getwd()

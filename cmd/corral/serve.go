@@ -15,11 +15,14 @@ import (
 	"corral/internal/config"
 	"corral/internal/front"
 	"corral/internal/guard"
+	"corral/internal/journal"
 	"corral/internal/listen"
 	"corral/internal/logs"
 	"corral/internal/metrics"
 	"corral/internal/pool"
 	"corral/internal/proto"
+	"corral/internal/static"
+	"corral/internal/trust"
 	"corral/internal/worker"
 )
 
@@ -112,7 +115,11 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 			return exitConfig
 		}
 		defer closeAccess()
-		access = front.NewAccessLog(out, cfg.AccessLogFormat)
+		if cfg.AccessLogParts != nil {
+			access = front.NewGunicornAccessLog(out, cfg.AccessLogParts)
+		} else {
+			access = front.NewAccessLog(out, cfg.AccessLogFormat)
+		}
 		defer access.Close()
 	}
 	if wcfg.Credential, err = dropPrivileges(wcfg.Credential, adminSrv, log); err != nil {
@@ -126,6 +133,20 @@ func serve(cfg *config.Config, wcfg worker.Config, log *slog.Logger) int {
 	if db := openBanStore(cfg, log); db != nil {
 		defer db.Close()
 		store = banStore{db}
+	}
+	// The request journal too; closed last, so that the requests answered
+	// while draining are written.
+	var requests *journal.Requests
+	if cfg.Journal != "" {
+		requests, err = journal.OpenRequests(cfg.Journal, journal.RequestsConfig{
+			FlushInterval: cfg.JournalFlushInterval, MaxAge: cfg.JournalMaxAge, MaxSize: cfg.JournalMaxSize,
+		}, log)
+		if err != nil {
+			mlog.Error("cannot open the request journal", "path", cfg.Journal, "error", err)
+			return exitFail
+		}
+		defer requests.Close()
+		mlog.Info("request journal open", "component", "journal", "path", cfg.Journal, "flush_interval", cfg.JournalFlushInterval.String())
 	}
 	// A store that refuses us (a wrong password) stops corral here; one
 	// that does not answer does not: the guard works alone until it does.
@@ -230,16 +251,31 @@ starting:
 		WSCompression:         cfg.WSPerMessageDeflate,
 		Pool:                  p,
 		AccessLog:             access,
+		Journal:               requests,
 		Logger:                log,
+	}
+	if cfg.RequestIDHeader != "" {
+		fcfg.RequestIDs = front.NewRequestIDs(cfg.RequestIDHeader, trust.New(cfg.ForwardedAllowIPs))
 	}
 	fh := front.New(fcfg)
 	met.SetSource(metricsSource(p, g, fh, asgi))
 	if statsd != nil {
 		statsd.SetWorkers(p.Workers)
 	}
+	var logStatic static.LogFunc
+	if access != nil || requests != nil {
+		logStatic = fh.LogStatic
+	}
+	var handler = g.Wrap(withStatic(fh, mounts, cfg, logStatic, log))
+	if fcfg.RequestIDs != nil {
+		// Outside the guard: it decides before the guard rewrites the
+		// client's address, and the guard's own refusals carry the ID.
+		handler = fcfg.RequestIDs.Wrap(handler)
+	}
+	// The metrics outermost: they count the guard's answers too.
+	handler = met.Wrap(handler)
 	srv := &http.Server{
-		// The metrics outermost: they count the guard's answers too.
-		Handler:           met.Wrap(g.Wrap(withStatic(fh, mounts, cfg, access, log))),
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       cfg.KeepAlive,
 		MaxHeaderBytes:    fcfg.MaxHeaderBytes(),

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"corral/internal/config"
-	"corral/internal/front"
 	"corral/internal/static"
 )
 
@@ -21,14 +20,11 @@ func staticMounts(cfg *config.Config) ([]static.Mount, error) {
 // withStatic puts the static mounts in front of the application handler;
 // with none it returns app unchanged. Static requests go to the access log
 // like the application's.
-func withStatic(app http.Handler, mounts []static.Mount, cfg *config.Config, access *front.AccessLog, log *slog.Logger) http.Handler {
+func withStatic(app http.Handler, mounts []static.Mount, cfg *config.Config, logf static.LogFunc, log *slog.Logger) http.Handler {
 	if len(mounts) == 0 {
 		return app
 	}
-	scfg := static.Config{Mounts: mounts, MaxAge: cfg.StaticMaxAge, SendTimeout: cfg.SendTimeout, Next: app, Logger: log}
-	if access != nil {
-		scfg.Log = access.Log
-	}
+	scfg := static.Config{Mounts: mounts, MaxAge: cfg.StaticMaxAge, SendTimeout: cfg.SendTimeout, Next: app, Logger: log, Log: logf}
 	for _, m := range mounts {
 		log.Info("serving static files", "component", "static", "prefix", m.Prefix, "dir", m.Dir)
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"corral/internal/addrset"
+	"corral/internal/logformat"
 )
 
 // Config holds every setting of a corral server. Load fills it: after a
@@ -217,6 +218,21 @@ type Config struct {
 	AccessLogFile string
 	// AccessLogFormat is "combined" or "json".
 	AccessLogFormat string
+	// AccessLogParts is --access-logformat (a gunicorn format) parsed;
+	// nil = none given, AccessLogFormat applies.
+	AccessLogParts []logformat.Part
+	// RequestIDHeader is the header that carries request IDs (canonical
+	// form); "" = request IDs off.
+	RequestIDHeader string
+
+	// Journal is the request journal's SQLite file; "" = no journal.
+	Journal string
+	// JournalMaxAge deletes journal rows older than this; 0 = never.
+	JournalMaxAge time.Duration
+	// JournalMaxSize bounds the journal's rows in bytes; 0 = no bound.
+	JournalMaxSize int64
+	// JournalFlushInterval is the journal's flush window.
+	JournalFlushInterval time.Duration
 	// ErrorLogFile is where corral's own log goes: a file path, or "-" for
 	// standard error.
 	ErrorLogFile string
@@ -269,6 +285,8 @@ type Config struct {
 	forwardedAllowIPs []string
 	bind              []string
 	umask             string
+	accessLogformat   string
+	requestIDHeader   string
 	certReqs          string
 	routeTimeouts     []string
 	static            []string

@@ -89,6 +89,11 @@ func TestDefaults(t *testing.T) {
 		CertReqs:              tls.NoClientCert,
 		AccessLogFile:         "",
 		AccessLogFormat:       "combined",
+		RequestIDHeader:       "X-Request-Id",
+		JournalMaxAge:         168 * time.Hour,
+		JournalMaxSize:        1 << 30,
+		JournalFlushInterval:  time.Second,
+		requestIDHeader:       "X-Request-ID",
 		ErrorLogFile:          "-",
 		LogLevel:              "info",
 		LimitRequestLine:      4094,
@@ -490,6 +495,9 @@ func TestFileErrors(t *testing.T) {
 		{"corral.toml", "ws_max_size = 0", []string{`corral.toml: key "ws_max_size": must be at least 1 byte`}},
 		{"corral.toml", "workers = [", []string{"corral.toml: line 1, column"}},
 		{"corral.toml", "env = {A = [1]}", []string{`corral.toml: key "env": key "A": want a string, got an array`}},
+		{"corral.toml", "access_logformat = '%(h)s %(r)'", []string{`corral.toml: key "access_logformat": at byte 6: %(r) has no conversion`}},
+		{"corral.toml", "request_id_header = 'X Request'", []string{`corral.toml: key "request_id_header": want a header name`}},
+		{"corral.toml", "journal_flush_interval = 0", []string{`corral.toml: key "journal_flush_interval": must be more than 0`}},
 	}
 	for _, tt := range tests {
 		dir := t.TempDir()
@@ -836,5 +844,26 @@ func TestUsage(t *testing.T) {
 		if len(line) > 80 {
 			t.Errorf("Usage() line longer than 80 columns: %q", line)
 		}
+	}
+}
+
+func TestObservabilityOptions(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "corral.toml", `
+app = "app:app"
+journal = "/var/lib/corral/journal.db"
+journal_max_age = "24h"
+journal_max_size = "10M"
+access_logformat = '%(h)s "%(r)s" %({x-request-id}i)s'
+request_id_header = "x-correlation-id"
+`)
+	c := mustLoad(t, nil, nil, dir)
+	if c.Journal != "/var/lib/corral/journal.db" || c.JournalMaxAge != 24*time.Hour || c.JournalMaxSize != 10<<20 ||
+		c.JournalFlushInterval != time.Second || len(c.AccessLogParts) != 5 || c.RequestIDHeader != "X-Correlation-Id" {
+		t.Errorf("got journal %q %v %d %v, %d format parts, request ID header %q", c.Journal, c.JournalMaxAge, c.JournalMaxSize,
+			c.JournalFlushInterval, len(c.AccessLogParts), c.RequestIDHeader)
+	}
+	if c := mustLoad(t, []string{"--request-id-header", "off", "a:b"}, nil, t.TempDir()); c.RequestIDHeader != "" {
+		t.Errorf("--request-id-header off: %q", c.RequestIDHeader)
 	}
 }

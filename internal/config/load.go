@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"corral/internal/addrset"
+	"corral/internal/logformat"
 )
 
 // Layers of settings, lowest precedence first.
@@ -177,6 +178,10 @@ func assignTyped(c *Config, o *option, v any) {
 		*p = v.([]RouteTimeout)
 	case *[]StaticMount:
 		*p = v.([]StaticMount)
+	case *[]logformat.Part:
+		*p = v.([]logformat.Part)
+	case *string:
+		*p = v.(string)
 	default:
 		panic(fmt.Sprintf("config: option %s: unsupported typed field %T", o.name, p))
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"corral/internal/proto"
 )
@@ -561,6 +562,48 @@ var options = []option{
 		choices: []string{"combined", "json"},
 		help:    "combined (the Apache/nginx format) or json (one object per line).",
 		field:   func(c *Config) any { return &c.AccessLogFormat },
+	},
+	{
+		name: "access-logformat", kind: kindString, group: groupLog, arg: "FORMAT",
+		help: "A gunicorn access log format, which replaces --access-log-format: " + "`" + `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"` + "`" + ` is gunicorn's default. ` +
+			"Every gunicorn atom works, with %({header}i)s, %({header}o)s and %({variable}e)s; an unknown one prints -, as gunicorn. See docs/observability.md.",
+		field: func(c *Config) any { return &c.accessLogformat },
+		typed: func(c *Config) any { return &c.AccessLogParts },
+		parse: parseAccessLogformat,
+	},
+	{
+		name: "request-id-header", kind: kindString, group: groupLog, arg: "NAME", def: "X-Request-ID",
+		help:  "The header that carries request IDs: taken from trusted proxies (--forwarded-allow-ips), else made by corral; passed to the app (HTTP_X_REQUEST_ID), written to the access log and the journal, and sent back in the response unless the app sends its own. off = no request IDs (and no header added).",
+		field: func(c *Config) any { return &c.requestIDHeader },
+		typed: func(c *Config) any { return &c.RequestIDHeader },
+		parse: parseRequestIDHeader,
+	},
+	{
+		name: "journal", kind: kindString, group: groupLog, arg: "PATH",
+		defText: "off",
+		help:    "Record every request in this SQLite database (WAL mode; a table named requests), written in batches off the request path; corral journal top|slow|errors|clients reads it. Litestream can replicate it: see docs/deploy.md.",
+		field:   func(c *Config) any { return &c.Journal },
+	},
+	{
+		name: "journal-max-age", kind: kindDuration, group: groupLog, arg: "DURATION", def: "168h",
+		help:  "Delete journal rows older than this (checked every minute). 0 = keep them.",
+		field: func(c *Config) any { return &c.JournalMaxAge },
+	},
+	{
+		name: "journal-max-size", kind: kindSize, group: groupLog, arg: "SIZE", def: "1G",
+		help:  "Delete the oldest journal rows while the rows take more than this (checked every minute); freed pages go back to the file system. 0 = no limit.",
+		field: func(c *Config) any { return &c.JournalMaxSize },
+	},
+	{
+		name: "journal-flush-interval", kind: kindDuration, group: groupLog, arg: "DURATION", def: "1s",
+		help: "The journal's flush window: rows are committed in one transaction at least this often, so a crash loses at most the last window.",
+		check: func(v any) error {
+			if v.(time.Duration) <= 0 {
+				return errors.New("must be more than 0")
+			}
+			return nil
+		},
+		field: func(c *Config) any { return &c.JournalFlushInterval },
 	},
 	{
 		name: "error-logfile", kind: kindString, group: groupLog, arg: "FILE", def: "-",

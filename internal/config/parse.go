@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"corral/internal/addrset"
+	"corral/internal/logformat"
 )
 
 // parseText parses the text of a flag or environment variable for o.
@@ -611,4 +613,32 @@ func checkStatsdHost(v any) error {
 		return fmt.Errorf("%q: the port must be a number from 1 to 65535", s)
 	}
 	return nil
+}
+
+// parseAccessLogformat parses --access-logformat; "" = none.
+func parseAccessLogformat(v any) (any, error) {
+	s := v.(string)
+	if s == "" {
+		return []logformat.Part(nil), nil
+	}
+	return logformat.Parse(s)
+}
+
+// parseRequestIDHeader checks --request-id-header: a header name (letters,
+// digits and dashes), or off.
+func parseRequestIDHeader(v any) (any, error) {
+	s := v.(string)
+	if strings.EqualFold(s, "off") {
+		return "", nil
+	}
+	if s == "" {
+		return nil, errors.New("want a header name such as X-Request-ID, or off")
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return nil, fmt.Errorf("want a header name of letters, digits and dashes (such as X-Request-ID), or off; got %q", s)
+		}
+	}
+	return http.CanonicalHeaderKey(s), nil
 }

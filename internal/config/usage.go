@@ -9,6 +9,7 @@ const usageHead = `Usage: corral [OPTIONS] APP
        corral check [OPTIONS] APP
        corral routes [--json] [OPTIONS] APP
        corral status | corral bans list|add|remove
+       corral journal top|slow|errors|clients [--since 1h] [--journal PATH]
 
 Serve a Python WSGI application with a pool of supervised worker processes.
 
@@ -19,6 +20,8 @@ Commands:
                requests against) and exit; --json prints the raw object
   status       show the running servers' workers (corral status --help)
   bans         list, add or remove bans of running servers (corral bans --help)
+  journal      the busiest routes, slowest requests, errors or clients, from
+               the request journal (corral journal --help)
 
 APP is MODULE:NAME (myproject.wsgi:application), MODULE:FACTORY()
 (app:create_app()) or a path to a .py file.

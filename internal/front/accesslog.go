@@ -15,7 +15,9 @@ import (
 // format or as JSON. Lines are buffered and flushed at least every second,
 // so logging costs no write(2) per request under load.
 type AccessLog struct {
-	json bool
+	json  bool
+	parts []logPart // a gunicorn format; nil = combined or json
+	pid   int       // corral's, for %(p)s when no worker ran the request
 
 	mu    sync.Mutex
 	w     *bufio.Writer
@@ -65,8 +67,28 @@ func (l *AccessLog) Close() error {
 	return l.w.Flush()
 }
 
-// Log records one request.
+// Entry is what the access log knows of one answered request.
+type Entry struct {
+	Req      *http.Request
+	Status   int
+	Sent     int64         // response body bytes
+	Duration time.Duration // from the request's head to the answer's end
+	// Header is the response's header as sent; nil if unknown.
+	Header http.Header
+	// Worker is the pid of the worker that ran the request; 0 = none.
+	Worker int
+	// RequestID is the request's ID; "" = none.
+	RequestID string
+}
+
+// Log records one request (static files: no worker, no response header).
 func (l *AccessLog) Log(r *http.Request, status int, size int64, d time.Duration) {
+	l.LogEntry(&Entry{Req: r, Status: status, Sent: size, Duration: d})
+}
+
+// LogEntry records one request.
+func (l *AccessLog) LogEntry(e *Entry) {
+	r := e.Req
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -78,10 +100,13 @@ func (l *AccessLog) Log(r *http.Request, status int, size int64, d time.Duration
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.line[:0]
-	if l.json {
-		b = l.appendJSON(b, r, host, status, size, d, now)
-	} else {
-		b = appendCombined(b, r, host, status, size, now)
+	switch {
+	case l.parts != nil:
+		b = l.appendGunicorn(b, e, host, now)
+	case l.json:
+		b = l.appendJSON(b, e, host, now)
+	default:
+		b = appendCombined(b, r, host, e.Status, e.Sent, now)
 	}
 	l.line = b
 	_, _ = l.w.Write(b)
@@ -147,13 +172,15 @@ type jsonLine struct {
 	Referer  string  `json:"referer,omitempty"`
 	Agent    string  `json:"user_agent,omitempty"`
 	Host     string  `json:"host,omitempty"`
+	ID       string  `json:"request_id,omitempty"`
 }
 
-func (l *AccessLog) appendJSON(b []byte, r *http.Request, host string, status int, size int64, d time.Duration, now time.Time) []byte {
+func (l *AccessLog) appendJSON(b []byte, e *Entry, host string, now time.Time) []byte {
+	r := e.Req
 	js, _ := json.Marshal(jsonLine{
 		Time: now.UTC().Format(time.RFC3339Nano), Remote: host, Method: r.Method, URI: r.RequestURI,
-		Proto: r.Proto, Status: status, Bytes: size, Duration: float64(d.Microseconds()) / 1000,
-		Referer: r.Referer(), Agent: r.UserAgent(), Host: r.Host,
+		Proto: r.Proto, Status: e.Status, Bytes: e.Sent, Duration: float64(e.Duration.Microseconds()) / 1000,
+		Referer: r.Referer(), Agent: r.UserAgent(), Host: r.Host, ID: e.RequestID,
 	})
 	b = append(b, js...)
 	return append(b, '\n')

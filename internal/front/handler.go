@@ -9,11 +9,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"corral/internal/journal"
 	"corral/internal/pool"
 	"corral/internal/proto"
 )
@@ -54,14 +56,21 @@ type Config struct {
 
 	Pool      *pool.Pool
 	AccessLog *AccessLog // nil = off
-	Logger    *slog.Logger
+	// RequestIDs, when set, names the header that carries request IDs
+	// (RequestIDs.Wrap, in front of the guard, assigns them); the app may
+	// answer its own, which then replaces corral's. nil = off.
+	RequestIDs *RequestIDs
+	// Journal, when set, gets a row per answered request.
+	Journal *journal.Requests
+	Logger  *slog.Logger
 }
 
 // Handler serves HTTP requests by running them on the pool.
 type Handler struct {
-	cfg Config
-	log *slog.Logger
-	ws  sockets
+	cfg      Config
+	log      *slog.Logger
+	ws       sockets
+	idHeader string // canonical request ID header; "" = none
 }
 
 // New returns a Handler.
@@ -78,7 +87,11 @@ func New(cfg Config) *Handler {
 	if cfg.WSMaxSize <= 0 {
 		cfg.WSMaxSize = 16 << 20
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger.With("component", "front"), ws: sockets{open: map[*wsSession]struct{}{}}}
+	h := &Handler{cfg: cfg, log: cfg.Logger.With("component", "front"), ws: sockets{open: map[*wsSession]struct{}{}}}
+	if cfg.RequestIDs != nil {
+		h.idHeader = cfg.RequestIDs.Header()
+	}
+	return h
 }
 
 // MaxHeaderBytes is the net/http limit that matches the configured request
@@ -103,6 +116,14 @@ type Client interface {
 	ClientClass() int
 }
 
+// Router is implemented by a ResponseWriter that knows the app's routes:
+// package guard's.
+type Router interface {
+	// ClientRoute is the route rule path matches, as `corral routes`
+	// prints it; "" if none does.
+	ClientRoute(path string) string
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{Recorder: Recorder{ResponseWriter: w}}
@@ -113,8 +134,46 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status != 0 && rec.status == 0 {
 		rec.status = status
 	}
+	if h.cfg.AccessLog != nil || h.cfg.Journal != nil {
+		worker := 0
+		if rec.call != nil {
+			worker = rec.call.Worker()
+		}
+		h.observe(w, r, rec.status, rec.bytes, rec.bytesIn, worker, rec.Header(), time.Since(start))
+	}
+}
+
+// LogStatic records a request that static files answered, in the access
+// log and the journal; static.Config.Log fits.
+func (h *Handler) LogStatic(r *http.Request, status int, size int64, d time.Duration) {
+	h.observe(nil, r, status, size, 0, 0, nil, d)
+}
+
+// observe writes the access log line and the journal row of a request.
+// w, if not nil, is the ResponseWriter ServeHTTP got (for the route).
+func (h *Handler) observe(w http.ResponseWriter, r *http.Request, status int, sent, received int64, worker int, hdr http.Header, d time.Duration) {
+	id := ""
+	if h.idHeader != "" {
+		if vs := r.Header[h.idHeader]; len(vs) > 0 {
+			id = vs[0]
+		}
+	}
 	if h.cfg.AccessLog != nil {
-		h.cfg.AccessLog.Log(r, rec.status, rec.bytes, time.Since(start))
+		h.cfg.AccessLog.LogEntry(&Entry{Req: r, Status: status, Sent: sent, Duration: d, Header: hdr, Worker: worker, RequestID: id})
+	}
+	if h.cfg.Journal != nil {
+		route := ""
+		if rt, ok := w.(Router); ok {
+			route = rt.ClientRoute(r.URL.Path)
+		}
+		client, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			client = ""
+		}
+		h.cfg.Journal.Add(journal.Request{
+			Time: time.Now(), Method: r.Method, Path: r.URL.Path, Route: route, Status: status,
+			Duration: d, BytesIn: received, BytesOut: sent, Client: client, Worker: worker, RequestID: id,
+		})
 	}
 }
 
@@ -149,6 +208,7 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 			}
 		}
 		defer b.close()
+		w.bytesIn = b.len()
 	}
 
 	// The frame belongs to the pool once submitted: a worker's write queue
@@ -187,6 +247,7 @@ func (h *Handler) serve(w *recorder, r *http.Request) int {
 		return h.failCall(w, r, err)
 	}
 	defer call.Release()
+	w.call = call
 	if h.cfg.ASGI {
 		return h.respondASGI(w, r, call)
 	}
@@ -245,6 +306,11 @@ func (h *Handler) check(r *http.Request) (int, string) {
 	}
 	fields := 0
 	for k, vs := range r.Header {
+		if k == h.idHeader {
+			// corral's own (or a trusted proxy's, checked): not the
+			// client's to count against its limits.
+			continue
+		}
 		fields += len(vs)
 		for _, v := range vs {
 			if l := h.cfg.LimitRequestFieldSize; l > 0 && len(k)+2+len(v) > l {
@@ -298,6 +364,7 @@ var hopByHop = map[string]bool{
 func (h *Handler) writeHead(w *recorder, code int, headers []string, call *pool.Call, head, trailers bool) {
 	hdr := w.Header()
 	hasLength := trailers
+	appID := false
 	// One backing array for every value; a repeated name (Set-Cookie)
 	// appends past its one-element slice into a new array.
 	vals := make([]string, len(headers)/2)
@@ -310,8 +377,13 @@ func (h *Handler) writeHead(w *recorder, code int, headers []string, call *pool.
 			hasLength = true
 		}
 		if old, ok := hdr[k]; ok {
-			hdr[k] = append(old, headers[i+1])
-			continue
+			// The only header there before the app's is corral's request
+			// ID: the app's own replaces it.
+			if k != h.idHeader || appID {
+				hdr[k] = append(old, headers[i+1])
+				continue
+			}
+			appID = true
 		}
 		j := i / 2
 		vals[j] = headers[i+1]
@@ -389,8 +461,10 @@ func (h *Handler) extendWrite(w http.ResponseWriter) {
 // carries the client's scheme and priority class from a Client.
 type recorder struct {
 	Recorder
-	scheme string // from a Client, "" = the connection's
-	class  int
+	scheme  string // from a Client, "" = the connection's
+	class   int
+	bytesIn int64      // request body bytes read
+	call    *pool.Call // the call that answered; nil if none
 }
 
 // deadlineWriter extends the write deadline before each write.

@@ -457,7 +457,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.RemoteAddr = netip.AddrPortFrom(id.Addr, 0).String()
 	}
 	gw := g.writers.Get().(*writer)
-	*gw = writer{Recorder: front.Recorder{ResponseWriter: w, Hook: gw}, scheme: id.Scheme}
+	*gw = writer{Recorder: front.Recorder{ResponseWriter: w, Hook: gw}, scheme: id.Scheme, g: g}
 	defer g.writers.Put(gw)
 	if len(g.cfg.Classes) > 0 {
 		gw.class = g.classify(id.Addr, r)
@@ -488,6 +488,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := g.matcher.Load()
 	route, known := g.match(m, r.URL.Path)
 	g.noteRoute(w, m, route, known, r.URL.Path)
+	gw.m, gw.route = m, route
 	if !allowed {
 		var code, retry int
 		if code, retry, c = g.limit(key, r.URL.Path, m.Rule(route)); code != 0 {
@@ -514,7 +515,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !allowed {
 		// The jails see the answer's status before it goes out (see
 		// writer.BeforeHeader), or in after if it never goes out.
-		gw.g, gw.key, gw.path, gw.known = g, key, r.URL.Path, known
+		gw.jail, gw.key, gw.path, gw.known = true, key, r.URL.Path, known
 	}
 	defer g.after(gw, r, key, c, known, allowed)
 	h.next.ServeHTTP(gw, r)
@@ -797,15 +798,22 @@ type writer struct {
 	class  int
 	appBan int // seconds asked for with X-Corral-Ban
 
-	// For the jails, set when the client is not allow-listed: judge
-	// gets the status before the header goes out (judged), so that a
-	// ban the answer earns, shared with the fleet, is in the store
+	g *Guard
+
+	// For the jails, set when the client is not allow-listed (jail):
+	// judge gets the status before the header goes out (judged), so that
+	// a ban the answer earns, shared with the fleet, is in the store
 	// before the client can send its next request anywhere.
-	g      *Guard
+	jail   bool
 	key    netip.Addr
 	path   string
 	known  bool
 	judged bool
+
+	// For ClientRoute: the routes route was matched with; nil = not
+	// matched yet.
+	m     *Matcher
+	route int
 }
 
 // BeforeHeader takes X-Corral-Ban out of the response and keeps its value,
@@ -819,7 +827,7 @@ func (w *writer) BeforeHeader(h http.Header, code int) {
 			}
 		}
 	}
-	if w.g != nil && !w.judged {
+	if w.jail && !w.judged {
 		w.judged = true
 		w.g.judge(w.key, w.path, code, w.known)
 	}
@@ -830,6 +838,17 @@ func (w *writer) ClientScheme() string { return w.scheme }
 
 // ClientClass is the request's priority class (0 = default).
 func (w *writer) ClientClass() int { return w.class }
+
+// ClientRoute is the app's route rule that path matches, "" if none (the
+// request journal's route column). The guard matched it already, unless
+// it is off: then it is matched now.
+func (w *writer) ClientRoute(path string) string {
+	if w.m == nil {
+		w.m = w.g.matcher.Load()
+		w.route, _ = w.g.match(w.m, path)
+	}
+	return w.m.Rule(w.route)
+}
 
 // errAllowListed refuses to ban an allow-listed client.
 var errAllowListed = errors.New("the address is allow-listed")

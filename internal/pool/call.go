@@ -115,7 +115,15 @@ type Call struct {
 	// x is what a call to an ASGI worker has beyond a WSGI call; nil for
 	// WSGI, so that their calls stay small. Set by Submit, then fixed.
 	x *asgiCall
+
+	// pid is the worker the call was last sent to, for logs and the
+	// request journal; atomic, as it is read without the pool's lock.
+	pid atomic.Int32
 }
+
+// Worker is the pid of the worker the call was last sent to, 0 if none.
+// After Head it is the worker that answered.
+func (c *Call) Worker() int { return int(c.pid.Load()) }
 
 // asgiCall is the part of a Call only ASGI workers use.
 type asgiCall struct {

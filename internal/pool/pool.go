@@ -377,6 +377,7 @@ func (p *Pool) assignLocked(c *Call, m *member, now time.Time) bool {
 		m.nextID = 1
 	}
 	c.state, c.m, c.id = callSent, m, m.nextID
+	c.pid.Store(int32(m.w.Pid))
 	m.inflight = append(m.inflight, c)
 	m.byIDPut(c)
 	p.inflight++
