@@ -58,9 +58,10 @@ func metricValue(text, series string) float64 {
 
 // TestMetricsEndpoint checks /metrics against the requests sent: the
 // route label is the app's rule, unknown paths share one label, a crash
-// is a restart with reason crash, and promtool accepts the output.
+// is a restart with reason crash, the request journal's rows are counted,
+// and promtool accepts the output.
 func TestMetricsEndpoint(t *testing.T) {
-	s, admin := startObserved(t, "-w", "2")
+	s, admin := startObserved(t, "-w", "2", "--journal", filepath.Join(t.TempDir(), "requests.db"))
 	for _, p := range []string{"/", "/", "/item/1", "/item/2", "/item/3", "/nope", "/wp-login.php"} {
 		s.get(p)
 	}
@@ -75,8 +76,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	eventually(t, 15*time.Second, "the crash counted and its worker replaced", func() bool {
 		_, text = httpGet(t, admin+"/metrics")
 		return metricValue(text, `corral_worker_restarts_total{reason="crash"}`) == 1 &&
-			metricValue(text, `corral_workers{state="ready"}`) == 2
+			metricValue(text, `corral_workers{state="ready"}`) == 2 &&
+			metricValue(text, `corral_journal_rows_total{outcome="written"}`) >= 9 // flushed every second
 	})
+	if v := metricValue(text, `corral_journal_rows_total{outcome="dropped"}`); v != 0 {
+		t.Errorf("journal rows dropped = %v, want 0", v)
+	}
 	for series, want := range map[string]float64{
 		`corral_requests_total{code="200",method="GET",route="/"}`:                    2,
 		`corral_requests_total{code="200",method="GET",route="/item/<int:item_id>"}`:  3,

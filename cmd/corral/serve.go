@@ -258,7 +258,7 @@ starting:
 		fcfg.RequestIDs = front.NewRequestIDs(cfg.RequestIDHeader, trust.New(cfg.ForwardedAllowIPs))
 	}
 	fh := front.New(fcfg)
-	met.SetSource(metricsSource(p, g, fh, asgi))
+	met.SetSource(metricsSource(p, g, fh, asgi, requests))
 	if statsd != nil {
 		statsd.SetWorkers(p.Workers)
 	}

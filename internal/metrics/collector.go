@@ -47,6 +47,10 @@ var (
 	descStoreUp = prometheus.NewDesc("corral_fleet_store_up",
 		"1 while the fleet's shared store answers, 0 while the guard works alone.", nil, nil)
 
+	descJournalRows = prometheus.NewDesc("corral_journal_rows_total",
+		"Rows of the request journal (--journal): written to the database, or dropped because its bounded buffer was full.",
+		[]string{"outcome"}, nil)
+
 	descWSOpen = prometheus.NewDesc("corral_websocket_connections",
 		"WebSocket connections open now.", nil, nil)
 	descWSTotal = prometheus.NewDesc("corral_websocket_connections_total",
@@ -64,7 +68,7 @@ var workerStates = []pool.State{pool.StateStarting, pool.StateReady, pool.StateB
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueue, descWorkers, descRSS, descServed, descBans, descBansActive,
 		descBanned, descBannedConns, descLimited, descDenied, descStrict, descRefused, descTarpit, descTarpitHeld,
-		descStoreUp, descWSOpen, descWSTotal, descWSMsgs} {
+		descStoreUp, descJournalRows, descWSOpen, descWSTotal, descWSMsgs} {
 		ch <- d
 	}
 }
@@ -119,6 +123,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		held, total := src.Tarpit()
 		counter(descTarpit, float64(total))
 		gauge(descTarpitHeld, float64(held))
+	}
+	if src.Journal != nil {
+		written, dropped := src.Journal()
+		counter(descJournalRows, float64(written), "written")
+		counter(descJournalRows, float64(dropped), "dropped")
 	}
 	if src.WebSockets != nil {
 		ws := src.WebSockets()

@@ -78,6 +78,8 @@ type Source struct {
 	Tarpit func() (held, total int64)
 	// WebSockets are the front's WebSocket counters (ASGI apps).
 	WebSockets func() front.WebSocketStats
+	// Journal is the request journal's rows written and dropped (--journal).
+	Journal func() (written, dropped uint64)
 }
 
 // Config configures Metrics.

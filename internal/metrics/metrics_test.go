@@ -158,6 +158,7 @@ func TestCollector(t *testing.T) {
 		},
 		Tarpit:     func() (int64, int64) { return 1, 6 },
 		WebSockets: func() front.WebSocketStats { return front.WebSocketStats{Open: 2, MessagesIn: 8} },
+		Journal:    func() (uint64, uint64) { return 40, 2 },
 	})
 	want := `
 # HELP corral_queue_depth Requests waiting in the pool's queue for a worker.
@@ -190,6 +191,10 @@ corral_guard_tarpitted_connections_total 6
 # HELP corral_fleet_store_up 1 while the fleet's shared store answers, 0 while the guard works alone.
 # TYPE corral_fleet_store_up gauge
 corral_fleet_store_up 0
+# HELP corral_journal_rows_total Rows of the request journal (--journal): written to the database, or dropped because its bounded buffer was full.
+# TYPE corral_journal_rows_total counter
+corral_journal_rows_total{outcome="dropped"} 2
+corral_journal_rows_total{outcome="written"} 40
 # HELP corral_websocket_messages_total Whole WebSocket messages relayed: in from clients to the app, out from the app to clients.
 # TYPE corral_websocket_messages_total counter
 corral_websocket_messages_total{direction="in"} 8
@@ -198,7 +203,8 @@ corral_websocket_messages_total{direction="out"} 0
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
 		"corral_queue_depth", "corral_worker_rss_bytes", "corral_workers", "corral_guard_bans_total",
 		"corral_guard_banned_connections_total", "corral_guard_rate_limited_requests_total",
-		"corral_guard_tarpitted_connections_total", "corral_fleet_store_up", "corral_websocket_messages_total"); err != nil {
+		"corral_guard_tarpitted_connections_total", "corral_fleet_store_up", "corral_journal_rows_total",
+		"corral_websocket_messages_total"); err != nil {
 		t.Error(err)
 	}
 	// Every metric passes the registry's own consistency checks.
