@@ -51,6 +51,7 @@ LOW_WATER = 256 * 1024
 MAX_IOV = 512
 _SCM_RIGHTS = getattr(socket, "SCM_RIGHTS", None)
 _Task = asyncio.Task
+_EAGER = sys.version_info >= (3, 12)
 _REQUEST = proto.REQUEST
 _NOT_REQUEST_FLAGS = ~(BODY_PULL | WEBSOCKET)
 _unpack_u32 = U32.unpack_from
@@ -109,6 +110,7 @@ class Worker:
         self.closed = False
         self.drain_waiters = []
         self.task_factory = loop.get_task_factory
+        self.parsing = False  # in _parse: hold writes for one send after it
 
     # -- reading
 
@@ -123,7 +125,16 @@ class Worker:
             self.on_eof()
             return
         self.end += n
-        self._parse()
+        self.parsing = True
+        try:
+            self._parse()
+        finally:
+            self.parsing = False
+        if self.out and not self.writer_on:
+            # Frames made while parsing (responses of requests that ran to
+            # their end on an eager start, PONG) go out now, in one send,
+            # rather than at the next loop iteration.
+            self.flush()
 
     def _parse(self):
         buf = self.buf
@@ -170,8 +181,14 @@ class Worker:
         requests[rid] = req
         if self.task_factory() is None:
             # What loop.create_task does, less its checks, and with a name:
-            # the default name, "Task-N", is formatted for every task.
-            task = _Task(req.run(), loop=self.loop, name=TASK_NAME)
+            # the default name, "Task-N", is formatted for every task. From
+            # 3.12 on the task's first step runs at once (as under
+            # asyncio.eager_task_factory): a request that needs no I/O ends
+            # here, without a trip through the loop's ready queue.
+            if _EAGER:
+                task = _Task(req.run(), loop=self.loop, name=TASK_NAME, eager_start=True)
+            else:
+                task = _Task(req.run(), loop=self.loop, name=TASK_NAME)
         else:
             task = self.loop.create_task(req.run())
         req.task = task
@@ -285,7 +302,7 @@ class Worker:
             self.out.append(data)
             self.out_size += len(data)
             return
-        if len(self.requests) <= 1:
+        if len(self.requests) <= 1 and not self.parsing:
             with self.wlock:
                 if self.urgent is None:
                     try:
