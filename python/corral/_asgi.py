@@ -50,6 +50,13 @@ LOW_WATER = 256 * 1024
 # Buffers per sendmsg call (IOV_MAX is 1024 on Linux).
 MAX_IOV = 512
 _SCM_RIGHTS = getattr(socket, "SCM_RIGHTS", None)
+_Task = asyncio.Task
+_EAGER = sys.version_info >= (3, 12)
+_REQUEST = proto.REQUEST
+_NOT_REQUEST_FLAGS = ~(BODY_PULL | WEBSOCKET)
+_unpack_u32 = U32.unpack_from
+# The name of every request's task (asyncio.current_task().get_name()).
+TASK_NAME = "corral-request"
 
 
 # -- the worker
@@ -102,7 +109,8 @@ class Worker:
         self.wlock = threading.Lock()  # the socket, between the loop and the control thread
         self.closed = False
         self.drain_waiters = []
-        self.new_task = loop.create_task
+        self.task_factory = loop.get_task_factory
+        self.parsing = False  # in _parse: hold writes for one send after it
 
     # -- reading
 
@@ -117,7 +125,16 @@ class Worker:
             self.on_eof()
             return
         self.end += n
-        self._parse()
+        self.parsing = True
+        try:
+            self._parse()
+        finally:
+            self.parsing = False
+        if self.out and not self.writer_on:
+            # Frames made while parsing (responses of requests that ran to
+            # their end on an eager start, PONG) go out now, in one send,
+            # rather than at the next loop iteration.
+            self.flush()
 
     def _parse(self):
         buf = self.buf
@@ -134,7 +151,7 @@ class Worker:
                 break
             if reserved:
                 protocol_error("reserved header bits set")
-            if kind == proto.REQUEST:
+            if kind == _REQUEST:
                 self._request(rid, flags, pos + HEADER_SIZE, stop)
             else:
                 self._route(kind, flags, rid, pos + HEADER_SIZE, stop)
@@ -142,30 +159,39 @@ class Worker:
         keep_rest(self, pos, end, length)
 
     def _request(self, rid, flags, begin, stop):
-        if (
-            not rid
-            or flags & ~(BODY_PULL | WEBSOCKET)
-            or stop - begin < 4
-        ):
+        if not rid or flags & _NOT_REQUEST_FLAGS or stop - begin < 4:
             protocol_error("malformed REQUEST %d" % rid)
-        n = U32.unpack_from(self.buf, begin)[0]
-        if n > stop - begin - 4:
+        mid = begin + 4 + _unpack_u32(self.buf, begin)[0]
+        if mid > stop:
             protocol_error("malformed REQUEST %d" % rid)
-        if rid in self.requests:
+        requests = self.requests
+        if rid in requests:
             protocol_error("REQUEST %d: that id is already in flight" % rid)
         if self.stopping:
             # Stopping: never started, so the master may send it elsewhere.
             self.write(frame(proto.RETURNED, 0, U32.pack(rid)))
             return
         view = self.view
-        block = bytes(view[begin + 4 : begin + 4 + n])
-        body = bytes(view[begin + 4 + n : stop]) if stop > begin + 4 + n else b""
+        block = bytes(view[begin + 4 : mid])
+        body = bytes(view[mid:stop]) if stop > mid else b""
         if flags & WEBSOCKET:
             req = WebSocket(self, rid, flags, block, body)
         else:
             req = HttpRequest(self, rid, flags, block, body)
-        self.requests[rid] = req
-        task = req.task = self.new_task(req.run())
+        requests[rid] = req
+        if self.task_factory() is None:
+            # What loop.create_task does, less its checks, and with a name:
+            # the default name, "Task-N", is formatted for every task. From
+            # 3.12 on the task's first step runs at once (as under
+            # asyncio.eager_task_factory): a request that needs no I/O ends
+            # here, without a trip through the loop's ready queue.
+            if _EAGER:
+                task = _Task(req.run(), loop=self.loop, name=TASK_NAME, eager_start=True)
+            else:
+                task = _Task(req.run(), loop=self.loop, name=TASK_NAME)
+        else:
+            task = self.loop.create_task(req.run())
+        req.task = task
         if not task.done():
             self.tasks.add(task)
 
@@ -271,7 +297,12 @@ class Worker:
         one sendmsg by a flush at the next."""
         if self.closed:
             return
-        if not self.flushing and len(self.requests) <= 1:
+        if self.flushing:
+            # A flush is due at the next loop iteration: join it.
+            self.out.append(data)
+            self.out_size += len(data)
+            return
+        if len(self.requests) <= 1 and not self.parsing:
             with self.wlock:
                 if self.urgent is None:
                     try:

@@ -124,7 +124,13 @@ def encode_pairs(first, headers, what):
             "byte string pairs, not %r" % (what, headers)
         ) from None
     data = b"\0".join(parts)
-    if b"\r" in data or b"\n" in data or data.count(b"\0") != len(parts) - 1:
+    # find(), not ``in``: bytes.__contains__ first tries its argument as an
+    # int and formats (then drops) a TypeError, which costs more than the scan.
+    if (
+        data.find(b"\r") != -1
+        or data.find(b"\n") != -1
+        or data.count(b"\0") != len(parts) - 1
+    ):
         raise ProtocolViolation(
             "ASGI protocol violation: a %s contains CR, LF or NUL" % what
         )
@@ -140,6 +146,27 @@ def parse_block(block, rid):
         protocol_error("malformed scope block in REQUEST %d" % rid)
     it = iter(parts[11:])
     return parts, list(zip(it, it))
+
+
+# Short fields that take few values, decoded once.
+_METHODS = {
+    m.encode(): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
+}
+_VERSIONS = {b"1.0": "1.0", b"1.1": "1.1", b"2": "2"}
+_SCHEMES = {b"http": "http", b"https": "https"}
+
+
+def _malformed(rid):
+    from ._channel import protocol_error
+
+    protocol_error("malformed scope block in REQUEST %d" % rid)
+
+
+def _bad_port(port, rid):
+    from ._channel import protocol_error
+
+    protocol_error("bad port %r in REQUEST %d" % (port, rid))
 
 
 _servers = {}
@@ -323,11 +350,21 @@ class Base:
             raise self._violate(
                 "%s status %d is out of range (200..599)" % (kind, status)
             )
-        head = self._pairs(_status_line(status), message.get("headers", ()), "header")
+        try:
+            head = encode_pairs(
+                _status_lines.get(status) or _status_line(status),
+                message.get("headers", ()),
+                "header",
+            )
+        except ProtocolViolation as exc:
+            if self.violation is None:
+                self.violation = str(exc)
+            raise
         if len(head) > MAX_PAYLOAD - 4:
             raise self._violate("response headers larger than 1 MiB")
         self.head = head
-        self.trailers = bool(message.get("trailers", False))
+        if message.get("trailers", False):
+            self.trailers = True
         self.phase = STARTED
 
     async def _response_body(self, message, kind):
@@ -487,10 +524,12 @@ class Base:
         """Queue the frame that completes the request and forget the id."""
         self.phase = DONE
         w = self.w
-        if w.requests.get(self.id) is self:
-            del w.requests[self.id]
+        requests = w.requests
+        if requests.get(self.id) is self:
+            del requests[self.id]
         w.write(data)
-        self._wake()
+        if self.waiters:
+            self._wake()
 
     def _error(self, etype, value, tb):
         violation = self.violation
@@ -555,7 +594,9 @@ class Base:
             if self.phase != DONE:
                 self.finished(None)
         finally:
-            w.task_done(self.task)
+            # (None when the task ran to its end while being created: an
+            # eager start, which never entered w.tasks.)
+            w.tasks.discard(self.task)
 
 
 def _stderr(text):
@@ -572,22 +613,49 @@ class HttpRequest(Base):
     __slots__ = ("body", "pull", "read_out", "chunk", "body_done")
 
     def __init__(self, worker, rid, flags, block, body):
-        Base.__init__(self, worker, rid)
-        parts, headers = parse_block(block, rid)
-        path = parts[3].decode("utf-8", "surrogateescape")
+        # Base.__init__ and parse_block inlined: this runs for every request.
+        self.w = worker
+        self.id = rid
+        self.task = None
+        self.phase = INIT
+        self.head = None
+        self.trailers = False
+        self.trailer_parts = None
+        self.cancelled = False
+        self.timed_out = False
+        self.paused = False
+        self.waiters = None
+        self.violation = None
+        parts = block.split(b"\0")
+        n = len(parts)
+        if n < 11 or not n & 1:
+            _malformed(rid)
+        host = parts[7]
+        if host:
+            port = parts[8]
+            try:
+                client = (host.decode("utf-8", "surrogateescape"), int(port) if port else 0)
+            except ValueError:
+                _bad_port(port, rid)
+        else:
+            client = None
+        server = _servers.get((parts[9], parts[10]))
+        if server is None:
+            server = _server(parts[9], parts[10], rid)
+        root = parts[6]
         self.scope = {
             "type": "http",
             "asgi": {"version": ASGI_VERSION, "spec_version": SPEC_VERSION},
-            "http_version": parts[2].decode("latin-1"),
-            "method": parts[0].decode("latin-1"),
-            "scheme": parts[1].decode("latin-1"),
-            "path": path,
+            "http_version": _VERSIONS.get(parts[2]) or parts[2].decode("latin-1"),
+            "method": _METHODS.get(parts[0]) or parts[0].decode("latin-1"),
+            "scheme": _SCHEMES.get(parts[1]) or parts[1].decode("latin-1"),
+            "path": parts[3].decode("utf-8", "surrogateescape"),
             "raw_path": parts[4],
             "query_string": parts[5],
-            "root_path": parts[6].decode("utf-8", "surrogateescape"),
-            "headers": headers,
-            "client": _address(parts[7], parts[8], rid, 0) if parts[7] else None,
-            "server": _server(parts[9], parts[10], rid),
+            "root_path": root.decode("utf-8", "surrogateescape") if root else "",
+            "headers": list(zip(parts[11::2], parts[12::2])) if n > 11 else [],
+            "client": client,
+            "server": server,
             "state": worker.state.copy(),
             "extensions": {
                 "http.response.pathsend": {},
@@ -595,12 +663,12 @@ class HttpRequest(Base):
                 "http.response.early_hint": {},
             },
         }
-        self.pull = bool(flags & BODY_PULL)
+        pull = self.pull = bool(flags & BODY_PULL)
         # The inline bytes: the whole body, or the start of a pulled one.
-        self.body = body if (body or not self.pull) else None
+        self.body = body if (body or not pull) else None
         self.read_out = False
         self.chunk = None
-        self.body_done = not self.pull
+        self.body_done = not pull
 
     # -- receive
 
@@ -645,8 +713,33 @@ class HttpRequest(Base):
     # -- send
 
     async def send(self, message):
-        kind = self._check_type(message)
+        # _check_type inlined: this runs for every message.
+        if self.violation is not None:
+            # Once broken, the request stays broken: it ends with ERROR.
+            raise ProtocolViolation(self.violation)
+        try:
+            kind = message["type"]
+        except (TypeError, KeyError, IndexError):
+            raise self._violate(
+                "send() takes a dict with a 'type' key, not %r" % (message,)
+            ) from None
         if kind == "http.response.body":
+            if self.phase == STARTED and not self.trailers and not self.cancelled:
+                # The common case, the whole body in one message, in one
+                # frame with the head; _response_body does the rest.
+                get = message.get
+                body = get("body", b"")
+                if type(body) is bytes and not get("more_body", False):
+                    head = self.head
+                    size = 4 + len(head) + len(body)
+                    if size <= MAX_PAYLOAD:
+                        self.head = None
+                        self._complete(
+                            START_HEADER.pack(START, START_END, 0, self.id, size, len(head))
+                            + head
+                            + body
+                        )
+                        return
             await self._response_body(message, kind)
         elif kind == "http.response.start":
             if self.cancelled and self.phase != DONE:

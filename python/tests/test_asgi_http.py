@@ -368,6 +368,14 @@ class ConcurrencyTest(AsgiTestCase):
         self.assertLess(time.monotonic() - started, 3.0)
         self.assertEqual(bodies, {rid: b"r%d" % rid for rid in range(1, 101)})
 
+    def test_each_request_has_its_own_task_and_context(self):
+        master = self.asgi()
+        for rid in (1, 2, 3):
+            master.asgi(rid, "/task", query=b"tag=t%d" % rid)
+        for rid in (1, 2, 3):
+            response = master.collect(rid)
+            self.assertEqual(response.body, b"corral-request None t%d" % rid, response.error)
+
     def test_streams_interleave(self):
         master = self.asgi()
         master.asgi(1, "/stream", query=b"n=5&size=1&sleep=0.05")

@@ -5,6 +5,7 @@ tests see what happened inside the worker.
 """
 
 import asyncio
+import contextvars
 import os
 import sys
 import time
@@ -286,8 +287,23 @@ async def violation(scope, receive, send, q):
         await send(message)
 
 
+_tag = contextvars.ContextVar("tag", default=None)
+
+
+async def task_info(scope, receive, send, q):
+    """The request's task name, and the context variable as the request
+    found it: each request runs in a task of its own, with its own context."""
+    task = asyncio.current_task()
+    before = _tag.get()
+    _tag.set(q.get("tag"))
+    await asyncio.sleep(0.05)
+    body = "%s %s %s" % (task.get_name() if task is not None else None, before, _tag.get())
+    await respond(send, body.encode())
+
+
 ROUTES = {
     "hello": hello,
+    "task": task_info,
     "scope": scope_,
     "echo": echo,
     "stream": stream,
