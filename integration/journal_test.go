@@ -194,6 +194,34 @@ func TestJournalFlask(t *testing.T) {
 	}
 }
 
+// The requests the guard answers itself (here --strict-routes' 404 for a
+// path the app has no route for) are journaled and logged too, with no
+// worker.
+func TestJournalGuardAnswers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "requests.db")
+	s := start(t, nil, "-w", "1", "--chdir", "examples/flaskapp", "app:app", "--journal", path,
+		"--strict-routes", "--access-logfile", "-")
+	if code, _ := s.get("/wp-login.php"); code != 404 {
+		t.Fatalf("GET /wp-login.php: %d, want the guard's 404", code)
+	}
+	if code, _ := s.get("/2024"); code != 200 {
+		t.Fatalf("GET /2024: %d", code)
+	}
+	s.signal(syscall.SIGTERM)
+	s.wait(30 * time.Second)
+	db := openJournal(t, path)
+	var status int
+	var worker sql.NullInt64
+	var id string
+	err := db.QueryRow(`SELECT status, worker, request_id FROM requests WHERE path = '/wp-login.php'`).Scan(&status, &worker, &id)
+	if err != nil || status != 404 || (worker.Valid && worker.Int64 != 0) || id == "" {
+		t.Errorf("journal row of the guard's 404: status %d worker %v id %q err %v", status, worker, id, err)
+	}
+	if !strings.Contains(s.log.String(), `"GET /wp-login.php HTTP/1.1" 404`) {
+		t.Errorf("no access log line for the guard's 404:\n%s", s.log.String())
+	}
+}
+
 // litestreamBin is the pinned Litestream scripts/test builds.
 func litestreamBin(t *testing.T) string {
 	t.Helper()

@@ -265,6 +265,7 @@ starting:
 	var logStatic static.LogFunc
 	if access != nil || requests != nil {
 		logStatic = fh.LogStatic
+		g.SetLog(fh.LogStatic) // the guard's own answers: bans, limits, strict 404s
 	}
 	var handler = g.Wrap(withStatic(fh, mounts, cfg, logStatic, log))
 	if fcfg.RequestIDs != nil {

@@ -137,6 +137,7 @@ type Config struct {
 type Guard struct {
 	cfg     Config
 	log     *slog.Logger
+	logReq  func(r *http.Request, status int, size int64, d time.Duration) // SetLog
 	now     func() time.Time
 	allow   *list
 	deny    *list
@@ -458,6 +459,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	gw := g.writers.Get().(*writer)
 	*gw = writer{Recorder: front.Recorder{ResponseWriter: w, Hook: gw}, scheme: id.Scheme, g: g}
+	if g.logReq != nil {
+		gw.req, gw.start = r, time.Now()
+	}
 	defer g.writers.Put(gw)
 	if len(g.cfg.Classes) > 0 {
 		gw.class = g.classify(id.Addr, r)
@@ -620,6 +624,17 @@ func (g *Guard) reject(w *writer, code, retryAfter int, close bool) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 	_, _ = w.ResponseWriter.Write(a.body)
+	if g.logReq != nil && w.req != nil {
+		g.logReq(w.req, code, int64(len(a.body)), time.Since(w.start))
+	}
+}
+
+// SetLog makes the guard record the requests it answers itself (bans,
+// deny lists, rate limits, strict 404s) with log, as the front records
+// those it answers: the access log and the request journal see every
+// request. nil = none. Call it before serving.
+func (g *Guard) SetLog(log func(r *http.Request, status int, size int64, d time.Duration)) {
+	g.logReq = log
 }
 
 // classify returns the priority class of a request (0 = default) and
@@ -814,6 +829,10 @@ type writer struct {
 	// matched yet.
 	m     *Matcher
 	route int
+
+	// For SetLog's function, when there is one.
+	req   *http.Request
+	start time.Time
 }
 
 // BeforeHeader takes X-Corral-Ban out of the response and keeps its value,
