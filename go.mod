@@ -16,7 +16,6 @@ require (
 	github.com/spf13/pflag v1.0.10
 	golang.org/x/net v0.63.0
 	golang.org/x/sys v0.50.0
-	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.61.1
 )
 

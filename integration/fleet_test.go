@@ -105,22 +105,27 @@ func refused(s *guardServer, ip string) bool {
 	return code == 0 || code == 403
 }
 
+// storeStats is /status's guard.store.
+type storeStats struct {
+	Up      bool  `json:"up"`
+	Outages int   `json:"outages"`
+	Dropped int64 `json:"dropped_updates"`
+	Errors  int64 `json:"errors"`
+}
+
 // storeStatus is /status's guard.store.
-func storeStatus(t *testing.T, g *guardServer) (up bool, outages int) {
+func storeStatus(t *testing.T, g *guardServer) storeStats {
 	t.Helper()
 	body, code := curlUnix(t, g.admin, "/status")
 	var doc struct {
 		Guard struct {
-			Store *struct {
-				Up      bool `json:"up"`
-				Outages int  `json:"outages"`
-			} `json:"store"`
+			Store *storeStats `json:"store"`
 		} `json:"guard"`
 	}
 	if err := json.Unmarshal([]byte(body), &doc); err != nil || code != 200 || doc.Guard.Store == nil {
 		t.Fatalf("/status (%d, %v): %s", code, err, body)
 	}
-	return doc.Guard.Store.Up, doc.Guard.Store.Outages
+	return *doc.Guard.Store
 }
 
 // scan requests words from ip, round robin over servers, and returns how
@@ -285,13 +290,11 @@ func TestFleetBansTravel(t *testing.T) {
 	}
 }
 
-// TestFleetGlobalRate: a global rate limit holds across three instances,
-// where each alone would admit the whole rate. How close it holds depends
-// on how fast the admitted counts reach Redis, so on the machine's load:
-// +3.5% on a quiet machine, +25% on a loaded one (docs/fleet.md). The test
-// asserts sharing with a bound a loaded machine keeps (within +50% of one
-// instance's allowance, against +200% for three unshared instances); the
-// precision is a benchmark's business (bench/guard redis).
+// TestFleetGlobalRate: a global rate limit holds across three instances
+// within 10%, where each alone would admit the whole rate (+200% for the
+// three). Each instance's bucket is set to the fleet's whenever Redis
+// answers a report, so what overshoots is what the three let through in
+// one round trip, whatever the machine's load.
 func TestFleetGlobalRate(t *testing.T) {
 	r := startRedis(t)
 	const rate, burst = 50, 20
@@ -326,8 +329,12 @@ func TestFleetGlobalRate(t *testing.T) {
 	got := float64(admitted.Load())
 	t.Logf("%v: %d admitted, %d limited, %d failed; the limit allows %.0f (one instance alone would allow as many, three %.0f)",
 		elapsed.Round(time.Millisecond), admitted.Load(), limited.Load(), failed.Load(), want, 3*want)
-	if got < 0.9*want || got > 1.5*want {
-		t.Errorf("%.0f requests admitted, want %.0f, -10%% to +50%% (three unshared instances: %.0f)", got, want, 3*want)
+	for i, g := range fleet {
+		st := storeStatus(t, g)
+		t.Logf("instance %d: %d failed calls to the store, %d updates dropped", i, st.Errors, st.Dropped)
+	}
+	if got < 0.9*want || got > 1.1*want {
+		t.Errorf("%.0f requests admitted, want %.0f ±10%% (three unshared instances: %.0f)", got, want, 3*want)
 	}
 	if failed.Load() > 0 || limited.Load() < int64(got) {
 		t.Errorf("%d failed, %d limited: the load did not exceed the limit", failed.Load(), limited.Load())
@@ -370,8 +377,8 @@ func TestFleetStoreDown(t *testing.T) {
 		if !refused(g, "127.0.0.20") {
 			t.Errorf("instance %d lost the ban made before the outage", i)
 		}
-		if up, outages := storeStatus(t, g); up || outages != 1 {
-			t.Errorf("instance %d /status: store up %v, %d outages", i, up, outages)
+		if st := storeStatus(t, g); st.Up || st.Outages != 1 {
+			t.Errorf("instance %d /status: store up %v, %d outages", i, st.Up, st.Outages)
 		}
 	}
 	if out, code := runCorral(t, "status", "--admin-bind", fleet[0].admin); code != 0 ||
@@ -404,7 +411,7 @@ func TestFleetStoreDown(t *testing.T) {
 		if n, m := strings.Count(log, "guard store unreachable"), strings.Count(log, "guard store reachable again"); n != 1 || m != 1 {
 			t.Errorf("instance %d: %d lines for the outage, %d for the return; want one each", i, n, m)
 		}
-		if up, _ := storeStatus(t, g); !up {
+		if !storeStatus(t, g).Up {
 			t.Errorf("instance %d /status: the store is still down", i)
 		}
 	}

@@ -91,7 +91,7 @@ func main() {
 					if r.Float64() < *events {
 						evs = append(evs, guard.Event{Jail: "probe", Addr: addr(), MaxRetry: 10, FindTime: 10 * time.Minute})
 					} else {
-						takes = append(takes, guard.Take{Limit: "client", Addr: addr(), N: 1 + r.IntN(3), Rate: 20, Burst: 40})
+						takes = append(takes, guard.Take{Limit: "client", Addr: addr(), N: 1 + r.IntN(3), Rate: 20})
 					}
 				}
 				if len(takes) > 0 {

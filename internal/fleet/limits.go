@@ -39,16 +39,16 @@ func (s *Store) Count(ctx context.Context, events []guard.Event) ([]int, error) 
 }
 
 // Take records admitted requests in their shared buckets, in one round
-// trip, and returns how long each bucket refuses requests now (0 for a
-// take whose call failed alone).
+// trip, and returns each bucket's fill after them (negative for a take
+// whose call failed alone). Its timeout is the call timeout or
+// takeTimeout, whichever is longer.
 func (s *Store) Take(ctx context.Context, takes []guard.Take) ([]time.Duration, error) {
 	var cmds []*redis.Cmd
-	err := s.call(ctx, func(ctx context.Context) error {
+	err := s.callWithin(ctx, max(s.cfg.Timeout, takeTimeout), func(ctx context.Context) error {
 		return s.pipeline(ctx, func(p redis.Pipeliner) []*redis.Cmd {
 			cmds = make([]*redis.Cmd, len(takes))
 			for i, t := range takes {
-				interval, tolerance := gcra(t.Rate, t.Burst)
-				cmds[i] = takeScript.EvalSha(ctx, p, []string{s.keys.rate(t.Limit, t.Addr)}, t.N, interval, tolerance)
+				cmds[i] = takeScript.EvalSha(ctx, p, []string{s.keys.rate(t.Limit, t.Addr)}, t.N, interval(t.Rate))
 			}
 			return cmds
 		})
@@ -58,18 +58,20 @@ func (s *Store) Take(ctx context.Context, takes []guard.Take) ([]time.Duration, 
 	}
 	out := make([]time.Duration, len(takes))
 	for i, c := range cmds {
-		us, _ := c.Int64()
+		us, err := c.Int64()
+		if err != nil {
+			out[i] = -1
+			continue
+		}
 		out[i] = time.Duration(us) * time.Microsecond
 	}
 	return out, nil
 }
 
-// gcra returns the emission interval of a limit (µs per request, at least
-// 1) and its tolerance ((burst-1) intervals).
-func gcra(rate float64, burst int) (interval, tolerance int64) {
+// interval is a limit's emission interval: µs per request, at least 1.
+func interval(rate float64) int64 {
 	if rate <= 0 {
-		return math.MaxInt32, 0
+		return math.MaxInt32
 	}
-	interval = max(1, int64(math.Round(1e6/rate)))
-	return interval, int64(max(burst-1, 0)) * interval
+	return max(1, int64(math.Round(1e6/rate)))
 }

@@ -145,13 +145,14 @@ return n
 // takeScript records n requests admitted by a rate limit in its GCRA
 // bucket (the generic cell rate algorithm: the bucket is one number, the
 // theoretical arrival time of the next request, on the store's clock in
-// µs) and returns how many µs the bucket refuses requests from now (0 when
-// the next one may pass). Every admitted request moves the time on, so
-// requests let through by instances that had not heard yet are paid
-// back by a longer refusal: over time the fleet stays within the limit.
+// µs) and returns how far that time is ahead of the store's clock after
+// them (the bucket's fill, in µs). The guard's own buckets are GCRA too:
+// each instance sets its bucket to the fleet's, so what the instances let
+// through before the answer reached them is paid back at once, and over
+// time the fleet stays within the limit.
 //
 //	KEYS[1]  the bucket
-//	ARGV[1]  n; ARGV[2] µs per request (1/rate); ARGV[3] tolerance in µs ((burst-1)/rate)
+//	ARGV[1]  n; ARGV[2] µs per request (1/rate)
 var takeScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -161,11 +162,7 @@ if tat < now then
 end
 tat = tat + tonumber(ARGV[1]) * tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1)
-local over = tat - now - tonumber(ARGV[3])
-if over <= 0 then
-  return 0
-end
-return math.floor(over)
+return math.floor(tat - now)
 `)
 
 var allScripts = []*redis.Script{putScript, countScript, takeScript}

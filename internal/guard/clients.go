@@ -4,8 +4,6 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"sync"
-
-	"golang.org/x/time/rate"
 )
 
 // client is the per-client state: jail windows, token buckets, in-flight
@@ -17,16 +15,14 @@ type client struct {
 
 	mu       sync.Mutex // guards everything below
 	windows  []window   // one per jail, allocated on the first event
-	limiter  *rate.Limiter
-	routes   []*rate.Limiter // one per route limit, allocated on first use
+	limiter  *bucket
+	routes   []*bucket // one per route limit, allocated on first use
 	inflight int
 
 	// With a shared store (Config.Shared), by limit (the client rate, then
 	// the route limits), allocated on first use: the requests admitted
-	// since the last report, and until when (unix nanoseconds) the fleet's
-	// bucket refuses requests. dirty: queued for the next report.
+	// since the last report. dirty: queued for the next report.
 	sharedPending []int32
-	sharedUntil   []int64
 	dirty         bool
 }
 

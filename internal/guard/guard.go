@@ -26,8 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"corral/internal/addrset"
 	"corral/internal/front"
 	"corral/internal/urlpath"
@@ -144,19 +142,17 @@ type Guard struct {
 	clients *clients
 	bans    *banTable
 	learned *learned
-	global  *rate.Limiter
+	global  *bucket
 	conns   *connCounts
 	store   Store // set by Start, before the guard serves
 
 	// With Config.Shared: the store, the queues towards it and the global
-	// limit's part (requests admitted since the last report, and until
-	// when, in unix nanoseconds, the fleet's bucket refuses requests).
+	// limit's requests admitted since the last report.
 	shared        Shared
 	suspects      suspects
 	dirty         chan *client
 	kick          chan struct{}
 	globalPending atomic.Int64
-	globalUntil   atomic.Int64
 	sharedDropped atomic.Int64
 	sharedDone    chan struct{} // closed when share has returned
 	syncq         chan *sharedReq
@@ -252,7 +248,7 @@ func New(cfg Config) (*Guard, error) {
 		g.syncDone = make(chan struct{})
 	}
 	if cfg.GlobalRate.Rate > 0 {
-		g.global = rate.NewLimiter(rate.Limit(cfg.GlobalRate.Rate), cfg.GlobalRate.burst())
+		g.global = newBucket(cfg.GlobalRate)
 	}
 	m, _ := Compile(nil, cfg.Static)
 	g.matcher.Store(m)
@@ -664,21 +660,17 @@ func (g *Guard) classify(a netip.Addr, r *http.Request) int {
 // status to answer (0 = go on), the Retry-After seconds, and the client
 // whose in-flight count was raised (nil if none: no per-client limit).
 //
-// With a shared store each bucket is checked here, and the fleet's bucket
-// of the same limit as of its last verdict: a request passes when both
-// have room. The requests admitted are reported to the fleet's buckets in
-// the next batch (see share).
+// With a shared store the buckets are copies of the fleet's, as of its
+// last verdict, with the requests let through here since: the requests
+// admitted are reported to the fleet's buckets in the next batch, and the
+// answer sets the local bucket to the fleet's (see share). While the
+// store is down, each bucket goes on alone.
 func (g *Guard) limit(key netip.Addr, path, rule string) (int, int, *client) {
-	now := g.now()
+	now := g.now().UnixNano()
 	shared := g.shared != nil && g.shared.Up()
 	if g.global != nil {
-		if shared {
-			if u := g.globalUntil.Load(); u > now.UnixNano() {
-				return http.StatusTooManyRequests, secondsCeil(u - now.UnixNano()), nil
-			}
-		}
-		if !g.global.AllowN(now, 1) {
-			return http.StatusTooManyRequests, retryAfter(g.global, now), nil
+		if ok, wait := g.global.allow(now); !ok {
+			return http.StatusTooManyRequests, retryAfterSeconds(wait), nil
 		}
 		if shared && g.globalPending.Add(1) == 1 {
 			g.kickShared()
@@ -693,15 +685,10 @@ func (g *Guard) limit(key netip.Addr, path, rule string) (int, int, *client) {
 	defer c.mu.Unlock()
 	if cr.Rate > 0 {
 		if c.limiter == nil {
-			c.limiter = rate.NewLimiter(rate.Limit(cr.Rate), cr.burst())
+			c.limiter = newBucket(cr)
 		}
-		if shared {
-			if s := c.sharedBlocked(sharedClientLimit, now.UnixNano()); s > 0 {
-				return http.StatusTooManyRequests, s, nil
-			}
-		}
-		if !c.limiter.AllowN(now, 1) {
-			return http.StatusTooManyRequests, retryAfter(c.limiter, now), nil
+		if ok, wait := c.limiter.allow(now); !ok {
+			return http.StatusTooManyRequests, retryAfterSeconds(wait), nil
 		}
 		if shared {
 			g.noteShared(c, sharedClientLimit)
@@ -713,18 +700,13 @@ func (g *Guard) limit(key netip.Addr, path, rule string) (int, int, *client) {
 			continue
 		}
 		if c.routes == nil {
-			c.routes = make([]*rate.Limiter, len(g.cfg.RouteLimits))
+			c.routes = make([]*bucket, len(g.cfg.RouteLimits))
 		}
 		if c.routes[i] == nil {
-			c.routes[i] = rate.NewLimiter(rate.Limit(rl.Rate), rl.burst())
+			c.routes[i] = newBucket(rl.Limit)
 		}
-		if shared {
-			if s := c.sharedBlocked(1+i, now.UnixNano()); s > 0 {
-				return http.StatusTooManyRequests, s, nil
-			}
-		}
-		if !c.routes[i].AllowN(now, 1) {
-			return http.StatusTooManyRequests, retryAfter(c.routes[i], now), nil
+		if ok, wait := c.routes[i].allow(now); !ok {
+			return http.StatusTooManyRequests, retryAfterSeconds(wait), nil
 		}
 		if shared {
 			g.noteShared(c, 1+i)
@@ -744,15 +726,6 @@ func (g *Guard) release(c *client) {
 	c.mu.Lock()
 	c.inflight--
 	c.mu.Unlock()
-}
-
-// retryAfter is the whole seconds until l has a token again (at least 1).
-func retryAfter(l *rate.Limiter, now time.Time) int {
-	need := 1 - l.TokensAt(now)
-	if need <= 0 || l.Limit() <= 0 {
-		return 1
-	}
-	return max(1, int(math.Ceil(need/float64(l.Limit()))))
 }
 
 // Allowed reports whether a is on the allow list.

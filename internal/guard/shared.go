@@ -17,8 +17,8 @@ import (
 // keeps one in Redis or Valkey): bans, jail event counts and rate-limit
 // buckets. The guard answers from its own tables. Requests admitted by
 // rate limits are reported by its own goroutine in batches, and the
-// verdicts that come back (a shared bucket is empty) apply to the
-// requests after them. Jail events are counted before the answer that
+// fleet's buckets that come back become the guard's own (with what it let
+// through meanwhile) for the requests after them. Jail events are counted before the answer that
 // earned them goes out, and the requests of a suspect (a client near a
 // jail's threshold) ask the store for a ban first: see countShared. No
 // other request waits for the store. Ban changes travel both ways: the
@@ -62,8 +62,10 @@ type Shared interface {
 	// answer goes out.
 	Push(ctx context.Context) error
 	// Take records requests admitted by rate limits in the shared buckets
-	// and returns, for each, how long the bucket refuses requests now (0
-	// while it does not).
+	// and returns, for each, the bucket's fill after it: how far its
+	// theoretical arrival time is ahead of the store's clock (GCRA, as
+	// the guard's own buckets; 0 for an empty bucket; negative for a take
+	// whose call failed alone). The guard sets its bucket to that.
 	Take(ctx context.Context, takes []Take) ([]time.Duration, error)
 	// Flush pushes the queued ban changes, giving up when ctx is done.
 	Flush(ctx context.Context) error
@@ -110,13 +112,13 @@ type Event struct {
 
 // Take is N requests admitted by a rate limit: Limit names it ("global",
 // "client", or "route:" and the route limit's path), Addr is the client
-// ("" for the global limit), Rate and Burst are the limit's.
+// ("" for the global limit), Rate is the limit's (the burst is the
+// guard's business: it compares the fill that comes back with it).
 type Take struct {
 	Limit string
 	Addr  string
 	N     int
 	Rate  float64
-	Burst int
 }
 
 // SharedStats is the state of the shared store, in /status's guard
@@ -514,21 +516,11 @@ func (g *Guard) kickShared() {
 // then one per route limit.
 const sharedClientLimit = 0
 
-// sharedBlocked returns the seconds to answer in Retry-After while the
-// shared bucket i of c refuses requests, or 0. c.mu is held.
-func (c *client) sharedBlocked(i int, now int64) int {
-	if i >= len(c.sharedUntil) || c.sharedUntil[i] <= now {
-		return 0
-	}
-	return secondsCeil(c.sharedUntil[i] - now)
-}
-
 // noteShared counts a request admitted by limit i of c for the next
 // report to the shared store. c.mu is held.
 func (g *Guard) noteShared(c *client, i int) {
-	if n := 1 + len(g.cfg.RouteLimits); c.sharedPending == nil {
-		c.sharedPending = make([]int32, n)
-		c.sharedUntil = make([]int64, n)
+	if c.sharedPending == nil {
+		c.sharedPending = make([]int32, 1+len(g.cfg.RouteLimits))
 	}
 	if c.sharedPending[i] < math.MaxInt32 {
 		c.sharedPending[i]++
@@ -587,7 +579,7 @@ func (g *Guard) shareOnce() bool {
 	var takes []Take
 	var refs []takeRef
 	if n := g.globalPending.Swap(0); n > 0 {
-		takes = append(takes, Take{Limit: "global", N: int(min(n, math.MaxInt32)), Rate: g.cfg.GlobalRate.Rate, Burst: g.cfg.GlobalRate.burst()})
+		takes = append(takes, Take{Limit: "global", N: int(min(n, math.MaxInt32)), Rate: g.cfg.GlobalRate.Rate})
 		refs = append(refs, takeRef{})
 	}
 drainClients:
@@ -606,7 +598,7 @@ drainClients:
 					rl := &g.cfg.RouteLimits[i-1]
 					lim, name = rl.Limit, "route:"+rl.Path
 				}
-				takes = append(takes, Take{Limit: name, Addr: keyString(c.key), N: int(n), Rate: lim.Rate, Burst: lim.burst()})
+				takes = append(takes, Take{Limit: name, Addr: keyString(c.key), N: int(n), Rate: lim.Rate})
 				refs = append(refs, takeRef{c: c, i: i})
 			}
 			c.mu.Unlock()
@@ -620,20 +612,26 @@ drainClients:
 		return more
 	}
 	if len(takes) > 0 {
-		waits, err := g.shared.Take(g.stopCtx, takes)
+		fills, err := g.shared.Take(g.stopCtx, takes)
 		if err != nil {
 			g.sharedDropped.Add(int64(len(takes)))
 		}
 		now := g.now().UnixNano()
-		for i, d := range waits {
-			until := now + int64(d)
+		for i, fill := range fills {
 			r := refs[i]
+			if fill < 0 {
+				continue
+			}
 			if r.c == nil {
-				g.globalUntil.Store(until)
+				g.global.mirror(now, fill, g.globalPending.Load())
 				continue
 			}
 			r.c.mu.Lock()
-			r.c.sharedUntil[r.i] = until
+			b := r.c.limiter
+			if r.i > sharedClientLimit {
+				b = r.c.routes[r.i-1]
+			}
+			b.mirror(now, fill, int64(r.c.sharedPending[r.i]))
 			r.c.mu.Unlock()
 		}
 	}

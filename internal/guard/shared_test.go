@@ -137,7 +137,7 @@ func (m *memShared) Take(_ context.Context, takes []Take) ([]time.Duration, erro
 		}
 		tat = tat.Add(time.Duration(t.N) * interval)
 		h.tat[k] = tat
-		out[i] = max(0, tat.Sub(now)-time.Duration(t.Burst-1)*interval)
+		out[i] = tat.Sub(now)
 		h.takes += t.N
 	}
 	return out, nil
