@@ -432,7 +432,8 @@ def asgi(meta, cmds, rows):
     out.append("")
     out.append(
         f"The ASGI slowloris target (corral keeps ≥ {SLOWLORIS_KEEP:.0%} of its clean "
-        "hello throughput) is measured by `bench/run asgi-slowloris`: see asgi-slowloris.md."
+        "hello throughput) is measured by `bench/run asgi-slowloris` and "
+        "`bench/run asgi-slowloris-go`: see asgi-slowloris.md and asgi-slowloris-go.md."
     )
     out.append("")
     out += mem
@@ -602,7 +603,7 @@ def main():
         lines = cpu(meta, cmds, rows)
     elif scenario == "asgi":
         lines = asgi(meta, cmds, rows)
-    elif scenario == "asgi-slowloris":
+    elif scenario.startswith("asgi-slowloris"):
         lines = slowloris(meta, cmds, rows, "ASGI slowloris (raw ASGI hello)")
     elif scenario.startswith("slowloris"):
         lines = slowloris(meta, cmds, rows)
