@@ -111,7 +111,7 @@ func (p *Pool) sweep(now time.Time) bool {
 			if sl := p.slotOfLocked(m); sl != nil {
 				m.recycling, m.stuck = true, true
 				p.stuck++
-				p.requestReplace(sl, "stuck")
+				p.requestReplace(sl, m, "stuck")
 			}
 		}
 		if m.state == StateReady && !m.stealing && len(m.inflight) > m.slots {

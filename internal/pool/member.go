@@ -161,6 +161,7 @@ type member struct {
 	stealing   bool          // a STEAL is outstanding
 	recycling  bool          // a replacement has been asked for
 	diedBusy   bool          // it died with requests running
+	reported   bool          // its restart went to Config.OnRestart
 	stuck      bool          // set aside as stuck; counted in the pool's stuck
 	maxServed  int64         // retire after this many requests; 0 = never
 	retireAt   time.Time     // retire after this time; zero = never

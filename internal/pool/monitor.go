@@ -87,7 +87,7 @@ func (p *Pool) checkWorkers(now time.Time) {
 		p.mu.Lock()
 		for _, r := range recycles {
 			if s := p.slotOfLocked(r.m); s != nil {
-				p.requestReplace(s, r.reason)
+				p.requestReplace(s, r.m, r.reason)
 			}
 		}
 		p.mu.Unlock()
@@ -154,7 +154,7 @@ func (p *Pool) checkLoops(now time.Time) {
 			if sl := p.slotOfLocked(m); sl != nil {
 				m.recycling, m.stuck = true, true
 				p.stuck++
-				p.requestReplace(sl, "stuck")
+				p.requestReplace(sl, m, "stuck")
 				stuck = append(stuck, r)
 			}
 		}

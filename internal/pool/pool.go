@@ -487,7 +487,7 @@ func (p *Pool) completeLocked(c *Call, now time.Time) []pending {
 	if m.maxServed > 0 && m.served >= m.maxServed && !m.recycling && m.state == StateReady {
 		m.recycling = true
 		if s := p.slotOfLocked(m); s != nil {
-			p.requestReplace(s, "max-requests")
+			p.requestReplace(s, m, "max-requests")
 		}
 	}
 	p.checkEmptiedLocked(m)

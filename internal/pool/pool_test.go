@@ -1316,3 +1316,44 @@ func TestRecycleUnderLoad(t *testing.T) {
 		t.Errorf("requests ran on %d workers, want at least %d", len(pids), want)
 	}
 }
+
+// TestStaleReplaceRequest: a request to replace a worker that was replaced
+// already (a timeout's request that waited behind a recycle of the same
+// worker) replaces nothing: the new worker keeps serving, and the old
+// worker's restart is reported once, with the first reason.
+func TestStaleReplaceRequest(t *testing.T) {
+	var mu sync.Mutex
+	var restarts []Restart
+	h := start(t, Config{Workers: 1, Budget: time.Second, OnRestart: func(r Restart) {
+		mu.Lock()
+		restarts = append(restarts, r)
+		mu.Unlock()
+	}})
+	old := h.pids()[0]
+	h.p.mu.Lock()
+	s := h.p.slotList[0]
+	m := s.cur
+	m.recycling = true
+	h.p.requestReplace(s, m, "max-requests")
+	h.p.mu.Unlock()
+	pid := h.waitReplaced(old)
+	// The same worker again, as a timeout would ask after the recycle.
+	h.p.mu.Lock()
+	h.p.requestReplace(s, m, "timeout")
+	h.p.mu.Unlock()
+	// The supervisor takes the request at once; give it time to act on it.
+	for end := time.Now().Add(time.Second); time.Now().Before(end) && len(s.replace) > 0; time.Sleep(5 * time.Millisecond) {
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := h.pids(); len(got) != 1 || got[0] != pid {
+		t.Errorf("workers %v after a stale request; want the replacement %d alone", got, pid)
+	}
+	if c := h.submit(req("/fast", "", "t0")); h.wantOK(c, "t0") != pid {
+		t.Errorf("t0 not served by the replacement %d", pid)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(restarts) != 1 || restarts[0].Pid != old || restarts[0].Reason != "max-requests" {
+		t.Errorf("restarts %+v; want one, of %d, for max-requests", restarts, old)
+	}
+}

@@ -39,10 +39,15 @@ type slot struct {
 	refilling bool    // guarded by p.mu
 }
 
-// replaceReq asks a slot's supervisor for a new worker. done, if not nil,
-// gets the outcome: nil once the new worker serves, or why it could not
-// start (the old worker then keeps serving).
+// replaceReq asks a slot's supervisor for a new worker. m is the worker
+// to replace (nil: whichever serves the slot then): a request that finds
+// m replaced already, by an earlier request or after its death, replaces
+// nothing, so a timeout's request that waited behind a recycle never
+// recycles the recycle's new worker. done, if not nil, gets the outcome:
+// nil once the new worker serves, or why it could not start (the old
+// worker then keeps serving).
 type replaceReq struct {
+	m      *member
 	reason string
 	done   chan error
 }
@@ -244,6 +249,12 @@ func (p *Pool) supervise(s *slot, m *member) {
 				backoff = min(2*backoff, backoffMax)
 			}
 		case r := <-s.replace:
+			if r.m != nil && r.m != m {
+				// m was replaced already; the restart's reason still counts
+				// if nothing reported m's end.
+				p.restarted(r.m, r.reason)
+				continue
+			}
 			nm, err := p.nextWorker(s)
 			if err != nil {
 				if r.done != nil {
@@ -301,11 +312,11 @@ func (p *Pool) sleep(d time.Duration, removed <-chan struct{}) bool {
 	return false
 }
 
-// requestReplace asks s's supervisor for a new worker unless a request is
-// already pending. It never blocks, so callers may hold p.mu.
-func (p *Pool) requestReplace(s *slot, reason string) {
+// requestReplace asks s's supervisor for a worker to replace m unless a
+// request is already pending. It never blocks, so callers may hold p.mu.
+func (p *Pool) requestReplace(s *slot, m *member, reason string) {
 	select {
-	case s.replace <- replaceReq{reason: reason}:
+	case s.replace <- replaceReq{m: m, reason: reason}:
 	default:
 	}
 }
@@ -403,7 +414,7 @@ func (p *Pool) kill(m *member, reason string) {
 	changed := p.transitionLocked(m, StateStopping)
 	if changed {
 		if s := p.slotOfLocked(m); s != nil {
-			p.requestReplace(s, reason)
+			p.requestReplace(s, m, reason)
 		}
 	}
 	p.mu.Unlock()
@@ -504,14 +515,16 @@ type Restart struct {
 	At     time.Time `json:"at"`
 }
 
-// restarted tells Config.OnRestart that m is being replaced for reason.
+// restarted tells Config.OnRestart that m is being replaced for reason,
+// once per worker: the first reason counts.
 func (p *Pool) restarted(m *member, reason string) {
-	if p.cfg.OnRestart == nil {
+	p.mu.Lock()
+	served, reported := m.served, m.reported
+	m.reported = true
+	p.mu.Unlock()
+	if reported || p.cfg.OnRestart == nil {
 		return
 	}
-	p.mu.Lock()
-	served := m.served
-	p.mu.Unlock()
 	p.cfg.OnRestart(Restart{Worker: m.id, Pid: m.w.Pid, Reason: reason, Served: served, At: time.Now()})
 }
 
