@@ -145,6 +145,8 @@ route_timeout = ["/reports/*=120s", "*.csv=2m"]
 		{nil, []string{"CORRAL_UMASK=rwx"}, "", `CORRAL_UMASK: umask "rwx"`},
 		{nil, nil, "route_timeout = ['/a=1s', 'reports=5s']", `corral.toml: key "route_timeout": "reports=5s": PATTERN must start with / or *`},
 		{[]string{"--route-timeout", "/a"}, nil, "", `--route-timeout: want PATTERN=DURATION`},
+		{[]string{"--route-timeout", "/a=-5s"}, nil, "", `--route-timeout: "/a=-5s": must not be negative`},
+		{nil, nil, "route_timeout = ['/slow=-1']", `corral.toml: key "route_timeout": "/slow=-1": must not be negative`},
 		{nil, []string{"CORRAL_ROUTE_TIMEOUT=/a=soon"}, "", `CORRAL_ROUTE_TIMEOUT: "/a=soon": want a duration`},
 		{nil, nil, "cert-reqs = 'sometimes'", `corral.toml: key "cert-reqs": want one of none, optional, required, got "sometimes"`},
 	}

@@ -569,6 +569,9 @@ func parseRouteTimeout(s string) (RouteTimeout, error) {
 	if err != nil {
 		return RouteTimeout{}, fmt.Errorf("%q: %w", s, err)
 	}
+	if d < 0 {
+		return RouteTimeout{}, fmt.Errorf("%q: must not be negative", s)
+	}
 	return RouteTimeout{Pattern: pattern, Timeout: d}, nil
 }
 
