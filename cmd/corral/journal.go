@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -12,13 +13,17 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"corral/internal/config"
 	"corral/internal/journal"
 )
 
-const journalUsage = `Usage: corral journal top|slow|errors|clients [--journal PATH] [--since DURATION] [--limit N]
+const journalUsage = `Usage: corral journal top|slow|errors|clients [--journal PATH] [-c FILE] [--since DURATION] [--limit N]
 
-Answer the usual questions from the request journal (--journal of the
-server; CORRAL_JOURNAL if --journal is not given here):
+Answer the usual questions from the request journal. Which journal: the
+server's, found as the server finds it: --journal, else CORRAL_JOURNAL,
+else the journal key of the config file (-c FILE or CORRAL_CONFIG, else
+corral.toml or pyproject.toml's [tool.corral] in this directory).
+Reports:
   top      the busiest routes: requests, rate, mean and max time, 5xx
   slow     the slowest requests, with their worker and request ID
   errors   4xx and 5xx answers by status and route, with the last ID
@@ -26,11 +31,12 @@ server; CORRAL_JOURNAL if --journal is not given here):
 --since is how far back to look, like 15m, 1h (the default) or 7d.
 `
 
-// runJournal is `corral journal`.
-func runJournal(args []string, environ []string, stdout, stderr io.Writer) int {
+// runJournal is `corral journal`, run in the directory cwd.
+func runJournal(args []string, environ []string, cwd string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("corral journal", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	path := fs.String("journal", "", "the journal's SQLite file")
+	file := fs.StringP("config", "c", "", "the server's config file")
 	since := fs.String("since", "1h", "how far back")
 	limit := fs.Int("limit", 20, "lines at most")
 	help := fs.BoolP("help", "h", false, "")
@@ -53,14 +59,23 @@ func runJournal(args []string, environ []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	if *path == "" {
-		for _, kv := range environ {
-			if v, ok := strings.CutPrefix(kv, "CORRAL_JOURNAL="); ok {
-				*path = v
-			}
+		// The server's settings, as it would read them: the environment,
+		// then the config file.
+		var cargs []string
+		if *file != "" {
+			cargs = []string{"--config", *file}
+		}
+		cfg, err := config.LoadSettings(cargs, environ, cwd)
+		if err != nil {
+			fmt.Fprintf(stderr, "corral journal: %v\n", err)
+			return exitConfig
+		}
+		if *path = cfg.Journal; *path != "" && !filepath.IsAbs(*path) {
+			*path = filepath.Join(cwd, *path)
 		}
 	}
 	if *path == "" {
-		fmt.Fprintf(stderr, "corral journal: which journal? Give --journal PATH (or set CORRAL_JOURNAL)\n")
+		fmt.Fprintf(stderr, "corral journal: which journal? Give --journal PATH, set CORRAL_JOURNAL, or set journal in the config file\n")
 		return exitConfig
 	}
 	rep, err := journal.OpenReports(*path)

@@ -71,7 +71,12 @@ func run(args []string) int {
 		case "bans":
 			return runBans(args[1:], os.Stdout, os.Stderr)
 		case "journal":
-			return runJournal(args[1:], os.Environ(), os.Stdout, os.Stderr)
+			cwd, err := os.Getwd()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "corral journal:", err)
+				return exitFail
+			}
+			return runJournal(args[1:], os.Environ(), cwd, os.Stdout, os.Stderr)
 		}
 	}
 	cwd, err := os.Getwd()

@@ -53,8 +53,18 @@ func Load(args, environ []string, cwd string) (*Config, error) {
 	return load(options, args, environ, cwd)
 }
 
+// LoadSettings is Load for the commands that read a server's settings
+// without serving it (corral journal): the app may be missing.
+func LoadSettings(args, environ []string, cwd string) (*Config, error) {
+	return loadWith(options, args, environ, cwd, false)
+}
+
 // load is Load with the option table as a parameter, for tests.
 func load(table []option, args, environ []string, cwd string) (*Config, error) {
+	return loadWith(table, args, environ, cwd, true)
+}
+
+func loadWith(table []option, args, environ []string, cwd string, needApp bool) (*Config, error) {
 	flagSets, err := parseFlags(table, args)
 	if err != nil {
 		return nil, err
@@ -105,7 +115,7 @@ func load(table []option, args, environ []string, cwd string) (*Config, error) {
 
 	// A file that could not be read or decoded may well hold the app: do
 	// not also complain that it is missing.
-	requireApp := file != "" || len(fileErrs) == 0
+	requireApp := needApp && (file != "" || len(fileErrs) == 0)
 	errs = append(errs, validate(table, c, sources, requireApp)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
