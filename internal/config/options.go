@@ -394,7 +394,7 @@ var options = []option{
 	},
 	{
 		name: "max-connections", kind: kindInt, group: groupListen, arg: "N", def: "10000",
-		help:  "Most client connections open at once; more wait in the backlog. 0 = no limit.",
+		help:  "Most client connections open at once, over every --bind address; more wait in the backlog. 0 = no limit.",
 		field: func(c *Config) any { return &c.MaxConnections },
 	},
 	{

@@ -7,14 +7,24 @@ import (
 	"sync"
 )
 
-// Limit wraps l so that at most n of its connections are open at once;
-// Accept waits for one to close before it takes the next from l, and the
-// others wait in the kernel's backlog. Unlike golang.org/x/net/netutil's,
-// a closed Limit still hands out what l returns before its close error (the
-// connections a draining listener took back, see Open), whatever the
-// count. Connections keep sendfile (io.ReaderFrom) and half-close.
-func Limit(l net.Listener, n int) net.Listener {
-	return &limitListener{Listener: l, sem: make(chan struct{}, n), done: make(chan struct{})}
+// ConnLimit bounds the connections open at once over every listener it
+// wraps: --max-connections is the process's, however many sockets it
+// listens on. Unlike golang.org/x/net/netutil's limit, a wrapped
+// listener accepts first and then waits for room, so an idle listener
+// never holds room that another needs (at most one accepted connection
+// per listener waits, in place of one in the kernel's backlog); and a
+// closed listener still hands out what its socket returns before its
+// close error (the connections a draining listener took back, see Open),
+// whatever the count. Connections keep sendfile (io.ReaderFrom) and
+// half-close.
+type ConnLimit struct{ sem chan struct{} }
+
+// NewConnLimit returns a limit of n connections open at once (n > 0).
+func NewConnLimit(n int) *ConnLimit { return &ConnLimit{sem: make(chan struct{}, n)} }
+
+// Wrap counts l's connections against the limit.
+func (cl *ConnLimit) Wrap(l net.Listener) net.Listener {
+	return &limitListener{Listener: l, sem: cl.sem, done: make(chan struct{})}
 }
 
 type limitListener struct {
@@ -25,15 +35,14 @@ type limitListener struct {
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case l.sem <- struct{}{}:
 	case <-l.done:
-		return l.Listener.Accept()
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
+		return c, nil
 	}
 	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
 }

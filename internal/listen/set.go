@@ -41,8 +41,8 @@ type Config struct {
 	// every other layer, so that the connections it refuses are closed at
 	// accept, before any byte is read or any handshake made.
 	Guard func(net.Listener) net.Listener
-	// MaxConnections is the most connections open at once on each
-	// listener (see Limit); 0 = no limit. Each listener counts its own.
+	// MaxConnections is the most connections open at once over all the
+	// listeners (see ConnLimit); 0 = no limit.
 	MaxConnections int
 	// ProxyProtocol reads a PROXY protocol header from Trusted peers (see
 	// ProxyProtocol).
@@ -126,13 +126,17 @@ func OpenAll(ctx context.Context, cfg Config) (*Set, error) {
 	}
 
 	s := &Set{tls: cfg.TLS != nil, firstRequestWait: firstRequestWait}
+	var limit *ConnLimit
+	if cfg.MaxConnections > 0 {
+		limit = NewConnLimit(cfg.MaxConnections)
+	}
 	for _, l := range raw {
 		desc := describe(l.Addr(), cfg.TLS != nil)
 		if cfg.Guard != nil {
 			l = cfg.Guard(l)
 		}
-		if cfg.MaxConnections > 0 {
-			l = Limit(l, cfg.MaxConnections)
+		if limit != nil {
+			l = limit.Wrap(l)
 		}
 		if cfg.ProxyProtocol {
 			l = ProxyProtocol(l, cfg.Trusted, cfg.HeaderTimeout)
