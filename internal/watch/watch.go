@@ -4,10 +4,13 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -67,6 +70,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var timer *time.Timer
 	var fire <-chan time.Time
 	changed := ""
+	sources := map[string]bool{} // .py files changed in this burst
 	for {
 		select {
 		case <-ctx.Done():
@@ -79,6 +83,9 @@ func Run(ctx context.Context, cfg Config) error {
 				continue
 			}
 			changed = ev.Name
+			if filepath.Ext(ev.Name) == ".py" {
+				sources[filepath.Clean(ev.Name)] = true
+			}
 			if timer == nil {
 				timer = time.NewTimer(debounce)
 			} else {
@@ -92,6 +99,10 @@ func Run(ctx context.Context, cfg Config) error {
 			cfg.Logger.Warn("file watch error", "error", err)
 		case <-fire:
 			fire = nil
+			for f := range sources {
+				dropBytecode(f, cfg.Logger)
+			}
+			clear(sources)
 			cfg.OnChange(changed)
 			refresh()
 		}
@@ -119,4 +130,32 @@ func interesting(name string, watched map[string]bool, cfg Config) bool {
 		}
 	}
 	return false
+}
+
+// dropBytecode removes the cached bytecode of the Python source file src
+// (__pycache__/NAME.*.pyc beside it). Python trusts a .pyc whose recorded
+// source mtime, in whole seconds, and size match the file: an edit that
+// keeps the size, saved within the second of the import that wrote the
+// .pyc, would otherwise reload the old code. The workers recompile it.
+func dropBytecode(src string, log *slog.Logger) {
+	stem := strings.TrimSuffix(filepath.Base(src), ".py")
+	pattern := filepath.Join(filepath.Dir(src), "__pycache__", globEscape(stem)+".*.pyc")
+	matches, _ := filepath.Glob(pattern)
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("could not remove the cached bytecode of a changed file", "file", m, "error", err)
+		}
+	}
+}
+
+// globEscape escapes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
