@@ -30,6 +30,7 @@ NAMES = {
     "waitress": "Waitress",
     "granian": "Granian",
     "go-ceiling": "Go net/http (ceiling)",
+    "go-raw": "Go without net/http (floor of a Go front end)",
     # ASGI scenarios
     "uvicorn": "uvicorn",
     "gunicorn": "gunicorn asgi",
