@@ -673,12 +673,17 @@ func (f *fake) big(r *request) {
 			}
 			expect = 0
 		}
-		f.mu.Lock()
-		if r.paused && !r.cancelled {
-			f.record("blocked", "tok", r.tok, "sent", strconv.Itoa(sent))
-		}
-		f.mu.Unlock()
-		_, cancelled := f.waitUntil(r, patience, func() bool { return !r.paused })
+		// "blocked" is recorded by the wait that finds the request paused,
+		// under the same lock: a PAUSE that arrived between a separate
+		// check and the wait would block without a record.
+		blocked := false
+		_, cancelled := f.waitUntil(r, patience, func() bool {
+			if r.paused && !r.cancelled && !blocked {
+				blocked = true
+				f.record("blocked", "tok", r.tok, "sent", strconv.Itoa(sent))
+			}
+			return !r.paused
+		})
 		if cancelled {
 			f.end(r, true)
 			return
