@@ -18,9 +18,10 @@ import (
 // buckets. The guard answers from its own tables. Requests admitted by
 // rate limits are reported by its own goroutine in batches, and the
 // fleet's buckets that come back become the guard's own (with what it let
-// through meanwhile) for the requests after them. Jail events are counted before the answer that
-// earned them goes out, and the requests of a suspect (a client near a
-// jail's threshold) ask the store for a ban first: see countShared. No
+// through meanwhile) for the requests after them. Jail events are counted
+// before the answer that earned them goes out, and the requests of a
+// suspect (a client near a jail's threshold) ask the store for a ban
+// first: see countShared. No
 // other request waits for the store. Ban changes travel both ways: the
 // guard hands its own to Put and Delete, and the store hands the other
 // instances' to Local.Apply.
