@@ -80,6 +80,48 @@ func TestEnviron(t *testing.T) {
 	}
 }
 
+// processGODEBUG is GODEBUG in the environment process pid was started
+// with ("<unset>" if it had none).
+func processGODEBUG(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := strings.CutPrefix(string(kv), "GODEBUG="); ok {
+			return v
+		}
+	}
+	return "<unset>"
+}
+
+// TestMasterRuntimeSetting: the master runs with the Go runtime setting
+// that keeps sysmon from deep sleep (package sysmon), added to the user's
+// GODEBUG, while the workers get the user's environment unchanged; a user
+// who chooses schedtrace keeps it.
+func TestMasterRuntimeSetting(t *testing.T) {
+	s := startApp(t, []string{"GODEBUG=madvdontneed=1"}, "-w", "1")
+	if got, want := processGODEBUG(t, s.cmd.Process.Pid), "madvdontneed=1,schedtrace=2147483647"; got != want {
+		t.Errorf("master started with GODEBUG=%q, want %q", got, want)
+	}
+	pids := s.workerPids()
+	if len(pids) == 0 {
+		t.Fatalf("no worker ready in the log:\n%s", s.log)
+	}
+	if got := processGODEBUG(t, pids[0]); got != "madvdontneed=1" {
+		t.Errorf("worker started with GODEBUG=%q, want the user's madvdontneed=1", got)
+	}
+	if code, _ := s.get("/length"); code != 200 {
+		t.Errorf("GET /length = %d after the re-exec", code)
+	}
+
+	s = startApp(t, []string{"GODEBUG=schedtrace=0"}, "-w", "1")
+	if got := processGODEBUG(t, s.cmd.Process.Pid); got != "schedtrace=0" {
+		t.Errorf("GODEBUG=schedtrace=0: master started with GODEBUG=%q, want it untouched", got)
+	}
+}
+
 // TestScriptName: an app mounted under a prefix (SCRIPT_NAME in the
 // environment, as with gunicorn) sees the prefix in SCRIPT_NAME and the
 // rest of the path in PATH_INFO.
