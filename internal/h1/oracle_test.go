@@ -1,0 +1,267 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// corpusDir holds gunicorn's request corpus, kept with corral's
+// integration tests (its README explains the format).
+const corpusDir = "../../integration/testdata/conformance/gunicorn-requests"
+
+// decodeCorpus turns a corpus file into request bytes: the file's own
+// newlines are not part of the request; \r \n \t \0 and \xHH escapes are.
+func decodeCorpus(src []byte) []byte {
+	s := strings.ReplaceAll(string(src), "\n", "")
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			out = append(out, s[i])
+			continue
+		}
+		switch s[i+1] {
+		case 'r':
+			out = append(out, '\r')
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case '0':
+			out = append(out, 0)
+		case 'x':
+			if i+3 < len(s) {
+				if b, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+					out = append(out, byte(b))
+					i += 3
+					continue
+				}
+			}
+			out = append(out, s[i], s[i+1])
+		default:
+			out = append(out, s[i], s[i+1])
+		}
+		i++
+	}
+	return out
+}
+
+// corpus returns the decoded corpus files by name ("valid/001.http").
+func corpus(t testing.TB) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, kind := range []string{"valid", "invalid"} {
+		files, err := filepath.Glob(filepath.Join(corpusDir, kind, "*.http"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no corpus files under %s/%s: %v", corpusDir, kind, err)
+		}
+		for _, f := range files {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[kind+"/"+filepath.Base(f)] = decodeCorpus(src)
+		}
+	}
+	return out
+}
+
+// readRequestView is what http.ReadRequest makes of the start of buf,
+// and how many bytes it consumed.
+func readRequestView(buf []byte) (*http.Request, int, error) {
+	rd := bytes.NewReader(buf)
+	br := bufio.NewReader(rd)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, 0, err
+	}
+	return req, len(buf) - rd.Len() - br.Buffered(), nil
+}
+
+// oracle is a real net/http server reached over net.Pipe: what its
+// handler receives for a head is the reference the fast path must equal.
+type oracle struct {
+	ln  *chanListener
+	srv *http.Server
+	got chan *http.Request
+}
+
+// newOracle starts a net/http server; it stops when t ends.
+func newOracle(t testing.TB) *oracle {
+	o := &oracle{ln: newChanListener(), got: make(chan *http.Request, 1)}
+	o.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			o.got <- r
+		}),
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.srv.Serve(o.ln)
+	}()
+	t.Cleanup(func() {
+		o.srv.Close()
+		<-done
+	})
+	return o
+}
+
+// view sends head on a new connection and returns the request net/http's
+// handler got, or nil and net/http's answer if it refused the head (or
+// waited for more).
+func (o *oracle) view(head []byte) (*http.Request, string) {
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	o.ln.ch <- c2
+	c1.SetDeadline(time.Now().Add(time.Second))
+	go c1.Write(head) // net.Pipe is synchronous: net/http may answer before reading all
+	resp, _ := io.ReadAll(io.LimitReader(&untilHead{r: c1}, 1<<16))
+	select {
+	case r := <-o.got:
+		return r, string(resp)
+	default:
+		if len(resp) == 0 {
+			resp = []byte("(no answer)")
+		}
+		return nil, string(resp)
+	}
+}
+
+// untilHead reads until a response head is complete, EOF or an error.
+type untilHead struct {
+	r    io.Reader
+	seen []byte
+	done bool
+}
+
+func (u *untilHead) Read(p []byte) (int, error) {
+	if u.done {
+		return 0, io.EOF
+	}
+	n, err := u.r.Read(p)
+	u.seen = append(u.seen, p[:n]...)
+	if bytes.Contains(u.seen, []byte("\r\n\r\n")) {
+		u.done = true
+	}
+	return n, err
+}
+
+// chanListener hands out the connections sent on ch.
+type chanListener struct {
+	ch        chan net.Conn
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func newChanListener() *chanListener {
+	return &chanListener{ch: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// diffRequest lists the fields in which got differs from want, the
+// request net/http's handler got. ctx, RemoteAddr and TLS are the
+// caller's.
+func diffRequest(got, want *http.Request) error {
+	var d []string
+	check := func(field string, g, w any) {
+		if !reflect.DeepEqual(g, w) {
+			d = append(d, fmt.Sprintf("%s: got %#v, want %#v", field, g, w))
+		}
+	}
+	check("Method", got.Method, want.Method)
+	check("URL", *got.URL, *want.URL)
+	check("Proto", got.Proto, want.Proto)
+	check("ProtoMajor", got.ProtoMajor, want.ProtoMajor)
+	check("ProtoMinor", got.ProtoMinor, want.ProtoMinor)
+	check("Header", got.Header, want.Header)
+	check("Host", got.Host, want.Host)
+	check("RequestURI", got.RequestURI, want.RequestURI)
+	check("ContentLength", got.ContentLength, want.ContentLength)
+	check("Body is NoBody", got.Body == http.NoBody, want.Body == http.NoBody)
+	check("Close", got.Close, want.Close)
+	check("TransferEncoding", got.TransferEncoding, want.TransferEncoding)
+	check("Trailer", got.Trailer, want.Trailer)
+	check("Form", got.Form, want.Form)
+	check("PostForm", got.PostForm, want.PostForm)
+	check("MultipartForm", got.MultipartForm, want.MultipartForm)
+	check("GetBody is nil", got.GetBody == nil, want.GetBody == nil)
+	check("Pattern", got.Pattern, want.Pattern)
+	if len(d) > 0 {
+		return errors.New(strings.Join(d, "\n"))
+	}
+	return nil
+}
+
+// checkParsed holds parseHead to its contract for buf: if it parses, both
+// http.ReadRequest (head length, fields) and a real net/http server's
+// handler (fields) must agree with it. The oracle may be nil: ReadRequest
+// only.
+func checkParsed(t testing.TB, o *oracle, buf []byte) (parseStatus, string) {
+	t.Helper()
+	req, n, st := parseHead(context.Background(), buf, 0)
+	if st != parsed {
+		if req != nil || n != 0 {
+			t.Fatalf("parseHead(%q) = %v with a request or length %d", buf, st, n)
+		}
+		return st, ""
+	}
+	rr, rn, err := readRequestView(buf)
+	if err != nil {
+		t.Fatalf("parseHead(%q) parsed it; http.ReadRequest: %v", buf, err)
+	}
+	if n != rn {
+		t.Fatalf("parseHead(%q): head length %d, http.ReadRequest consumed %d", buf, n, rn)
+	}
+	if o == nil {
+		return st, ""
+	}
+	sr, answer := o.view(buf[:n])
+	if sr == nil {
+		t.Fatalf("parseHead(%q) parsed it; net/http's server answered %q", buf, answer)
+	}
+	if err := diffRequest(req, sr); err != nil {
+		t.Fatalf("parseHead(%q) differs from net/http's server:\n%v", buf, err)
+	}
+	// ReadRequest alone lacks the server's own steps (Host deleted);
+	// compare what they share as a check on the oracle itself.
+	rr.Header.Del("Host")
+	if err := diffRequest(req, rr); err != nil {
+		t.Fatalf("parseHead(%q) differs from http.ReadRequest:\n%v", buf, err)
+	}
+	return st, answer
+}
