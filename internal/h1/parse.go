@@ -99,7 +99,10 @@ func parseHead(ctx context.Context, buf []byte, maxHeaderBytes int) (req *http.R
 	// value (as textproto's would).
 	head := string(buf[:end+2]) // each line with its CRLF
 
-	line, rest, _ := cutLine(head)
+	line, rest, ok := cutLine(head)
+	if !ok {
+		return nil, 0, declined
+	}
 	method, target, proto, ok := parseRequestLine(line)
 	if !ok {
 		return nil, 0, declined
