@@ -265,3 +265,5 @@ func checkParsed(t testing.TB, o *oracle, buf []byte) (parseStatus, string) {
 	}
 	return st, answer
 }
+
+func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
