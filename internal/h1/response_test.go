@@ -403,10 +403,21 @@ func TestResponseMatchesNetHTTP(t *testing.T) {
 			gotNotes := rec.take()
 
 			if got != want {
-				t.Errorf("wire bytes differ\n got: %q\nwant: %q", abbreviate(got), abbreviate(want))
+				t.Errorf("response alone: wire bytes differ\n got: %q\nwant: %q", abbreviate(got), abbreviate(want))
 			}
 			if gotNotes != wantNotes {
-				t.Errorf("handler saw\n got: %s\nwant: %s", gotNotes, wantNotes)
+				t.Errorf("response alone: handler saw\n got: %s\nwant: %s", gotNotes, wantNotes)
+			}
+
+			// The same through the connection loop.
+			st := startFast(t, h, nil)
+			got = maskDate(exchangeTCP(t, st.addr, c.req))
+			gotNotes = rec.take()
+			if got != want {
+				t.Errorf("Server: wire bytes differ\n got: %q\nwant: %q", abbreviate(got), abbreviate(want))
+			}
+			if gotNotes != wantNotes {
+				t.Errorf("Server: handler saw\n got: %s\nwant: %s", gotNotes, wantNotes)
 			}
 		})
 	}

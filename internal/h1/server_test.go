@@ -1,0 +1,480 @@
+package h1
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// stack is a server under test on 127.0.0.1: net/http alone, or the fast
+// path with net/http behind it for the connections it hands over.
+type stack struct {
+	name     string
+	addr     string
+	shutdown func(context.Context) error
+}
+
+// startNetHTTP serves h with net/http alone.
+func startNetHTTP(t *testing.T, h http.Handler, cfg func(*http.Server)) *stack {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: h, ErrorLog: discardLog()}
+	if cfg != nil {
+		cfg(hs)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		hs.Close()
+		<-done
+	})
+	return &stack{name: "net/http", addr: ln.Addr().String(), shutdown: hs.Shutdown}
+}
+
+// startFast serves h with the fast path, and net/http behind it.
+func startFast(t *testing.T, h http.Handler, cfg func(*Server, *http.Server)) *stack {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &Server{Handler: h, ErrorLog: discardLog()}
+	hs := &http.Server{Handler: h, ErrorLog: discardLog()}
+	if cfg != nil {
+		cfg(fs, hs)
+	}
+	hl := fs.Listener(ln)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(hl)
+	}()
+	t.Cleanup(func() {
+		fs.Close()
+		hs.Close()
+		<-done
+	})
+	return &stack{name: "fast path", addr: ln.Addr().String(), shutdown: func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- hs.Shutdown(ctx) }()
+		err := fs.Shutdown(ctx)
+		if err2 := <-errc; err == nil {
+			err = err2
+		}
+		return err
+	}}
+}
+
+// echo answers with what it got: method, target, protocol, Host, Close,
+// the header fields sorted and the body.
+func echo(w http.ResponseWriter, r *http.Request) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s host=%q close=%v cl=%d\n", r.Method, r.RequestURI, r.Proto, r.Host, r.Close, r.ContentLength)
+	keys := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s: %q\n", k, r.Header[k])
+	}
+	body, err := io.ReadAll(r.Body)
+	fmt.Fprintf(&b, "body %q %v\n", body, err)
+	io.WriteString(w, b.String())
+}
+
+// TestServerCorpus sends every corpus file, alone and after a request
+// the fast path serves, to net/http and to the fast path: the answers
+// must be the same bytes (Date masked), whether the fast path served the
+// request or handed the connection over.
+func TestServerCorpus(t *testing.T) {
+	h := http.HandlerFunc(echo)
+	ref := startNetHTTP(t, h, nil)
+	fast := startFast(t, h, nil)
+	files := corpus(t)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	const first = "GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+	for _, name := range names {
+		for _, prefix := range []string{"", first} {
+			raw := prefix + string(files[name])
+			want := maskDate(exchangeTCP(t, ref.addr, raw))
+			got := maskDate(exchangeTCP(t, fast.addr, raw))
+			if got == want {
+				continue
+			}
+			// A close with unread input may reset the connection before
+			// the answer is read, on either side: compare what was read.
+			if strings.Contains(got+want, "(read error") {
+				g, _, _ := strings.Cut(got, "(read error")
+				w, _, _ := strings.Cut(want, "(read error")
+				if strings.HasPrefix(g, w) || strings.HasPrefix(w, g) {
+					continue
+				}
+			}
+			t.Errorf("%s (prefix %q): answers differ\n got: %q\nwant: %q", name, prefix, abbreviate(got), abbreviate(want))
+		}
+	}
+}
+
+// TestServerMixedConnection: requests the fast path serves, then one it
+// hands over (a body), then more, on one connection.
+func TestServerMixedConnection(t *testing.T) {
+	h := http.HandlerFunc(echo)
+	raw := "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\r\n" + // the CRLF net/http skips after a POST
+		"POST /3 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+		"GET /4 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +
+		"GET /5 HTTP/1.1\r\nHost: x\r\n\r\n"
+	want := maskDate(exchangeTCP(t, startNetHTTP(t, h, nil).addr, raw))
+	got := maskDate(exchangeTCP(t, startFast(t, h, nil).addr, raw))
+	if got != want {
+		t.Errorf("answers differ\n got: %q\nwant: %q", got, want)
+	}
+	if n := strings.Count(want, "HTTP/1.1 200 OK"); n != 5 {
+		t.Errorf("net/http answered %d requests, want 5", n)
+	}
+}
+
+// stateLog records the ConnState transitions per connection.
+type stateLog struct {
+	mu sync.Mutex
+	m  map[net.Conn][]http.ConnState
+	// order of first appearance
+	conns []net.Conn
+}
+
+func (l *stateLog) hook(c net.Conn, st http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[net.Conn][]http.ConnState{}
+	}
+	if _, ok := l.m[c]; !ok {
+		l.conns = append(l.conns, c)
+	}
+	l.m[c] = append(l.m[c], st)
+}
+
+func (l *stateLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var parts []string
+	for _, c := range l.conns {
+		parts = append(parts, fmt.Sprint(l.m[c]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestServerConnState(t *testing.T) {
+	h := http.HandlerFunc(echo)
+	for _, c := range []struct {
+		name, raw string
+		want      string // the fast path's, where it differs from net/http's
+	}{
+		{"two requests", "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+		{"close", "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", ""},
+		{"nothing sent", "", ""},
+		{"bad request", "GET / HTTP/1.1\r\n\r\n", "[new hijacked] [new active closed]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var ref, fast stateLog
+			rs := startNetHTTP(t, h, func(s *http.Server) { s.ConnState = ref.hook })
+			fs := startFast(t, h, func(s *Server, hs *http.Server) { s.ConnState = fast.hook; hs.ConnState = fast.hook })
+			exchangeTCP(t, rs.addr, c.raw)
+			exchangeTCP(t, fs.addr, c.raw)
+			// The last transition may come just after the client saw the close.
+			waitFor(t, func() bool {
+				return strings.HasSuffix(ref.String(), "closed]") && strings.HasSuffix(fast.String(), "closed]")
+			})
+			want := ref.String()
+			if c.want != "" {
+				want = c.want
+			}
+			if got := fast.String(); got != want {
+				t.Errorf("got %s, want %s (net/http: %s)", got, want, ref.String())
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 200 {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("condition not met within a second")
+}
+
+// TestServerPanic: a panic closes the connection after flushing what the
+// 4 KiB buffer holds, and is logged with its stack; http.ErrAbortHandler
+// is not logged.
+func TestServerPanic(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		value  any
+		logged bool
+	}{
+		{"panic", "boom", true},
+		{"abort", http.ErrAbortHandler, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, strings.Repeat("a", 3000)) // past the 2 KiB buffer: the head and a chunk are in the 4 KiB one
+				panic(c.value)
+			})
+			var refLog, fastLog syncBuffer
+			rs := startNetHTTP(t, h, func(s *http.Server) { s.ErrorLog = log.New(&refLog, "", 0) })
+			fs := startFast(t, h, func(s *Server, _ *http.Server) { s.ErrorLog = log.New(&fastLog, "", 0) })
+			const raw = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+			want := maskDate(exchangeTCP(t, rs.addr, raw))
+			got := maskDate(exchangeTCP(t, fs.addr, raw))
+			if got != want {
+				t.Errorf("wire bytes differ\n got: %q\nwant: %q", abbreviate(got), abbreviate(want))
+			}
+			waitFor(t, func() bool { return (refLog.String() != "") == c.logged && (fastLog.String() != "") == c.logged })
+			if c.logged && !strings.Contains(fastLog.String(), "http: panic serving 127.0.0.1:") || !strings.Contains(fastLog.String(), "boom") && c.logged {
+				t.Errorf("log: got %q, want net/http's line with the value and stack", fastLog.String())
+			}
+			if c.logged && !strings.Contains(fastLog.String(), "goroutine ") {
+				t.Errorf("log has no stack: %q", fastLog.String())
+			}
+		})
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestServerClientGone: a client that closes its connection cancels the
+// running request's context at once, as with net/http.
+func TestServerClientGone(t *testing.T) {
+	for _, start := range []func(*testing.T, http.Handler) *stack{
+		func(t *testing.T, h http.Handler) *stack { return startNetHTTP(t, h, nil) },
+		func(t *testing.T, h http.Handler) *stack { return startFast(t, h, nil) },
+	} {
+		canceled := make(chan time.Duration, 1)
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t0 := time.Now()
+			select {
+			case <-r.Context().Done():
+				canceled <- time.Since(t0)
+			case <-time.After(5 * time.Second):
+				canceled <- -1
+			}
+		})
+		st := start(t, h)
+		c, err := net.Dial("tcp", st.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		time.Sleep(50 * time.Millisecond)
+		c.Close()
+		if d := <-canceled; d < 0 || d > time.Second {
+			t.Errorf("%s: context canceled after %v, want at once", st.name, d)
+		}
+	}
+}
+
+// TestServerTimeouts: a head not finished within ReadHeaderTimeout, and
+// a connection idle for IdleTimeout, are closed without an answer.
+func TestServerTimeouts(t *testing.T) {
+	h := http.HandlerFunc(echo)
+	const timeout = 200 * time.Millisecond
+	for _, c := range []struct {
+		name, raw string
+		read      bool // read a response first
+	}{
+		{"header", "GET / HTTP/1.1\r\nHost: x\r\n", false},
+		{"header nothing sent", "", false},
+		{"idle", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"idle then partial", "GET / HTTP/1.1\r\nHost: x\r\n\r\nGE", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, st := range []*stack{
+				startNetHTTP(t, h, func(s *http.Server) { s.ReadHeaderTimeout, s.IdleTimeout = timeout, timeout }),
+				startFast(t, h, func(s *Server, hs *http.Server) {
+					s.ReadHeaderTimeout, s.IdleTimeout = timeout, timeout
+					hs.ReadHeaderTimeout, hs.IdleTimeout = timeout, timeout
+				}),
+			} {
+				conn, err := net.Dial("tcp", st.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				t0 := time.Now()
+				io.WriteString(conn, c.raw)
+				conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+				got, err := io.ReadAll(conn)
+				d := time.Since(t0)
+				if err != nil {
+					t.Errorf("%s: %v after %v, want a close", st.name, err, d)
+				}
+				if c.read != bytes.Contains(got, []byte("200 OK")) || bytes.Count(got, []byte("HTTP/1.1 2")) > 1 {
+					t.Errorf("%s: got %q", st.name, got)
+				}
+				if d < timeout || d > timeout+500*time.Millisecond {
+					t.Errorf("%s: closed after %v, want about %v", st.name, d, timeout)
+				}
+			}
+		})
+	}
+}
+
+// TestServerShutdown: Shutdown closes an idle connection at once, lets
+// an active one finish its response (with Connection: close), and
+// returns once both are gone.
+func TestServerShutdown(t *testing.T) {
+	for _, kind := range []string{"net/http", "fast path"} {
+		t.Run(kind, func(t *testing.T) {
+			release := make(chan struct{})
+			started := make(chan struct{}, 1)
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/slow" {
+					started <- struct{}{}
+					<-release
+				}
+				io.WriteString(w, "done "+r.URL.Path)
+			})
+			var st *stack
+			if kind == "net/http" {
+				st = startNetHTTP(t, h, nil)
+			} else {
+				st = startFast(t, h, nil)
+			}
+			idle := dialRead(t, st.addr, "GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+			active, err := net.Dial("tcp", st.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer active.Close()
+			io.WriteString(active, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+			<-started
+
+			done := make(chan error, 1)
+			go func() { done <- st.shutdown(context.Background()) }()
+			idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if rest, err := io.ReadAll(idle); err != nil || len(rest) > 0 {
+				t.Errorf("idle connection: got %q, %v; want a close", rest, err)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("Shutdown returned %v with a handler running", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			close(release)
+			active.SetReadDeadline(time.Now().Add(2 * time.Second))
+			resp, err := io.ReadAll(active)
+			if err != nil || !bytes.Contains(resp, []byte("Connection: close\r\n")) || !bytes.HasSuffix(resp, []byte("done /slow")) {
+				t.Errorf("active connection: got %q, %v; want the response with Connection: close, then a close", resp, err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Shutdown: %v", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Error("Shutdown did not return")
+			}
+		})
+	}
+}
+
+// dialRead sends raw on a new connection and reads one response head
+// and body of a small response; the connection stays open.
+func dialRead(t *testing.T, addr, raw string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	io.WriteString(c, raw)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil || !bytes.Contains(buf[:n], []byte("200 OK")) {
+		t.Fatalf("got %q, %v", buf[:n], err)
+	}
+	return c
+}
+
+// TestServerClose: Close ends every connection and the listener.
+func TestServerClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &Server{Handler: http.HandlerFunc(echo)}
+	hl := fs.Listener(ln)
+	idle := dialRead(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	fs.Close()
+	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if rest, err := io.ReadAll(idle); err != nil || len(rest) > 0 {
+		t.Errorf("after Close: got %q, %v; want a close", rest, err)
+	}
+	if _, err := hl.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close: got %v, want net.ErrClosed", err)
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Error("the listener still accepts after Close")
+	}
+}
+
+// TestServerContext: the request context carries the local address,
+// ConnContext's values and the net/http server, as net/http's does.
+func TestServerContext(t *testing.T) {
+	type key struct{}
+	got := make(chan []any, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		got <- []any{ctx.Value(http.LocalAddrContextKey) != nil, ctx.Value(key{}), ctx.Value(http.ServerContextKey) != nil, r.RemoteAddr != ""}
+	})
+	st := startFast(t, h, func(s *Server, hs *http.Server) {
+		s.HTTPServer = hs
+		s.ConnContext = func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, key{}, "v") }
+	})
+	exchangeTCP(t, st.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if g, want := <-got, []any{true, "v", true, true}; !slices.Equal(g, want) {
+		t.Errorf("got %v, want %v", g, want)
+	}
+}
