@@ -33,6 +33,9 @@ type wire struct {
 	// setReadDeadline serves ResponseController.SetReadDeadline; nil
 	// sets the connection's.
 	setReadDeadline func(time.Time) error
+	// writeDeadlineSet notes that a handler set a write deadline: the
+	// connection loop clears it after the response, as net/http does.
+	writeDeadlineSet bool
 }
 
 // Write writes to the connection and notes the first error, as
@@ -296,7 +299,10 @@ func (w *response) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline is for http.ResponseController.
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.conn.SetWriteDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.c.writeDeadlineSet = true
+	return w.c.conn.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex is for http.ResponseController. The fast path serves
 // no request body, so there is nothing to interleave: it succeeds, as

@@ -49,7 +49,7 @@ func serveFastOne(c net.Conn, h http.Handler) {
 
 // exchangeTCP sends raw on a new loopback connection to addr, half-closes
 // and returns everything read until the server closes.
-func exchangeTCP(t *testing.T, addr, raw string) string {
+func exchangeTCP(t testing.TB, addr, raw string) string {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

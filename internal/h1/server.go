@@ -335,6 +335,9 @@ type conn struct {
 	state    http.ConnState
 	stateAt  time.Time
 	rdone    chan struct{}
+	// readDeadlineSet notes that a handler set a read deadline; it is
+	// cleared after the response, as net/http does before the next head.
+	readDeadlineSet bool
 }
 
 func newConn(ctx context.Context, hl *handoffListener, rwc net.Conn) *conn {
@@ -351,9 +354,10 @@ func newConn(ctx context.Context, hl *handoffListener, rwc net.Conn) *conn {
 	}
 	c.ctx = context.WithValue(ctx, http.LocalAddrContextKey, rwc.LocalAddr())
 	c.wire = wire{
-		conn:       rwc,
-		keepAlives: c.s.doKeepAlives,
-		logf:       c.s.logf,
+		conn:            rwc,
+		keepAlives:      c.s.doKeepAlives,
+		logf:            c.s.logf,
+		setReadDeadline: c.setReadDeadline,
 	}
 	c.s.track(c, true)
 	return c
@@ -369,8 +373,21 @@ func (c *conn) setState(st http.ConnState) {
 	}
 }
 
-// setPhase enters phase p with its timeout; c.mu is held.
+// setReadDeadline is the handler's ResponseController.SetReadDeadline.
+// It governs readLoop's reads: when it passes, the request is canceled,
+// as net/http's background read does.
+func (c *conn) setReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.readDeadlineSet = true
+	c.mu.Unlock()
+	return c.rwc.SetReadDeadline(t)
+}
+
+// setPhaseLocked enters phase p with its timeout; c.mu is held.
 func (c *conn) setPhaseLocked(p int) {
+	if c.phase == phaseActive && p != phaseActive {
+		c.cond.Broadcast() // readLoop may wait for the handler's end
+	}
 	c.phase = p
 	var d time.Duration
 	switch p {
@@ -463,8 +480,22 @@ func (c *conn) readLoop() {
 		if pooled != nil {
 			readBufPool.Put(pooled)
 		}
+		var ne net.Error
+		if err != nil && errors.As(err, &ne) && ne.Timeout() && c.readDeadlineSet && !c.stop {
+			// A read deadline the handler set has passed: cancel the
+			// request as net/http does, and read on once its response is
+			// done and the deadline cleared.
+			if c.cancel != nil && len(c.pending) == 0 {
+				c.cancel()
+			}
+			for c.phase == phaseActive && !c.stop && !c.closed {
+				c.cond.Wait()
+			}
+			c.cond.Broadcast()
+			c.mu.Unlock()
+			continue
+		}
 		if err != nil {
-			var ne net.Error
 			if !(c.stop && errors.As(err, &ne) && ne.Timeout()) {
 				// A timeout of our own making (a handover) is not the
 				// connection's error; anything else is replayed to
@@ -569,6 +600,17 @@ func (c *conn) serve() {
 		c.cancel = nil
 		c.mu.Unlock()
 		w.finish()
+		// As net/http: deadlines the handler set end with its response.
+		if c.wire.writeDeadlineSet {
+			c.wire.writeDeadlineSet = false
+			c.rwc.SetWriteDeadline(time.Time{})
+		}
+		c.mu.Lock()
+		if c.readDeadlineSet {
+			c.readDeadlineSet = false
+			c.rwc.SetReadDeadline(time.Time{})
+		}
+		c.mu.Unlock()
 		if !w.shouldReuseConnection() {
 			return
 		}

@@ -26,7 +26,7 @@ type stack struct {
 }
 
 // startNetHTTP serves h with net/http alone.
-func startNetHTTP(t *testing.T, h http.Handler, cfg func(*http.Server)) *stack {
+func startNetHTTP(t testing.TB, h http.Handler, cfg func(*http.Server)) *stack {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,7 +49,7 @@ func startNetHTTP(t *testing.T, h http.Handler, cfg func(*http.Server)) *stack {
 }
 
 // startFast serves h with the fast path, and net/http behind it.
-func startFast(t *testing.T, h http.Handler, cfg func(*Server, *http.Server)) *stack {
+func startFast(t testing.TB, h http.Handler, cfg func(*Server, *http.Server)) *stack {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -477,4 +477,97 @@ func TestServerContext(t *testing.T) {
 	if g, want := <-got, []any{true, "v", true, true}; !slices.Equal(g, want) {
 		t.Errorf("got %v, want %v", g, want)
 	}
+}
+
+// TestServerHandlerReadDeadline: a read deadline a handler sets cancels
+// its request when it passes (net/http's background read fails), and
+// the connection goes on with the next request.
+func TestServerHandlerReadDeadline(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/deadline" {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			select {
+			case <-r.Context().Done():
+				io.WriteString(w, "canceled")
+			case <-time.After(2 * time.Second):
+				io.WriteString(w, "not canceled")
+			}
+			return
+		}
+		io.WriteString(w, "next")
+	})
+	for _, st := range []*stack{startNetHTTP(t, h, nil), startFast(t, h, nil)} {
+		c, err := net.Dial("tcp", st.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET /deadline HTTP/1.1\r\nHost: x\r\n\r\n")
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		if err != nil || !bytes.HasSuffix(buf[:n], []byte("\r\n\r\ncanceled")) {
+			t.Errorf("%s: first response %q, %v; want canceled", st.name, buf[:n], err)
+		}
+		io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+		n, err = c.Read(buf)
+		if err != nil || !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nnext")) {
+			t.Errorf("%s: second response %q, %v; want next", st.name, buf[:n], err)
+		}
+	}
+}
+
+// FuzzServer sends arbitrary bytes (after a request the fast path serves,
+// or alone) to net/http and to the fast path with net/http behind it:
+// the answers must be the same bytes, Date masked.
+func FuzzServer(f *testing.F) {
+	for _, buf := range corpus(f) {
+		f.Add(buf, false)
+	}
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+	} {
+		f.Add([]byte(s), true)
+	}
+	// Each path answers by echoing the request; /w writes per its query.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("w") {
+		case "big":
+			io.WriteString(w, strings.Repeat("b", 5000))
+		case "flush":
+			io.WriteString(w, "a")
+			w.(http.Flusher).Flush()
+		case "close":
+			w.Header().Set("Connection", "close")
+		case "204":
+			w.WriteHeader(204)
+		}
+		echo(w, r)
+	})
+	ref := startNetHTTP(f, h, nil)
+	fast := startFast(f, h, nil)
+	f.Fuzz(func(t *testing.T, raw []byte, prefix bool) {
+		if len(raw) > 16<<10 {
+			return
+		}
+		if prefix {
+			raw = append([]byte("GET /first HTTP/1.1\r\nHost: x\r\n\r\n"), raw...)
+		}
+		want := maskDate(exchangeTCP(t, ref.addr, string(raw)))
+		got := maskDate(exchangeTCP(t, fast.addr, string(raw)))
+		if got == want {
+			return
+		}
+		if strings.Contains(got+want, "(read error") {
+			g, _, _ := strings.Cut(got, "(read error")
+			w, _, _ := strings.Cut(want, "(read error")
+			if strings.HasPrefix(g, w) || strings.HasPrefix(w, g) {
+				return
+			}
+		}
+		t.Errorf("answers to %q differ\n got: %q\nwant: %q", raw, abbreviate(got), abbreviate(want))
+	})
 }
