@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,7 +174,10 @@ func (w *response) Header() http.Header {
 // outside 100-999 panic.
 func (w *response) WriteHeader(code int) {
 	if w.wroteHeader {
-		w.c.log("http: superfluous response.WriteHeader call")
+		if w.c.logf != nil {
+			caller := relevantCaller()
+			w.c.logf("http: superfluous response.WriteHeader call from %s (%s:%d)", caller.Function, path.Base(caller.File), caller.Line)
+		}
 		return
 	}
 	if code < 100 || code > 999 {
@@ -638,6 +643,25 @@ func (w *response) writeHeader(p []byte) {
 	w.cwHeader.WriteSubset(bw, excludeHeader)
 	setHeader.write(bw)
 	bw.WriteString("\r\n")
+}
+
+// relevantCaller returns the first caller outside the response's
+// methods and net/http, for the log, as net/http's relevantCaller.
+func relevantCaller() runtime.Frame {
+	pc := make([]uintptr, 16)
+	n := runtime.Callers(1, pc)
+	frames := runtime.CallersFrames(pc[:n])
+	var frame runtime.Frame
+	for {
+		frame, more := frames.Next()
+		if !strings.HasPrefix(frame.Function, "net/http.") && !strings.Contains(frame.Function, "/h1.(*response).") && !strings.HasSuffix(frame.Function, "/h1.relevantCaller") {
+			return frame
+		}
+		if !more {
+			break
+		}
+	}
+	return frame
 }
 
 // get is net/http's Header.get: the first value of an already canonical

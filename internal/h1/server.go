@@ -2,6 +2,7 @@ package h1
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -296,6 +297,16 @@ func (hl *handoffListener) acceptLoop(ctx context.Context) {
 			continue
 		}
 		delay = 0
+		if _, ok := rwc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			// TLS stays on net/http (a *tls.Conn, or a decrypted stream
+			// that net/http would give its TLS state).
+			go func() {
+				if !hl.deliver(rwc) {
+					rwc.Close()
+				}
+			}()
+			continue
+		}
 		c := newConn(ctx, hl, rwc)
 		c.setState(http.StateNew)
 		go c.serve()
@@ -645,6 +656,11 @@ func (c *conn) readHead(ctx context.Context, cancel context.CancelFunc, maxHead 
 		if c.phase == phaseIdle && len(c.pending) >= 4 {
 			// net/http's idle wait ends with 4 bytes (Peek(4)).
 			c.setPhaseLocked(phaseHead)
+		}
+		if c.phase == phaseIdle && c.rerr != nil {
+			// The reads ended before 4 bytes of a next request: net/http's
+			// Peek(4) fails and it closes without an answer.
+			return nil, headClose
 		}
 		if afterPost {
 			n, ok := skipAfterPost(c.pending)

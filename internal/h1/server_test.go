@@ -571,3 +571,26 @@ func FuzzServer(f *testing.F) {
 		t.Errorf("answers to %q differ\n got: %q\nwant: %q", raw, abbreviate(got), abbreviate(want))
 	})
 }
+
+// TestServerLogs: what net/http logs about a handler's mistakes, the
+// fast path logs the same way.
+func TestServerLogs(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "x1")
+		w.WriteHeader(http.StatusAccepted)
+		w.WriteHeader(http.StatusOK)
+		http.Error(w, "late", http.StatusInternalServerError)
+	})
+	var refLog, fastLog syncBuffer
+	rs := startNetHTTP(t, h, func(s *http.Server) { s.ErrorLog = log.New(&refLog, "", 0) })
+	fs := startFast(t, h, func(s *Server, _ *http.Server) { s.ErrorLog = log.New(&fastLog, "", 0) })
+	const raw = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	want := maskDate(exchangeTCP(t, rs.addr, raw))
+	got := maskDate(exchangeTCP(t, fs.addr, raw))
+	if got != want {
+		t.Errorf("wire bytes differ\n got: %q\nwant: %q", got, want)
+	}
+	if got, want := fastLog.String(), refLog.String(); got != want || want == "" {
+		t.Errorf("log differs\n got: %q\nwant: %q", got, want)
+	}
+}
