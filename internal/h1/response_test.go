@@ -51,7 +51,13 @@ func serveFastOne(c net.Conn, h http.Handler) {
 // and returns everything read until the server closes.
 func exchangeTCP(t testing.TB, addr, raw string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return exchange(t, "tcp", addr, raw)
+}
+
+// exchange is exchangeTCP on any network whose connections half-close.
+func exchange(t testing.TB, network, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +66,7 @@ func exchangeTCP(t testing.TB, addr, raw string) string {
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
-	c.(*net.TCPConn).CloseWrite()
+	c.(interface{ CloseWrite() error }).CloseWrite()
 	got, err := io.ReadAll(c)
 	if err != nil {
 		return string(got) + "(read error: " + err.Error() + ")"

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -188,6 +189,36 @@ func TestServerMixedConnection(t *testing.T) {
 	}
 	if n := strings.Count(want, "HTTP/1.1 200 OK"); n != 5 {
 		t.Errorf("net/http answered %d requests, want 5", n)
+	}
+}
+
+// TestServerUnixSocket: the mixed connection of TestServerMixedConnection
+// over a Unix socket (RemoteAddr and half-close differ from TCP's).
+func TestServerUnixSocket(t *testing.T) {
+	dir := t.TempDir()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "remote %q\n", r.RemoteAddr)
+		echo(w, r)
+	})
+	unix := func(name string) net.Listener {
+		ln, err := net.Listen("unix", filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	ref := serveNetHTTP(t, unix("ref.sock"), h, nil)
+	fast := serveFast(t, unix("fast.sock"), h, nil)
+	raw := "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+		"GET /3 HTTP/1.0\r\n\r\n"
+	want := maskDate(exchange(t, "unix", ref.addr, raw))
+	got := maskDate(exchange(t, "unix", fast.addr, raw))
+	if got != want {
+		t.Errorf("answers differ\n got: %q\nwant: %q", got, want)
+	}
+	if n := strings.Count(want, " 200 OK"); n != 3 {
+		t.Errorf("net/http answered %d requests, want 3: %q", n, want)
 	}
 }
 
