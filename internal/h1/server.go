@@ -657,10 +657,15 @@ func (c *conn) readHead(ctx context.Context, cancel context.CancelFunc, maxHead 
 			// net/http's idle wait ends with 4 bytes (Peek(4)).
 			c.setPhaseLocked(phaseHead)
 		}
-		if c.phase == phaseIdle && c.rerr != nil {
-			// The reads ended before 4 bytes of a next request: net/http's
-			// Peek(4) fails and it closes without an answer.
-			return nil, headClose
+		if c.phase == phaseIdle {
+			// Nothing is decided on fewer than 4 bytes, as net/http does
+			// not look at them: if the reads end first, its Peek(4) fails
+			// and it closes without an answer.
+			if c.rerr != nil {
+				return nil, headClose
+			}
+			c.cond.Wait()
+			continue
 		}
 		if afterPost {
 			n, ok := skipAfterPost(c.pending)
