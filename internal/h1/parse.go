@@ -1,11 +1,3 @@
-// Package h1 owns corral's HTTP/1.x fast path: it parses the request
-// heads it fully understands, answers them with a response writer that
-// puts net/http's bytes on the wire, and hands every other connection,
-// with the bytes already read, to net/http for the rest of its life.
-//
-// The package's rule is that it never answers differently from
-// net/http's server: whatever it does not serve exactly as net/http
-// would, it declines, and net/http then sees the same bytes.
 package h1
 
 import (
