@@ -69,18 +69,10 @@ func parseHead(ctx context.Context, buf []byte, maxHeaderBytes int) (req *http.R
 		if len(buf) >= maxHeaderBytes {
 			return nil, 0, declined
 		}
-		// net/http ends lines at a bare LF too, so a blank line of its
-		// may be here already: never wait on a bare LF.
-		for i := 0; ; i++ {
-			j := bytes.IndexByte(buf[i:], '\n')
-			if j < 0 {
-				return nil, 0, needMore
-			}
-			i += j
-			if buf[i-1] != '\r' { // i > 0: buf[0] is not an LF
-				return nil, 0, declined
-			}
+		if !validPrefix(buf) {
+			return nil, 0, declined
 		}
+		return nil, 0, needMore
 	}
 	n = end + len(crlfcrlf)
 	if n > maxHeaderBytes {
@@ -213,6 +205,57 @@ func parseHead(ctx context.Context, buf []byte, maxHeaderBytes int) (req *http.R
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
+
+// validPrefix reports whether the complete lines of buf, the start of a
+// head without its blank line, may still begin a head the fast path
+// serves. net/http reads a head line by line and answers a bad line at
+// once (and ends lines at a bare LF too, so its blank line may be here
+// already): the fast path must not wait for more bytes after one.
+func validPrefix(buf []byte) bool {
+	first := true
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return true
+		}
+		if i == 0 || buf[i-1] != '\r' {
+			return false // a bare LF
+		}
+		line := buf[:i-1]
+		buf = buf[i+1:]
+		if bytes.IndexByte(line, '\r') >= 0 {
+			return false
+		}
+		if first {
+			first = false
+			method, target, proto, ok := parseRequestLine(string(line))
+			if !ok || proto != "HTTP/1.1" && proto != "HTTP/1.0" || method == "CONNECT" || method == "PRI" {
+				return false
+			}
+			if _, err := url.ParseRequestURI(target); err != nil {
+				return false
+			}
+			continue
+		}
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+			return false
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return false
+		}
+		for _, c := range line[:colon] {
+			if !isTokenByte(c) {
+				return false
+			}
+		}
+		for _, c := range line[colon+1:] {
+			if !validValueByte(c) {
+				return false
+			}
+		}
+	}
+}
 
 // cutLine returns the first line of s without its CRLF, and the rest. ok
 // is false if the line holds a CR or an LF of its own. s must end in
