@@ -684,3 +684,36 @@ func TestServerIdleHoldsNoBuffers(t *testing.T) {
 		return false
 	})
 }
+
+// TestServerH2CPriorKnowledge: with unencrypted HTTP/2 on the net/http
+// server (corral's --h2c), a connection that starts with the HTTP/2
+// preface is declined by the fast path and served by net/http as HTTP/2.
+func TestServerH2CPriorKnowledge(t *testing.T) {
+	h := http.HandlerFunc(echo)
+	h2c := func(s *http.Server) {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		s.Protocols = &p
+	}
+	for _, st := range []*stack{
+		startNetHTTP(t, h, h2c),
+		startFast(t, h, func(_ *Server, hs *http.Server) { h2c(hs) }),
+	} {
+		c, err := net.Dial("tcp", st.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		// The preface, then an empty SETTINGS frame.
+		io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+		frame := make([]byte, 9)
+		if _, err := io.ReadFull(c, frame); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if frame[3] != 0x4 { // SETTINGS
+			t.Errorf("%s: first frame %x, want a SETTINGS frame", st.name, frame)
+		}
+	}
+}
