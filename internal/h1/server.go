@@ -334,18 +334,20 @@ type conn struct {
 	remoteAddr string
 	wire       wire
 
-	mu       sync.Mutex
-	cond     sync.Cond
-	pending  []byte // read, not yet parsed; nil when empty
-	rerr     error  // why readLoop stopped; it reads no more
-	stop     bool   // serve asked readLoop to stop (a handover)
-	closed   bool
-	cancel   context.CancelFunc // the running request's; nil between requests
-	phase    int
-	deadline int64 // unix ns when the current phase times out; 0: never
-	state    http.ConnState
-	stateAt  time.Time
-	rdone    chan struct{}
+	mu      sync.Mutex
+	cond    sync.Cond
+	pending []byte // read, not yet parsed; nil when empty
+	// pendingBuf is the pooled buffer pending started in.
+	pendingBuf *[]byte
+	rerr       error // why readLoop stopped; it reads no more
+	stop       bool  // serve asked readLoop to stop (a handover)
+	closed     bool
+	cancel     context.CancelFunc // the running request's; nil between requests
+	phase      int
+	deadline   int64 // unix ns when the current phase times out; 0: never
+	state      http.ConnState
+	stateAt    time.Time
+	rdone      chan struct{}
 	// readDeadlineSet notes that a handler set a read deadline; it is
 	// cleared after the response, as net/http does before the next head.
 	readDeadlineSet bool
@@ -484,7 +486,8 @@ func (c *conn) readLoop() {
 		c.mu.Lock()
 		if n > 0 {
 			if c.pending == nil {
-				c.pending = (*readBufPool.Get().(*[]byte))[:0]
+				c.pendingBuf = readBufPool.Get().(*[]byte)
+				c.pending = (*c.pendingBuf)[:0]
 			}
 			c.pending = append(c.pending, buf[:n]...)
 		}
@@ -536,11 +539,11 @@ func (c *conn) consumeLocked(n int) {
 	rest := copy(c.pending, c.pending[n:])
 	c.pending = c.pending[:rest]
 	if rest == 0 {
-		if cap(c.pending) == 4<<10 {
-			b := c.pending[:cap(c.pending)]
-			readBufPool.Put(&b)
+		// The pooled buffer goes back unless append outgrew it.
+		if c.pendingBuf != nil && cap(c.pending) == cap(*c.pendingBuf) {
+			readBufPool.Put(c.pendingBuf)
 		}
-		c.pending = nil
+		c.pending, c.pendingBuf = nil, nil
 	}
 }
 
