@@ -484,6 +484,13 @@ func (c *conn) readLoop() {
 		full = n == len(buf)
 
 		c.mu.Lock()
+		if c.closed {
+			if pooled != nil {
+				readBufPool.Put(pooled)
+			}
+			c.mu.Unlock()
+			return
+		}
 		if n > 0 {
 			if c.pending == nil {
 				c.pendingBuf = readBufPool.Get().(*[]byte)
@@ -556,12 +563,12 @@ func (c *conn) serve() {
 		if handedOver {
 			return
 		}
+		// readLoop is not waited for: a close that lingers (the framing
+		// check's, after an early answer) keeps the socket open while it
+		// drains, and readLoop's read with it. It drops what it reads.
 		c.mu.Lock()
 		c.phase = phaseGone
 		c.closeLocked()
-		c.mu.Unlock()
-		<-c.rdone
-		c.mu.Lock()
 		if c.pending != nil {
 			c.consumeLocked(len(c.pending))
 		}

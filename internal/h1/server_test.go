@@ -717,3 +717,49 @@ func TestServerH2CPriorKnowledge(t *testing.T) {
 		}
 	}
 }
+
+// TestServerLingeringClose: behind the framing check with lingering
+// closes (corral's stack), a connection closed after an answer that left
+// a request half read lingers, and the fast path does not wait for the
+// lingering to end before it reports the connection closed.
+func TestServerLingeringClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := listen.NewLinger(listen.LingerConfig{Time: 3 * time.Second, Timeout: 3 * time.Second})
+	closed := make(chan time.Time, 4)
+	st := serveFast(t, listen.FramingListener(ln, lg), http.HandlerFunc(echo), func(s *Server, _ *http.Server) {
+		s.ConnState = func(c net.Conn, cs http.ConnState) {
+			if cs == http.StateClosed {
+				closed <- time.Now()
+			}
+		}
+	})
+	c, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /half")
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil || !bytes.Contains(buf[:n], []byte("200 OK")) {
+		t.Fatalf("got %q, %v", buf[:n], err)
+	}
+	t0 := time.Now()
+	select {
+	case at := <-closed:
+		if d := at.Sub(t0); d > time.Second {
+			t.Errorf("StateClosed %v after the answer, want at once", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("no StateClosed while the connection lingers")
+	}
+	// The connection lingers: still open for the client, which may go on
+	// sending, until it closes.
+	if _, err := io.WriteString(c, "more"); err != nil {
+		t.Errorf("write while lingering: %v", err)
+	}
+}
