@@ -763,3 +763,65 @@ func TestServerLingeringClose(t *testing.T) {
 		t.Errorf("write while lingering: %v", err)
 	}
 }
+
+// TestServerConcurrentPipelining: many connections at once, each sending
+// pipelined requests in pieces of random size, some of which the fast
+// path hands over (a body): every answer arrives, in order.
+func TestServerConcurrentPipelining(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "[%s %s]", r.URL.Path, body)
+	})
+	st := startFast(t, h, nil)
+	const conns, reqs = 16, 40
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var raw, want strings.Builder
+			for j := range reqs {
+				if i%4 == 0 && j == reqs/2 {
+					fmt.Fprintf(&raw, "POST /%d-%d HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", i, j)
+					fmt.Fprintf(&want, "[/%d-%d abc]", i, j)
+					continue
+				}
+				fmt.Fprintf(&raw, "GET /%d-%d HTTP/1.1\r\nHost: x\r\n\r\n", i, j)
+				fmt.Fprintf(&want, "[/%d-%d ]", i, j)
+			}
+			c, err := net.Dial("tcp", st.addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			go func() {
+				b := []byte(raw.String())
+				for k := 0; len(b) > 0; k++ {
+					n := min(len(b), 1+(i*7+k*13)%97)
+					c.Write(b[:n])
+					b = b[n:]
+					if k%5 == 0 {
+						time.Sleep(time.Millisecond)
+					}
+				}
+				c.(*net.TCPConn).CloseWrite()
+			}()
+			got, err := io.ReadAll(c)
+			if err != nil {
+				t.Errorf("conn %d: %v", i, err)
+			}
+			var bodies strings.Builder
+			for _, part := range strings.SplitAfter(string(got), "]") {
+				if k := strings.LastIndex(part, "\r\n\r\n"); k >= 0 {
+					bodies.WriteString(part[k+4:])
+				}
+			}
+			if bodies.String() != want.String() {
+				t.Errorf("conn %d: got %q, want %q", i, abbreviate(bodies.String()), abbreviate(want.String()))
+			}
+		}()
+	}
+	wg.Wait()
+}
