@@ -356,16 +356,13 @@ type conn struct {
 func newConn(ctx context.Context, hl *handoffListener, rwc net.Conn) *conn {
 	c := &conn{s: hl.s, hl: hl, rwc: rwc, rdone: make(chan struct{})}
 	c.cond.L = &c.mu
-	if ra := rwc.RemoteAddr(); ra != nil {
-		c.remoteAddr = ra.String()
-	}
 	if c.s.ConnContext != nil {
 		ctx = c.s.ConnContext(ctx, rwc)
 		if ctx == nil {
 			panic("ConnContext returned nil")
 		}
 	}
-	c.ctx = context.WithValue(ctx, http.LocalAddrContextKey, rwc.LocalAddr())
+	c.ctx = ctx // completed in serve
 	c.wire = wire{
 		conn:            rwc,
 		keepAlives:      c.s.doKeepAlives,
@@ -576,6 +573,12 @@ func (c *conn) serve() {
 		c.s.track(c, false)
 		c.setState(http.StateClosed)
 	}()
+	// As net/http, the addresses are asked for here, not in the accept
+	// loop: a PROXY protocol connection reads its header to answer.
+	if ra := c.rwc.RemoteAddr(); ra != nil {
+		c.remoteAddr = ra.String()
+	}
+	c.ctx = context.WithValue(c.ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
 	go c.readLoop()
 
 	h := c.s.handler()

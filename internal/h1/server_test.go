@@ -825,3 +825,54 @@ func TestServerConcurrentPipelining(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestServerSlowRemoteAddr: a connection whose RemoteAddr blocks (a
+// PROXY protocol connection reads its header to answer) does not hold
+// up the others, as with net/http.
+func TestServerSlowRemoteAddr(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	sl := &slowAddrListener{Listener: ln, release: release}
+	st := serveFast(t, sl, http.HandlerFunc(echo), nil)
+	stuck, err := net.Dial("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	if got := exchangeTCP(t, st.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.Contains(got, "200 OK") {
+		t.Errorf("second connection: got %q", got)
+	}
+}
+
+// slowAddrListener's first connection blocks in RemoteAddr until release.
+type slowAddrListener struct {
+	net.Listener
+	release chan struct{}
+	n       int
+}
+
+func (l *slowAddrListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.n++
+	if l.n == 1 {
+		return &slowAddrConn{Conn: c, release: l.release}, nil
+	}
+	return c, nil
+}
+
+type slowAddrConn struct {
+	net.Conn
+	release chan struct{}
+}
+
+func (c *slowAddrConn) RemoteAddr() net.Addr {
+	<-c.release
+	return c.Conn.RemoteAddr()
+}
