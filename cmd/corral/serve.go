@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 	"corral/internal/config"
 	"corral/internal/front"
 	"corral/internal/guard"
+	"corral/internal/h1"
 	"corral/internal/journal"
 	"corral/internal/listen"
 	"corral/internal/logs"
@@ -286,6 +288,24 @@ starting:
 		srv.SetKeepAlivesEnabled(false)
 	}
 	configureServer(srv, cfg, listeners)
+	// Plain HTTP/1.x on corral's own fast path (package h1); what it does
+	// not serve, and everything over TLS, is net/http's.
+	var fast *h1.Server
+	if certs == nil && os.Getenv("CORRAL_HTTP1") != "net/http" {
+		fast = &h1.Server{
+			Handler:           srv.Handler,
+			ReadHeaderTimeout: srv.ReadHeaderTimeout,
+			IdleTimeout:       srv.IdleTimeout,
+			MaxHeaderBytes:    srv.MaxHeaderBytes,
+			ConnState:         srv.ConnState,
+			ConnContext:       srv.ConnContext,
+			ErrorLog:          srv.ErrorLog,
+			HTTPServer:        srv,
+		}
+		if cfg.KeepAlive == 0 {
+			fast.SetKeepAlivesEnabled(false)
+		}
+	}
 
 	var serving sync.WaitGroup
 	if adminSrv != nil {
@@ -306,7 +326,11 @@ starting:
 		serving.Add(1)
 		go func() {
 			defer serving.Done()
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var nl net.Listener = l
+			if fast != nil {
+				nl = fast.Listener(l)
+			}
+			if err := srv.Serve(nl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				mlog.Error("serving stopped", "address", l.String(), "error", err)
 			}
 		}()
@@ -344,7 +368,13 @@ starting:
 		{"mark not ready", func(context.Context) error { p.MarkNotReady(); return nil }},
 		// Stop accepting; connections accepted just before hand in their
 		// first request; keep-alives end.
-		{"stop accepting", func(context.Context) error { listeners.Quiesce(context.Background(), srv); return nil }},
+		{"stop accepting", func(context.Context) error {
+			if fast != nil {
+				fast.SetKeepAlivesEnabled(false)
+			}
+			listeners.Quiesce(context.Background(), srv)
+			return nil
+		}},
 		// HTTP before the pool: its Shutdown waits for the running handlers,
 		// which wait for their requests in the pool. Shutting the pool down
 		// at the same time would refuse a request read but not submitted.
@@ -359,12 +389,23 @@ starting:
 				defer close(wsDone)
 				fh.ShutdownWebSockets(ctx)
 			}()
+			var fastErr error
+			fastDone := make(chan struct{})
+			go func() {
+				defer close(fastDone)
+				if fast != nil {
+					if fastErr = fast.Shutdown(ctx); fastErr != nil {
+						fast.Close()
+					}
+				}
+			}()
 			err := srv.Shutdown(ctx)
 			<-wsDone
+			<-fastDone
 			if err != nil {
 				srv.Close()
 			}
-			return err
+			return errors.Join(err, fastErr)
 		}},
 		// What is still queued or running may finish, then the workers stop
 		// (EOF, TERM, KILL).
@@ -376,6 +417,9 @@ starting:
 		}
 	}
 	srv.Close()
+	if fast != nil {
+		fast.Close()
+	}
 	serving.Wait()
 	select {
 	case <-forced:
