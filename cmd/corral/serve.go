@@ -291,7 +291,7 @@ starting:
 	// Plain HTTP/1.x on corral's own fast path (package h1); what it does
 	// not serve, and everything over TLS, is net/http's.
 	var fast *h1.Server
-	if certs == nil && os.Getenv("CORRAL_HTTP1") != "net/http" {
+	if certs == nil && cfg.HTTP1 == "corral" {
 		fast = &h1.Server{
 			Handler:           srv.Handler,
 			ReadHeaderTimeout: srv.ReadHeaderTimeout,

@@ -157,6 +157,10 @@ type Config struct {
 	// H2C serves HTTP/2 without TLS (prior knowledge) on plain listeners,
 	// beside HTTP/1.
 	H2C bool
+	// HTTP1 is who serves HTTP/1.x on plain listeners: "corral" (package
+	// h1's fast path, which hands what it does not serve to net/http) or
+	// "net/http".
+	HTTP1 string
 
 	// User and Group are the account (name or numeric id) corral switches
 	// to after opening its sockets when started as root, and the workers

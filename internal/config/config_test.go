@@ -87,6 +87,7 @@ func TestDefaults(t *testing.T) {
 		Umask:                 0,
 		ForwardedAllowIPs:     addrset.MustParse("127.0.0.1", "::1"),
 		CertReqs:              tls.NoClientCert,
+		HTTP1:                 "corral",
 		AccessLogFile:         "",
 		AccessLogFormat:       "combined",
 		RequestIDHeader:       "X-Request-Id",
