@@ -227,6 +227,34 @@ func diffRequest(got, want *http.Request) error {
 	return nil
 }
 
+// checkIncremental feeds buf to parseHeadFrom a byte at a time, as the
+// connection loop does when a head arrives in pieces, and wants for
+// every prefix the status parseHead gives that prefix whole: the scan
+// offset saves work and changes no decision.
+func checkIncremental(t testing.TB, buf []byte) {
+	t.Helper()
+	if len(buf) > 32<<10 {
+		buf = buf[:32<<10] // a byte at a time, with a whole parse per line: keep it quick
+	}
+	scanned := 0
+	for i := 1; i <= len(buf); i++ {
+		_, n, got := parseHeadFrom(context.Background(), buf[:i], 0, &scanned)
+		if got == needMore && buf[i-1] != '\n' && i < len(buf) {
+			continue // decisions change only when a line completes
+		}
+		_, wantN, want := parseHead(context.Background(), buf[:i], 0)
+		if got != want || n != wantN {
+			t.Fatalf("parseHeadFrom(%q) a byte at a time: %v (%d bytes) at %d bytes; parseHead of that prefix: %v (%d)", buf, got, n, i, want, wantN)
+		}
+		if got != needMore {
+			return
+		}
+		if scanned > i {
+			t.Fatalf("parseHeadFrom(%q): scanned %d of %d bytes", buf, scanned, i)
+		}
+	}
+}
+
 // checkParsed holds parseHead to its contract for buf: if it parses, both
 // http.ReadRequest (head length, fields) and a real net/http server's
 // handler (fields) must agree with it. The oracle may be nil: ReadRequest

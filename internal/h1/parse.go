@@ -56,22 +56,45 @@ func (s parseStatus) String() string {
 // Leading CR or LF bytes are declined too: net/http skips them only
 // after a POST, which the caller does (see skipAfterPost).
 func parseHead(ctx context.Context, buf []byte, maxHeaderBytes int) (req *http.Request, n int, status parseStatus) {
+	var scanned int
+	return parseHeadFrom(ctx, buf, maxHeaderBytes, &scanned)
+}
+
+// parseHeadFrom is parseHead for a head that arrives in pieces: *scanned
+// is how much of buf earlier calls checked (complete lines, without the
+// blank line); it starts at 0 for each head, and parseHeadFrom moves it
+// on when it returns needMore. So a head sent a byte at a time is
+// scanned once in all, not once per byte: with a rescan per read, a
+// client trickling 16 KiB would cost the master over 100 million byte
+// checks.
+func parseHeadFrom(ctx context.Context, buf []byte, maxHeaderBytes int, scanned *int) (req *http.Request, n int, status parseStatus) {
 	if maxHeaderBytes <= 0 {
 		maxHeaderBytes = http.DefaultMaxHeaderBytes
 	}
 	if len(buf) > 0 && (buf[0] == '\r' || buf[0] == '\n') {
 		return nil, 0, declined // net/http answers an empty request line with 400
 	}
+	from := *scanned
+	if from > len(buf) {
+		from = 0
+	}
 	// Find the end of the head first: nothing is allocated for a head
-	// that is not complete yet.
-	end := bytes.Index(buf, crlfcrlf)
+	// that is not complete yet. Checked lines end in CRLF, so the blank
+	// line's CRLF CRLF may start up to 2 bytes before them.
+	start := max(0, from-3)
+	end := bytes.Index(buf[start:], crlfcrlf)
+	if end >= 0 {
+		end += start
+	}
 	if end < 0 {
 		if len(buf) >= maxHeaderBytes {
 			return nil, 0, declined
 		}
-		if !validPrefix(buf) {
+		next, ok := validPrefix(buf, from)
+		if !ok {
 			return nil, 0, declined
 		}
+		*scanned = next
 		return nil, 0, needMore
 	}
 	n = end + len(crlfcrlf)
@@ -211,47 +234,52 @@ var crlfcrlf = []byte("\r\n\r\n")
 // serves. net/http reads a head line by line and answers a bad line at
 // once (and ends lines at a bare LF too, so its blank line may be here
 // already): the fast path must not wait for more bytes after one.
-func validPrefix(buf []byte) bool {
-	first := true
+// Lines before from (0, or the end of a complete line) were checked
+// already; next is where the complete lines end.
+func validPrefix(buf []byte, from int) (next int, ok bool) {
+	first := from == 0
+	next = from
+	buf = buf[from:]
 	for {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
-			return true
+			return next, true
 		}
 		if i == 0 || buf[i-1] != '\r' {
-			return false // a bare LF
+			return next, false // a bare LF
 		}
 		line := buf[:i-1]
 		buf = buf[i+1:]
+		next += i + 1
 		if bytes.IndexByte(line, '\r') >= 0 {
-			return false
+			return next, false
 		}
 		if first {
 			first = false
 			method, target, proto, ok := parseRequestLine(string(line))
 			if !ok || proto != "HTTP/1.1" && proto != "HTTP/1.0" || method == "CONNECT" || method == "PRI" {
-				return false
+				return next, false
 			}
 			if _, err := url.ParseRequestURI(target); err != nil {
-				return false
+				return next, false
 			}
 			continue
 		}
 		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
-			return false
+			return next, false
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return false
+			return next, false
 		}
 		for _, c := range line[:colon] {
 			if !isTokenByte(c) {
-				return false
+				return next, false
 			}
 		}
 		for _, c := range line[colon+1:] {
 			if !validValueByte(c) {
-				return false
+				return next, false
 			}
 		}
 	}

@@ -109,6 +109,27 @@ func TestParseHead(t *testing.T) {
 	}
 }
 
+// TestParseHeadFromScansOnce: a head trickled in a byte at a time is
+// checked line by line once: the scan offset stops at the end of the
+// last complete line, and parseHeadFrom decides as parseHead does.
+func TestParseHeadFromScansOnce(t *testing.T) {
+	head := "GET /a?b=c HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n"
+	checkIncremental(t, []byte(head))
+	scanned := 0
+	part := "GET /a?b=c HTTP/1.1\r\nHost: x\r\nUser-Ag"
+	if _, _, st := parseHeadFrom(context.Background(), []byte(part), 0, &scanned); st != needMore {
+		t.Fatalf("%q: %v, want needMore", part, st)
+	}
+	if want := len("GET /a?b=c HTTP/1.1\r\nHost: x\r\n"); scanned != want {
+		t.Errorf("scanned %d bytes, want %d (the complete lines)", scanned, want)
+	}
+	// A bad line that completes later is still refused at once.
+	bad := part + "ent: t\r\nBad Name: v\r\n"
+	if _, _, st := parseHeadFrom(context.Background(), []byte(bad), 0, &scanned); st != declined {
+		t.Errorf("%q after %d scanned bytes: %v, want declined", bad, scanned, st)
+	}
+}
+
 func TestParseHeadLimit(t *testing.T) {
 	head := "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 	if _, n, st := parseHead(context.Background(), []byte(head), len(head)); st != parsed || n != len(head) {
@@ -137,6 +158,7 @@ func TestParseHeadCorpus(t *testing.T) {
 	for _, name := range names {
 		buf := files[name]
 		st, _ := checkParsed(t, o, buf)
+		checkIncremental(t, buf)
 		counts[strings.Split(name, "/")[0]+" "+st.String()]++
 		if st == parsed && strings.HasPrefix(name, "invalid/") {
 			t.Logf("%s: parsed, as net/http's server does (checked above)", name)
@@ -171,6 +193,7 @@ func FuzzParseHead(f *testing.F) {
 	o := newOracle(f)
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		checkParsed(t, o, buf)
+		checkIncremental(t, buf)
 	})
 }
 

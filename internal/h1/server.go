@@ -337,6 +337,7 @@ type conn struct {
 	mu      sync.Mutex
 	cond    sync.Cond
 	pending []byte // read, not yet parsed; nil when empty
+	scanned int    // how much of pending parseHeadFrom checked (see there)
 	// pendingBuf is the pooled buffer pending started in.
 	pendingBuf *[]byte
 	rerr       error // why readLoop stopped; it reads no more
@@ -540,6 +541,7 @@ var readBufPool = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &
 // consumeLocked drops the first n pending bytes; c.mu is held. An empty
 // buffer goes back to the pool.
 func (c *conn) consumeLocked(n int) {
+	c.scanned = 0 // offsets into pending move
 	rest := copy(c.pending, c.pending[n:])
 	c.pending = c.pending[:rest]
 	if rest == 0 {
@@ -688,7 +690,7 @@ func (c *conn) readHead(ctx context.Context, cancel context.CancelFunc, maxHead 
 			}
 		}
 		if !afterPost {
-			req, n, st := parseHead(ctx, c.pending, maxHead)
+			req, n, st := parseHeadFrom(ctx, c.pending, maxHead, &c.scanned)
 			switch st {
 			case parsed:
 				c.consumeLocked(n)
