@@ -122,6 +122,26 @@ func TestMasterRuntimeSetting(t *testing.T) {
 	}
 }
 
+// TestHTTP1NetHTTP: --http1 net/http leaves every plain connection to
+// Go's net/http server, as before the fast path (package h1), and the
+// answers are the same: keep-alive GETs, a POST with a body, HEAD.
+func TestHTTP1NetHTTP(t *testing.T) {
+	for _, engine := range []string{"net/http", "corral"} {
+		s := startApp(t, nil, "-w", "1", "--http1", engine)
+		for i := 0; i < 3; i++ {
+			if code, body := s.get("/length"); code != 200 || body != "hello" {
+				t.Errorf("--http1 %s: GET /length = %d %q", engine, code, body)
+			}
+		}
+		if code, body := s.do(http.MethodPost, "/echo", strings.NewReader("a body"), nil); code != 200 || body != "a body" {
+			t.Errorf("--http1 %s: POST /echo = %d %q", engine, code, body)
+		}
+		if code, body := s.do(http.MethodHead, "/length", nil, nil); code != 200 || body != "" {
+			t.Errorf("--http1 %s: HEAD /length = %d %q", engine, code, body)
+		}
+	}
+}
+
 // TestScriptName: an app mounted under a prefix (SCRIPT_NAME in the
 // environment, as with gunicorn) sees the prefix in SCRIPT_NAME and the
 // rest of the path in PATH_INFO.
