@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"corral/internal/conformance"
 )
 
 // TestConformanceProxyProtocol replays the corpus files that start with a
@@ -38,7 +40,7 @@ func TestConformanceProxyProtocol(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := filepath.Base(filepath.Dir(f)) + "/" + filepath.Base(f)
-		corpus[name] = decodeCorpus(src)
+		corpus[name] = conformance.Decode(src)
 	}
 	for _, name := range sortedKeys(corpus) {
 		t.Run(name, func(t *testing.T) {
