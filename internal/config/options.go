@@ -455,7 +455,7 @@ var options = []option{
 	{
 		name: "http1", kind: kindString, group: groupTLS, arg: "SERVER", def: "corral",
 		choices: []string{"corral", "net/http"},
-		help:    "Who serves HTTP/1.x on plain listeners: corral (its own fast path for requests without a body, which hands every other connection to Go's net/http, with the same answers and a third less of the master's CPU per request) or net/http (Go's server for everything, as before). TLS listeners always use net/http. See docs/http.md.",
+		help:    "Who serves HTTP/1.x on plain listeners: corral (its own fast path for requests without a body, which hands every other connection to Go's net/http, with the same answers and a fifth to a third less of the master's CPU per request) or net/http (Go's server for everything, as before). TLS listeners always use net/http. See docs/http.md.",
 		field:   func(c *Config) any { return &c.HTTP1 },
 	},
 
