@@ -119,6 +119,26 @@ func TestResponseMatchesNetHTTP(t *testing.T) {
 	const head11 = "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
 	kb10 := strings.Repeat("x", 10<<10)
 	rec := &recorder{}
+	// copyFile is a handler that answers with the file at path through
+	// io.Copy (ReadFrom), declaring its length first if withLength.
+	copyFile := func(path string, withLength bool) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			f, err := os.Open(path)
+			if err != nil {
+				panic(err)
+			}
+			defer f.Close()
+			if withLength {
+				fi, err := f.Stat()
+				if err != nil {
+					panic(err)
+				}
+				w.Header().Set("Content-Length", fmt.Sprint(fi.Size()))
+			}
+			n, err := io.Copy(w, f)
+			rec.note("copy %d %v", n, err)
+		}
+	}
 
 	for _, c := range []struct {
 		name string
@@ -303,43 +323,10 @@ func TestResponseMatchesNetHTTP(t *testing.T) {
 			w.Header()["Content-Type"] = nil
 			io.WriteString(w, "<html>")
 		}},
-		{"readfrom file", get11, func(w http.ResponseWriter, r *http.Request) {
-			f, err := os.Open(bigFile)
-			if err != nil {
-				panic(err)
-			}
-			defer f.Close()
-			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
-			n, err := io.Copy(w, f)
-			rec.note("copy %d %v", n, err)
-		}},
-		{"readfrom file chunked", get11, func(w http.ResponseWriter, r *http.Request) {
-			f, err := os.Open(bigFile)
-			if err != nil {
-				panic(err)
-			}
-			defer f.Close()
-			n, err := io.Copy(w, f)
-			rec.note("copy %d %v", n, err)
-		}},
-		{"readfrom small file", get11, func(w http.ResponseWriter, r *http.Request) {
-			f, err := os.Open(smallFile)
-			if err != nil {
-				panic(err)
-			}
-			defer f.Close()
-			n, err := io.Copy(w, f)
-			rec.note("copy %d %v", n, err)
-		}},
-		{"readfrom HEAD", head11, func(w http.ResponseWriter, r *http.Request) {
-			f, err := os.Open(bigFile)
-			if err != nil {
-				panic(err)
-			}
-			defer f.Close()
-			n, err := io.Copy(w, f)
-			rec.note("copy %d %v", n, err)
-		}},
+		{"readfrom file", get11, copyFile(bigFile, true)},
+		{"readfrom file chunked", get11, copyFile(bigFile, false)},
+		{"readfrom small file", get11, copyFile(smallFile, false)},
+		{"readfrom HEAD", head11, copyFile(bigFile, false)},
 		{"write after content-length", get11, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", "2")
 			n, err := io.WriteString(w, "ab")
